@@ -1,0 +1,222 @@
+//! One interface for every way of running the workload.
+//!
+//! The CLI and the benchmark matrix only ever talk to [`Isolation`]; no caller
+//! special-cases a backend. Each backend lives in its own module.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use workload::schema::ResultLine;
+
+/// Which isolation a run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IsolationKind {
+    /// A plain child process: the baseline.
+    Native,
+    /// Our container runtime.
+    Container,
+    /// Our VMM running the freestanding tiny guest.
+    VmTiny,
+    /// Our VMM booting a Linux guest whose `/init` is the workload.
+    VmLinux,
+}
+
+impl IsolationKind {
+    /// Every kind, in report order.
+    pub const ALL: [IsolationKind; 4] = [Self::Native, Self::Container, Self::VmTiny, Self::VmLinux];
+
+    /// Stable short name used in tables, JSON and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Container => "container",
+            Self::VmTiny => "vm-tiny",
+            Self::VmLinux => "vm-linux",
+        }
+    }
+}
+
+impl std::fmt::Display for IsolationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// The isolab workload with these probe arguments (e.g. `["cpu", "mem"]`).
+    Probes(Vec<String>),
+    /// An arbitrary program (resolved inside the isolation's root) and its arguments.
+    Program {
+        /// Program path or name.
+        program: String,
+        /// Arguments after the program.
+        args: Vec<String>,
+    },
+}
+
+/// Resource settings for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Memory limit (container) or guest RAM size (VM), in bytes.
+    pub memory: Option<u64>,
+    /// CPU limit (container: quota/period) or vCPU count (VM).
+    pub cpus: Option<f64>,
+    /// Wall-clock limit for the whole run.
+    pub timeout: Duration,
+    /// Host file or directory the `io` probe targets (bind-mounted / virtio-blk backed).
+    pub io_target: Option<PathBuf>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory: None, cpus: None, timeout: Duration::from_secs(120), io_target: None }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Exit {
+    /// The program (or guest) finished with this status.
+    Exited {
+        /// Exit status.
+        code: i32,
+    },
+    /// The program was killed by a signal.
+    Signaled {
+        /// Signal number.
+        signal: i32,
+    },
+    /// Killed by the OOM killer inside its memory limit.
+    OomKilled,
+    /// Stopped because it exceeded `Limits::timeout`.
+    Timeout,
+    /// The VM stopped for a reason other than a clean exit (triple fault, host limitation…).
+    VmStopped {
+        /// Human explanation, e.g. "triple fault" or "host KVM cannot deliver exceptions".
+        detail: String,
+    },
+}
+
+impl Exit {
+    /// True for a clean exit with status 0.
+    pub fn success(&self) -> bool {
+        matches!(self, Exit::Exited { code: 0 })
+    }
+}
+
+/// Boot time, measured by the host from just before it asked for the run to the
+/// moment it saw the workload's ready marker.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BootTimes {
+    /// Whole time to the ready marker.
+    pub total: Duration,
+    /// Part spent before the workload/guest started executing (runtime or VMM set-up).
+    pub setup: Option<Duration>,
+    /// Part spent in a guest kernel, where there is one.
+    pub kernel: Option<Duration>,
+}
+
+/// Resource accounting gathered after a run. Fields a backend cannot measure are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// Peak RSS of the host-side process(es) the run created (workload, runtime or VMM).
+    pub host_peak_rss_bytes: Option<u64>,
+    /// Peak RSS of the runtime/VMM itself, excluding the workload or guest RAM.
+    pub overhead_bytes: Option<u64>,
+    /// Peak memory charged to the container's cgroup.
+    pub cgroup_peak_bytes: Option<u64>,
+    /// Guest RAM actually touched (resident) at the end of a VM run.
+    pub guest_touched_bytes: Option<u64>,
+    /// CPU time (user + system) consumed.
+    pub cpu_time: Option<Duration>,
+    /// OOM kills recorded by the cgroup.
+    pub oom_kills: Option<u64>,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The isolation that ran it.
+    pub kind: IsolationKind,
+    /// How it ended.
+    pub exit: Exit,
+    /// Boot time, when the program printed a ready marker.
+    pub boot: Option<BootTimes>,
+    /// Parsed workload result lines (empty for arbitrary programs).
+    pub results: Vec<ResultLine>,
+    /// The program's standard output (VM: the result stream), verbatim.
+    pub stdout: Vec<u8>,
+    /// Diagnostics: standard error, or a VM's console log.
+    pub console: Vec<u8>,
+    /// Resource accounting.
+    pub accounting: Accounting,
+    /// Things the user should know about this run (fallbacks, host limitations).
+    pub notes: Vec<String>,
+}
+
+/// Errors an isolation can return before or while running.
+#[derive(Debug, thiserror::Error)]
+pub enum IsolationError {
+    /// The host lacks a capability this isolation needs.
+    #[error("{kind} is not available on this host: {reason}")]
+    Unsupported {
+        /// The isolation.
+        kind: IsolationKind,
+        /// What is missing, and what the user can do.
+        reason: String,
+    },
+    /// Invalid input (missing rootfs, bad kernel image, absurd memory size…).
+    #[error("{0}")]
+    BadInput(String),
+    /// The workload printed a line that is not a valid result.
+    #[error("malformed result line from the workload: {line:?}: {source}")]
+    BadResult {
+        /// The line.
+        line: String,
+        /// Why it did not parse.
+        source: serde_json::Error,
+    },
+    /// I/O error talking to the child or the filesystem.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Error from the container runtime.
+    #[error(transparent)]
+    Container(#[from] container::Error),
+    /// Error from the VMM.
+    #[error(transparent)]
+    Vm(#[from] microvm::Error),
+}
+
+/// A way of running the workload.
+pub trait Isolation {
+    /// Which kind this is.
+    fn kind(&self) -> IsolationKind;
+    /// Runs `invocation` under `limits` and returns what happened. A program that
+    /// fails is an `Ok` outcome with a non-success [`Exit`]; `Err` means the run
+    /// could not be carried out.
+    fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError>;
+}
+
+/// Parses the workload's stdout into result lines. Lines that are not JSON
+/// objects (e.g. a shell's output) are left out; a JSON object that does not
+/// match the schema is an error, since it means the workload and host disagree.
+pub fn parse_results(stdout: &[u8]) -> Result<Vec<ResultLine>, IsolationError> {
+    let text = String::from_utf8_lossy(stdout);
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| l.starts_with('{')) {
+        let parsed = serde_json::from_str(line)
+            .map_err(|source| IsolationError::BadResult { line: line.to_string(), source })?;
+        out.push(parsed);
+    }
+    Ok(out)
+}

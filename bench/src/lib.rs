@@ -1,0 +1,4 @@
+//! The isolab harness: isolations, capability report, benchmark matrix,
+//! statistics, results and reports.
+
+pub mod isolation;
