@@ -1,9 +1,11 @@
 //! A small KVM virtual machine monitor on the rust-vmm crates.
 
+pub mod boot;
+
 /// Errors of the VMM.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Placeholder until the monitor lands.
-    #[error("the micro VM is not built yet")]
-    NotBuilt,
+    /// Loading a Linux guest failed.
+    #[error(transparent)]
+    Linux(#[from] boot::linux::LinuxError),
 }

@@ -1,0 +1,1 @@
+//! cpio "newc" initramfs archives built in memory.
