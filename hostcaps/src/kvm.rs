@@ -87,6 +87,18 @@ pub fn classify(
     KvmFacts { device_present, device_openable, modules, cpu_flag, kind }
 }
 
+/// The KVM API version (`KVM_GET_API_VERSION`), if `/dev/kvm` opens. Stable
+/// KVM has answered 12 since Linux 2.6.22.
+pub fn api_version() -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").ok()?;
+    // KVM_GET_API_VERSION is _IO(KVMIO, 0x00) with KVMIO = 0xAE.
+    const KVM_GET_API_VERSION: libc::c_ulong = 0xAE00;
+    // SAFETY: a valid open fd and an ioctl that takes no argument and writes no memory.
+    let v = unsafe { libc::ioctl(f.as_raw_fd(), KVM_GET_API_VERSION, 0) };
+    (v >= 0).then_some(v)
+}
+
 /// `Ok` when `/dev/kvm` opens; the error says what the user can do.
 pub fn device_usable() -> Result<(), String> {
     let f = facts();
