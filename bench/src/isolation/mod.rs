@@ -220,3 +220,25 @@ pub fn parse_results(stdout: &[u8]) -> Result<Vec<ResultLine>, IsolationError> {
     }
     Ok(out)
 }
+
+/// Options that select and configure a backend beyond [`Limits`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendOptions {
+    /// Container root filesystem (default: a minimal root the runtime assembles).
+    pub rootfs: Option<PathBuf>,
+    /// OCI bundle directory for the container.
+    pub bundle: Option<PathBuf>,
+    /// Guest kernel for `vm-linux` (default: the cached project kernel).
+    pub kernel: Option<PathBuf>,
+}
+
+/// The backend for `kind` with default options.
+pub fn backend(kind: IsolationKind) -> Result<Box<dyn Isolation>, IsolationError> {
+    backend_with(kind, &BackendOptions::default())
+}
+
+/// The backend for `kind`, or `Unsupported` with the reason this host (or
+/// this build) cannot run it.
+pub fn backend_with(kind: IsolationKind, _options: &BackendOptions) -> Result<Box<dyn Isolation>, IsolationError> {
+    Err(IsolationError::Unsupported { kind, reason: "this backend is not built yet".into() })
+}

@@ -1,0 +1,123 @@
+//! `isolab run` and `isolab probe`: one invocation under one isolation.
+
+use bench::isolation::{BackendOptions, Exit, Invocation, IsolationError, IsolationKind, Limits, Outcome};
+
+use super::Unsupported;
+use crate::args::{Common, GuestArg, IsolationArg, ProbeArgs, RunArgs};
+
+/// `isolab run -- PROGRAM ARGS…`: exits with the program's status.
+pub fn run(a: RunArgs) -> anyhow::Result<i32> {
+    let mut program = a.program.into_iter();
+    let invocation = Invocation::Program { program: program.next().unwrap_or_default(), args: program.collect() };
+    let outcome = execute(&a.common, &invocation)?;
+    if a.common.json {
+        println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
+    } else {
+        use std::io::Write;
+        std::io::stdout().write_all(&outcome.stdout)?;
+        for note in &outcome.notes {
+            eprintln!("isolab: note: {note}");
+        }
+    }
+    Ok(exit_status(&outcome.exit))
+}
+
+/// `isolab probe PROBE…`: prints the result lines (or a summary table).
+pub fn probe(a: ProbeArgs) -> anyhow::Result<i32> {
+    let outcome = execute(&a.common, &Invocation::Probes(a.probes))?;
+    if a.common.json {
+        for r in &outcome.results {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        println!("{:<8} {:<22} {:>14} {:<8} {:>5}  {}", "probe", "metric", "value", "unit", "n", "checksum/kind");
+        for r in &outcome.results {
+            let tag = r.checksum.as_deref().or(r.kind.as_deref()).unwrap_or("");
+            println!("{:<8} {:<22} {:>14.3} {:<8} {:>5}  {}", r.probe, r.metric, r.value, r.unit, r.samples.len(), tag);
+        }
+        if let Some(b) = outcome.boot {
+            println!("boot: {:.3} ms to the ready marker", b.total.as_secs_f64() * 1e3);
+        }
+        for note in &outcome.notes {
+            eprintln!("isolab: note: {note}");
+        }
+    }
+    if !outcome.exit.success() {
+        eprintln!("isolab: the workload did not finish cleanly: {}", describe(&outcome.exit));
+        if !outcome.console.is_empty() {
+            eprintln!("--- console/stderr ---\n{}", String::from_utf8_lossy(&outcome.console));
+        }
+        return Ok(exit_status(&outcome.exit).max(1));
+    }
+    Ok(0)
+}
+
+fn kind_of(c: &Common) -> IsolationKind {
+    match (c.isolation, c.guest) {
+        (IsolationArg::Native, _) => IsolationKind::Native,
+        (IsolationArg::Container, _) => IsolationKind::Container,
+        (IsolationArg::Vm, Some(GuestArg::Tiny)) => IsolationKind::VmTiny,
+        (IsolationArg::Vm, Some(GuestArg::Linux)) => IsolationKind::VmLinux,
+        (IsolationArg::Vm, None) => IsolationKind::VmLinux,
+    }
+}
+
+fn execute(c: &Common, invocation: &Invocation) -> anyhow::Result<Outcome> {
+    let mut kind = kind_of(c);
+    let options = BackendOptions { rootfs: c.rootfs.clone(), bundle: c.bundle.clone(), kernel: c.kernel.clone() };
+    let limits = Limits { memory: c.memory, cpus: c.cpus, timeout: c.timeout, io_target: None };
+    let mut fallback_note = None;
+    let backend = match bench::isolation::backend_with(kind, &options) {
+        // `--isolation vm` without `--guest`: fall back to the tiny guest, and say so.
+        Err(IsolationError::Unsupported { reason, .. }) if c.guest.is_none() && kind == IsolationKind::VmLinux => {
+            fallback_note = Some(format!("Linux guest unavailable ({reason}); using the tiny guest"));
+            kind = IsolationKind::VmTiny;
+            bench::isolation::backend_with(kind, &options)
+        }
+        other => other,
+    };
+    let backend = backend.map_err(unsupported)?;
+    let mut outcome = backend.run(invocation, &limits).map_err(unsupported)?;
+    outcome.notes.extend(fallback_note);
+    Ok(outcome)
+}
+
+fn unsupported(e: IsolationError) -> anyhow::Error {
+    match e {
+        IsolationError::Unsupported { .. } => Unsupported(e.to_string()).into(),
+        other => other.into(),
+    }
+}
+
+fn exit_status(e: &Exit) -> i32 {
+    match e {
+        Exit::Exited { code } => *code,
+        Exit::Signaled { signal } => 128 + signal,
+        Exit::OomKilled => 137,
+        Exit::Timeout => 124,
+        Exit::VmStopped { .. } => 125,
+    }
+}
+
+fn describe(e: &Exit) -> String {
+    match e {
+        Exit::Exited { code } => format!("exited with status {code}"),
+        Exit::Signaled { signal } => format!("killed by signal {signal}"),
+        Exit::OomKilled => "killed by the OOM killer (memory limit)".into(),
+        Exit::Timeout => "stopped by --timeout".into(),
+        Exit::VmStopped { detail } => format!("the VM stopped: {detail}"),
+    }
+}
+
+fn outcome_json(o: &Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "isolation": o.kind,
+        "exit": o.exit,
+        "boot": o.boot,
+        "accounting": o.accounting,
+        "results": o.results,
+        "stdout": String::from_utf8_lossy(&o.stdout),
+        "console": String::from_utf8_lossy(&o.console),
+        "notes": o.notes,
+    })
+}
