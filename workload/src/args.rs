@@ -1,0 +1,406 @@
+//! Command-line parsing shared by every platform (no_std: works on a list of
+//! `&str`, from `argv` on Linux or the boot command line on the tiny guest).
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+/// One probe the workload can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The boot marker (always printed first; naming it is allowed).
+    Ready,
+    /// Deterministic SHA-256 compute kernel.
+    Cpu,
+    /// First-touch cost and STREAM copy/triad bandwidth.
+    Mem,
+    /// Round trip through the cheapest kernel entry.
+    Syscall,
+    /// Sequential, random and `fsync` block I/O.
+    Io,
+    /// Sleeps so the host can measure idle memory.
+    Idle,
+}
+
+impl Probe {
+    /// What `all` expands to, in run order (after `ready`).
+    pub const ALL: [Probe; 5] = [
+        Probe::Cpu,
+        Probe::Mem,
+        Probe::Syscall,
+        Probe::Io,
+        Probe::Idle,
+    ];
+
+    /// The probe's name as written on the command line and in result lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Probe::Ready => "ready",
+            Probe::Cpu => "cpu",
+            Probe::Mem => "mem",
+            Probe::Syscall => "syscall",
+            Probe::Io => "io",
+            Probe::Idle => "idle",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Probe> {
+        [
+            Probe::Ready,
+            Probe::Cpu,
+            Probe::Mem,
+            Probe::Syscall,
+            Probe::Io,
+            Probe::Idle,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
+}
+
+/// Everything a run needs: which probes, and their parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Probes to run, in order, without duplicates and without `ready`
+    /// (which always runs first).
+    pub probes: Vec<Probe>,
+    /// Repetitions of every measurement (`--reps`).
+    pub reps: u32,
+    /// Bytes of the buffer the `cpu` probe hashes per round (`--cpu-size`).
+    pub cpu_size: u64,
+    /// Rounds of hashing per `cpu` sample (`--cpu-rounds`).
+    pub cpu_rounds: u32,
+    /// Bytes touched page by page by the `mem` first-touch test (`--mem-size`).
+    pub mem_size: u64,
+    /// Bytes of each of the three STREAM arrays (`--stream-size`).
+    pub stream_size: u64,
+    /// Kernel entries per `syscall` sample (`--syscall-iters`).
+    pub syscall_iters: u32,
+    /// Bytes the `io` probe writes and reads (`--io-size`, a multiple of 1 MiB).
+    pub io_size: u64,
+    /// Where the `io` probe writes (`--io-target`); platform default if `None`.
+    pub io_target: Option<String>,
+    /// Random 4 KiB reads per `io` sample (`--io-rand-ops`).
+    pub io_rand_ops: u32,
+    /// `fsync` latency measurements per repetition (`--fsync-ops`).
+    pub fsync_ops: u32,
+    /// Milliseconds the `idle` probe waits (`--idle-ms`).
+    pub idle_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            probes: Vec::new(),
+            reps: 5,
+            cpu_size: MIB,
+            cpu_rounds: 16,
+            mem_size: 32 * MIB,
+            stream_size: 16 * MIB,
+            syscall_iters: 20_000,
+            io_size: 64 * MIB,
+            io_target: None,
+            io_rand_ops: 1024,
+            fsync_ops: 16,
+            idle_ms: 500,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run probes.
+    Run(Config),
+    /// Print [`USAGE`] and exit successfully.
+    Help,
+}
+
+/// Usage text for `--help`.
+pub const USAGE: &str = "\
+usage: isolab-workload PROBE... [OPTIONS]
+probes: ready cpu mem syscall io idle all   (ready is always printed first)
+options (sizes take K, M, G suffixes, binary):
+  --reps N            repetitions of every measurement (default 5)
+  --cpu-size SIZE     buffer hashed per round by cpu (default 1M)
+  --cpu-rounds N      hashing rounds per cpu sample (default 16)
+  --mem-size SIZE     bytes touched page by page by mem (default 32M)
+  --stream-size SIZE  bytes of each of the 3 STREAM arrays (default 16M)
+  --syscall-iters N   kernel entries per syscall sample (default 20000)
+  --io-size SIZE      bytes written and read by io, multiple of 1M (default 64M)
+  --io-target PATH    file, directory or block device for io (default: temp dir)
+  --io-rand-ops N     random 4K reads per io sample (default 1024)
+  --fsync-ops N       fsync latency measurements per repetition (default 16)
+  --idle-ms N         milliseconds idle waits (default 500)
+";
+
+/// A command line the workload cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    /// A word that is neither a probe nor an option.
+    #[error("unknown probe {0:?} (probes: ready cpu mem syscall io idle all)")]
+    UnknownProbe(String),
+    /// An option this program does not have.
+    #[error("unknown option {0:?} (see --help)")]
+    UnknownOption(String),
+    /// An option given without its value.
+    #[error("option {0} needs a value")]
+    MissingValue(String),
+    /// A count that is not a whole number in range.
+    #[error("option {option}: {value:?} is not a whole number between {min} and {max}")]
+    BadNumber {
+        /// The option.
+        option: String,
+        /// What was given.
+        value: String,
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// A size that does not parse or does not fit the probe.
+    #[error("option {option}: bad size {value:?}: {reason}")]
+    BadSize {
+        /// The option.
+        option: String,
+        /// What was given.
+        value: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// No probe named.
+    #[error("no probe given (probes: ready cpu mem syscall io idle all)")]
+    NoProbes,
+}
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+/// Upper bound for every size option: nothing this workload does needs more,
+/// and it keeps arithmetic on sizes far from overflow.
+const MAX_SIZE: u64 = 1024 * GIB;
+
+/// Parses a size such as `4096`, `64K`, `64M`, `1G`, `64MiB` (binary units).
+pub fn parse_size(text: &str) -> Result<u64, &'static str> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    if digits.is_empty() {
+        return Err("expected a number with an optional K, M or G suffix");
+    }
+    let n: u64 = digits.parse().map_err(|_| "number too large")?;
+    let mult = match suffix {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" | "KB" => KIB,
+        "M" | "m" | "MiB" | "MB" => MIB,
+        "G" | "g" | "GiB" | "GB" => GIB,
+        _ => return Err("unknown suffix (use K, M or G)"),
+    };
+    let bytes = n.checked_mul(mult).ok_or("number too large")?;
+    if bytes > MAX_SIZE {
+        return Err("larger than 1 TiB");
+    }
+    Ok(bytes)
+}
+
+/// Parses the probe list and options. `args` excludes the program name.
+pub fn parse<'a, I>(args: I) -> Result<Command, ArgError>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut cfg = Config::default();
+    let mut named_ready = false;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        if arg == "--help" || arg == "-h" {
+            return Ok(Command::Help);
+        }
+        if let Some(opt) = arg.strip_prefix("--") {
+            // Both `--opt value` and `--opt=value`.
+            let (name, inline) = match opt.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (opt, None),
+            };
+            let option = alloc::format!("--{name}");
+            if !OPTIONS.contains(&name) {
+                return Err(ArgError::UnknownOption(option));
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .ok_or_else(|| ArgError::MissingValue(option.clone()))?,
+            };
+            set_option(&mut cfg, name, &option, value)?;
+        } else if arg == "all" {
+            for p in Probe::ALL {
+                add_probe(&mut cfg.probes, p);
+            }
+        } else if !arg.is_empty() {
+            match Probe::from_name(arg) {
+                Some(Probe::Ready) => named_ready = true,
+                Some(p) => add_probe(&mut cfg.probes, p),
+                None => return Err(ArgError::UnknownProbe(arg.to_string())),
+            }
+        }
+    }
+    if cfg.probes.is_empty() && !named_ready {
+        return Err(ArgError::NoProbes);
+    }
+    Ok(Command::Run(cfg))
+}
+
+fn add_probe(list: &mut Vec<Probe>, p: Probe) {
+    if !list.contains(&p) {
+        list.push(p);
+    }
+}
+
+const OPTIONS: [&str; 11] = [
+    "reps",
+    "cpu-size",
+    "cpu-rounds",
+    "mem-size",
+    "stream-size",
+    "syscall-iters",
+    "io-size",
+    "io-target",
+    "io-rand-ops",
+    "fsync-ops",
+    "idle-ms",
+];
+
+fn set_option(cfg: &mut Config, name: &str, option: &str, value: &str) -> Result<(), ArgError> {
+    let count = |min: u64, max: u64| -> Result<u64, ArgError> {
+        value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ArgError::BadNumber {
+                option: option.to_string(),
+                value: value.to_string(),
+                min,
+                max,
+            })
+    };
+    let size = |min: u64, multiple: u64, reason: &'static str| -> Result<u64, ArgError> {
+        let bad = |reason| ArgError::BadSize {
+            option: option.to_string(),
+            value: value.to_string(),
+            reason,
+        };
+        let n = parse_size(value).map_err(bad)?;
+        if n < min || n % multiple != 0 {
+            return Err(bad(reason));
+        }
+        Ok(n)
+    };
+    match name {
+        "reps" => cfg.reps = count(1, 10_000)? as u32,
+        "cpu-size" => cfg.cpu_size = size(1, 1, "must be at least 1 byte")?,
+        "cpu-rounds" => cfg.cpu_rounds = count(1, 1_000_000)? as u32,
+        "mem-size" => cfg.mem_size = size(4 * KIB, 4 * KIB, "must be a non-zero multiple of 4K")?,
+        "stream-size" => {
+            cfg.stream_size = size(4 * KIB, 4 * KIB, "must be a non-zero multiple of 4K")?
+        }
+        "syscall-iters" => cfg.syscall_iters = count(1, 1_000_000_000)? as u32,
+        "io-size" => cfg.io_size = size(MIB, MIB, "must be a non-zero multiple of 1M")?,
+        "io-target" => {
+            if value.is_empty() {
+                return Err(ArgError::MissingValue(option.to_string()));
+            }
+            cfg.io_target = Some(value.to_string());
+        }
+        "io-rand-ops" => cfg.io_rand_ops = count(1, 100_000_000)? as u32,
+        "fsync-ops" => cfg.fsync_ops = count(1, 1_000_000)? as u32,
+        "idle-ms" => cfg.idle_ms = count(0, 86_400_000)?,
+        _ => return Err(ArgError::UnknownOption(option.to_string())),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Config {
+        match parse(args.iter().copied()).unwrap() {
+            Command::Run(c) => c,
+            Command::Help => panic!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 * 1024));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+        assert!(parse_size("2048G").is_err());
+    }
+
+    #[test]
+    fn all_expands_in_fixed_order_without_duplicates() {
+        let c = run(&["syscall", "all", "cpu"]);
+        assert_eq!(
+            c.probes,
+            [
+                Probe::Syscall,
+                Probe::Cpu,
+                Probe::Mem,
+                Probe::Io,
+                Probe::Idle
+            ]
+        );
+    }
+
+    #[test]
+    fn options_take_separate_or_inline_values() {
+        let c = run(&[
+            "io",
+            "--io-size",
+            "8M",
+            "--reps=3",
+            "--io-target",
+            "/x",
+            "--idle-ms=7",
+        ]);
+        assert_eq!(c.io_size, 8 << 20);
+        assert_eq!(c.reps, 3);
+        assert_eq!(c.io_target.as_deref(), Some("/x"));
+        assert_eq!(c.idle_ms, 7);
+    }
+
+    #[test]
+    fn ready_alone_is_a_valid_run() {
+        assert!(run(&["ready"]).probes.is_empty());
+    }
+
+    #[test]
+    fn bad_input_is_named_in_the_error() {
+        let e = parse(["cpu", "bogus"]).unwrap_err();
+        assert_eq!(e, ArgError::UnknownProbe("bogus".into()));
+        assert!(e.to_string().contains("bogus"));
+        let e = parse(["io", "--io-size", "3K"]).unwrap_err();
+        assert!(
+            matches!(&e, ArgError::BadSize { option, .. } if option == "--io-size"),
+            "{e}"
+        );
+        let e = parse(["cpu", "--reps", "0"]).unwrap_err();
+        assert!(matches!(e, ArgError::BadNumber { .. }));
+        assert_eq!(
+            parse(["cpu", "--reps"]).unwrap_err(),
+            ArgError::MissingValue("--reps".into())
+        );
+        assert_eq!(
+            parse(["--frob=1"]).unwrap_err(),
+            ArgError::UnknownOption("--frob".into())
+        );
+        assert_eq!(parse([]).unwrap_err(), ArgError::NoProbes);
+        assert_eq!(parse(["cpu", "--help"]).unwrap(), Command::Help);
+    }
+}

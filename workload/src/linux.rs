@@ -1,0 +1,1 @@
+//! The Linux platform (placeholder until the next commit).
