@@ -2,3 +2,5 @@
 //! statistics, results and reports.
 
 pub mod isolation;
+pub mod results;
+pub mod stats;
