@@ -1,1 +1,67 @@
-fn main() {}
+//! `isolab-workload`: runs the probes on the Linux platform.
+//!
+//! As PID 1 it also acts as init: reaps orphans, exits on SIGTERM, and when
+//! the kernel command line says `isolab.vm` it signals the VMM through the
+//! isolab ports and reboots the guest when done.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use workload::args::{self, Command, USAGE};
+use workload::linux::{LinuxPlatform, init, ports};
+
+/// Exit status for a bad command line.
+const USAGE_ERROR: u8 = 2;
+/// Exit status for a probe that failed.
+const PROBE_ERROR: u8 = 1;
+
+fn main() -> ExitCode {
+    let in_vm = init::is_pid1() && setup_pid1();
+    let status = run(in_vm);
+    if in_vm {
+        let _ = std::io::stdout().flush();
+        ports::exit_status(i32::from(status));
+        init::power_off();
+    }
+    ExitCode::from(status)
+}
+
+/// PID 1 set-up; returns true when running as a VM's init with the ports usable.
+fn setup_pid1() -> bool {
+    if let Err(e) = init::ensure_proc() {
+        eprintln!("isolab-workload: warning: cannot mount /proc: {e}");
+    }
+    let mut in_vm = init::kernel_says_vm();
+    if in_vm && let Err(e) = ports::enable() {
+        eprintln!("isolab-workload: warning: no access to the isolab ports: {e}");
+        in_vm = false;
+    }
+    if let Err(e) = init::install_handlers(in_vm) {
+        eprintln!("isolab-workload: warning: cannot install PID 1 signal handlers: {e}");
+    }
+    in_vm
+}
+
+fn run(in_vm: bool) -> u8 {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match args::parse(argv.iter().map(String::as_str)) {
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            0
+        }
+        Ok(Command::Run(cfg)) => {
+            let mut platform = LinuxPlatform::new(in_vm);
+            match workload::run(&mut platform, &cfg) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("isolab-workload: error: {e}");
+                    PROBE_ERROR
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("isolab-workload: error: {e}\n{USAGE}");
+            USAGE_ERROR
+        }
+    }
+}

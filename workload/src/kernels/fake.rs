@@ -105,7 +105,7 @@ pub(crate) struct FakeDisk {
 
 impl FakeDisk {
     fn check(&self, op: &'static str, offset: u64, len: usize) -> Result<(), BlockError> {
-        let aligned = offset % BLOCK_ALIGN as u64 == 0 && len % BLOCK_ALIGN == 0;
+        let aligned = offset.is_multiple_of(BLOCK_ALIGN as u64) && len.is_multiple_of(BLOCK_ALIGN);
         let inside = offset + len as u64 <= self.disk.borrow().len() as u64;
         if aligned && inside {
             Ok(())

@@ -41,6 +41,28 @@ struct AlignedBuf {
 #[repr(C, align(4096))]
 struct Page([u8; PAGE]);
 
+/// One zeroed page aligned to [`BLOCK_ALIGN`], for platform code that needs a
+/// single aligned buffer (e.g. probing whether `O_DIRECT` works).
+pub struct AlignedPage(Page);
+
+impl AlignedPage {
+    /// A zeroed page.
+    pub fn new() -> AlignedPage {
+        AlignedPage(Page([0; PAGE]))
+    }
+
+    /// The page's bytes.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0.0
+    }
+}
+
+impl Default for AlignedPage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl AlignedBuf {
     fn new(bytes: usize) -> Result<AlignedBuf, WorkloadError> {
         let n = bytes.div_ceil(PAGE);

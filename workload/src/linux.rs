@@ -1,1 +1,0 @@
-//! The Linux platform (placeholder until the next commit).
