@@ -2,5 +2,6 @@
 //! statistics, results and reports.
 
 pub mod isolation;
+pub mod kernel;
 pub mod results;
 pub mod stats;
