@@ -1,7 +1,8 @@
 //! Loading guest images into guest memory.
 //!
-//! `linux` and `initramfs` are the Linux-guest path; the tiny-guest loader
-//! sits beside them.
+//! `linux` and `initramfs` are the Linux-guest path; `tiny` loads the
+//! freestanding tiny guest.
 
 pub mod initramfs;
 pub mod linux;
+pub mod tiny;

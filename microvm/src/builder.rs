@@ -1,0 +1,431 @@
+//! [`run`]: build a VM from a [`VmConfig`], run it, account for it, tear it
+//! down. Everything created here is owned by locals, so every path out of
+//! `run` — success, bad input, a KVM refusal — releases it all.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kvm_ioctls::Kvm;
+use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
+use vmm_sys_util::signal::Killable;
+
+use crate::accounting;
+use crate::arch::x86_64::layout::{
+    LINUX_BOOT_STACK, SERIAL_IRQ, TINY_BOOT_INFO, VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO, VIRTIO_MMIO_SIZE,
+};
+use crate::arch::x86_64::regs::{Entry, Privilege};
+use crate::arch::x86_64::{cpuid, mptable, paging, regs};
+use crate::boot;
+use crate::config::{GuestImage, VmConfig};
+use crate::devices::bus::Bus;
+use crate::devices::isolab::{self, IsolabDevice};
+use crate::devices::legacy::{I8042, IrqLine, SerialConsole, i8042, serial};
+use crate::devices::virtio::block::{Block, BlockStats};
+use crate::devices::virtio::mmio::MmioTransport;
+use crate::error::Error;
+use crate::outcome::{VmExit, VmMemory, VmOutcome, VmTimings};
+use crate::vstate::kick;
+use crate::vstate::memory;
+use crate::vstate::vcpu::{RunContext, Vcpu};
+use crate::vstate::vm::Vm;
+
+/// Most vCPUs a VM may have.
+pub const MAX_VCPUS: u8 = mptable::MAX_CPUS;
+
+/// Devices the builder keeps a handle on, to collect their results.
+struct Handles {
+    serial: Arc<Mutex<SerialConsole>>,
+    isolab: Arc<Mutex<IsolabDevice>>,
+    block: Option<Arc<Mutex<MmioTransport<Block>>>>,
+}
+
+/// Runs one VM to completion. `Err` means it could not start (bad input,
+/// KVM missing or refusing); a guest that misbehaves is `Ok` with an
+/// explanatory [`VmExit`].
+pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
+    let start = Instant::now();
+    validate(config)?;
+    let disk = config.disk.as_deref().map(open_disk).transpose()?;
+    kick::install().map_err(|source| Error::Host {
+        what: "vCPU kick signal handler",
+        source,
+    })?;
+
+    let mem = memory::create(config.memory_bytes, config.hugepages)?;
+    // Load the image before touching KVM: bad images fail fast and clearly.
+    let tiny = match &config.image {
+        GuestImage::Tiny { elf, .. } => Some(boot::tiny::load(&mem, config.memory_bytes, elf)?),
+        GuestImage::Linux(_) => None,
+    };
+    let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
+    let base_cpuid = cpuid::supported(&kvm)?;
+    let vm = Vm::with_kvm(kvm, mem)?;
+    let linux = matches!(config.image, GuestImage::Linux(_));
+    if linux {
+        vm.enable_irqchip()?;
+    }
+
+    let mut vcpus = Vec::with_capacity(usize::from(config.vcpus));
+    for id in 0..config.vcpus {
+        let vcpu = vm.create_vcpu(id)?;
+        vcpu.fd
+            .set_cpuid2(&cpuid::for_vcpu(&base_cpuid, id, config.vcpus))
+            .map_err(Error::kvm("KVM_SET_CPUID2"))?;
+        vcpus.push(vcpu);
+    }
+    let tsc_khz = vcpus[0].fd.get_tsc_khz().unwrap_or_else(|e| {
+        tracing::debug!(%e, "KVM_GET_TSC_KHZ failed; guest clock frequency unknown");
+        0
+    });
+
+    let (io, mmio, handles) = build_devices(&vm, config, disk, tsc_khz, linux)?;
+    let mem = vm.memory();
+    regs::write_descriptor_tables(mem)?;
+    match (&config.image, tiny) {
+        (GuestImage::Tiny { cmdline, .. }, Some(elf)) => {
+            let blk = if config.disk.is_some() {
+                VIRTIO_BLK_MMIO
+            } else {
+                0
+            };
+            boot::tiny::write_boot_info(
+                mem,
+                config.memory_bytes,
+                &elf,
+                cmdline,
+                u64::from(tsc_khz),
+                blk,
+            )?;
+            let cr3 = paging::write(mem, true)?;
+            let entry = Entry {
+                privilege: Privilege::User,
+                rip: elf.entry,
+                rsp: boot::tiny::stack_top(config.memory_bytes),
+                rdi: TINY_BOOT_INFO,
+                rsi: 0,
+            };
+            regs::enter_long_mode(&vcpus[0].fd, cr3, &entry)?;
+        }
+        (GuestImage::Linux(lb), _) => {
+            let mut lb = lb.clone();
+            if config.disk.is_some() && !lb.cmdline.contains("virtio_mmio.device=") {
+                lb.cmdline.push_str(&format!(
+                    " virtio_mmio.device={}K@{VIRTIO_BLK_MMIO:#x}:{VIRTIO_BLK_IRQ}",
+                    VIRTIO_MMIO_SIZE >> 10
+                ));
+            }
+            let entry = boot::linux::load(mem, &lb)?;
+            mptable::write(mem, config.vcpus)?;
+            let cr3 = paging::write(mem, false)?;
+            let boot_entry = Entry {
+                privilege: Privilege::Kernel,
+                rip: entry.entry.0,
+                rsp: LINUX_BOOT_STACK,
+                rdi: 0,
+                rsi: entry.zero_page.0,
+            };
+            regs::enter_long_mode(&vcpus[0].fd, cr3, &boot_entry)?;
+            for v in &vcpus {
+                setup_lapic(v)?;
+            }
+        }
+        (GuestImage::Tiny { .. }, None) => unreachable!("tiny image is loaded above"),
+    }
+
+    let ctx = Arc::new(RunContext::new(io, mmio, !linux));
+    let (exit, stopped_at) = run_vcpus(vcpus, &ctx, config.timeout, start)?;
+    let exit = exit.classify(hostcaps::kvm::facts().kind);
+
+    let memory_use = measure_memory(vm.memory());
+    let (serial_out, serial_dropped) = handles
+        .serial
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take_output();
+    let (output, output_dropped, ready_at) = {
+        let mut dev = handles.isolab.lock().unwrap_or_else(|p| p.into_inner());
+        let (o, d) = dev.take_output();
+        (o, d, dev.ready_at())
+    };
+    let blk = handles
+        .block
+        .as_ref()
+        .map(|b| b.lock().unwrap_or_else(|p| p.into_inner()).device().stats())
+        .unwrap_or_default();
+    let mut stats = ctx.counters.snapshot();
+    stats.dropped_output = serial_dropped + output_dropped;
+    let BlockStats {
+        requests,
+        bad_requests,
+    } = blk;
+    stats.blk_requests = requests;
+    stats.blk_bad_requests = bad_requests;
+    let timings = VmTimings {
+        setup: ctx
+            .first_run
+            .get()
+            .map(|t| t.duration_since(start))
+            .unwrap_or_default(),
+        ready: ready_at.map(|t| t.duration_since(start)),
+        total: stopped_at.duration_since(start),
+    };
+    Ok(VmOutcome {
+        exit,
+        serial: serial_out,
+        output,
+        timings,
+        memory: memory_use,
+        stats,
+    })
+}
+
+fn validate(config: &VmConfig) -> Result<(), Error> {
+    memory::check_size(config.memory_bytes)?;
+    if config.vcpus == 0 || config.vcpus > MAX_VCPUS {
+        return Err(Error::VcpuCount {
+            requested: config.vcpus,
+            max: MAX_VCPUS,
+        });
+    }
+    if matches!(config.image, GuestImage::Tiny { .. }) && config.vcpus != 1 {
+        return Err(Error::TinyVcpus {
+            requested: config.vcpus,
+        });
+    }
+    Ok(())
+}
+
+fn open_disk(path: &Path) -> Result<(File, bool), Error> {
+    match File::options().read(true).write(true).open(path) {
+        Ok(f) => Ok((f, false)),
+        // A read-only file still makes a (read-only) disk.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EROFS | libc::EPERM)
+            ) =>
+        {
+            File::open(path)
+                .map(|f| (f, true))
+                .map_err(|source| Error::DiskUnreadable {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        Err(source) => Err(Error::DiskUnreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+    .and_then(|(f, ro)| match f.metadata() {
+        Ok(m) if m.is_file() || m.file_type().is_block_device_like() => Ok((f, ro)),
+        Ok(_) => Err(Error::DiskUnreadable {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file or block device",
+            ),
+        }),
+        Err(source) => Err(Error::DiskUnreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    })
+}
+
+trait BlockDeviceLike {
+    fn is_block_device_like(&self) -> bool;
+}
+
+impl BlockDeviceLike for std::fs::FileType {
+    fn is_block_device_like(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_block_device()
+    }
+}
+
+fn build_devices(
+    vm: &Vm,
+    config: &VmConfig,
+    disk: Option<(File, bool)>,
+    tsc_khz: u32,
+    linux: bool,
+) -> Result<(Bus, Bus, Handles), Error> {
+    let irq = |gsi: u32| -> Result<IrqLine, Error> {
+        if !linux {
+            return Ok(IrqLine::none());
+        }
+        let evt = EventFd::new(EFD_NONBLOCK).map_err(|source| Error::Host {
+            what: "eventfd",
+            source,
+        })?;
+        vm.fd()
+            .register_irqfd(&evt, gsi)
+            .map_err(Error::kvm("KVM_IRQFD"))?;
+        Ok(IrqLine::eventfd(evt))
+    };
+    let overlap = |e: crate::devices::bus::Overlap| Error::GuestMemory(e.to_string());
+    let mut io = Bus::new();
+    let mut mmio = Bus::new();
+    let serial = Arc::new(Mutex::new(SerialConsole::new(
+        irq(SERIAL_IRQ)?,
+        config.serial_echo,
+    )));
+    io.insert(serial::BASE, serial::LEN, serial.clone())
+        .map_err(overlap)?;
+    io.insert(i8042::BASE, i8042::LEN, Arc::new(Mutex::new(I8042)))
+        .map_err(overlap)?;
+    let isolab_dev = Arc::new(Mutex::new(IsolabDevice::new(tsc_khz)));
+    io.insert(isolab::BASE, isolab::LEN, isolab_dev.clone())
+        .map_err(overlap)?;
+    let block = match disk {
+        Some((file, read_only)) => {
+            let dev = Block::new(file, read_only).map_err(|source| Error::Host {
+                what: "virtio-blk backing file",
+                source,
+            })?;
+            let transport = Arc::new(Mutex::new(MmioTransport::new(
+                dev,
+                vm.memory().clone(),
+                irq(VIRTIO_BLK_IRQ)?,
+            )));
+            mmio.insert(VIRTIO_BLK_MMIO, VIRTIO_MMIO_SIZE, transport.clone())
+                .map_err(overlap)?;
+            Some(transport)
+        }
+        None => None,
+    };
+    Ok((
+        io,
+        mmio,
+        Handles {
+            serial,
+            isolab: isolab_dev,
+            block,
+        },
+    ))
+}
+
+/// LINT0 as ExtINT (the PIC) and LINT1 as NMI, as firmware would leave them.
+fn setup_lapic(vcpu: &Vcpu) -> Result<(), Error> {
+    const LVT_LINT0: usize = 0x350;
+    const LVT_LINT1: usize = 0x360;
+    const DELIVERY_EXTINT: u32 = 0x7 << 8;
+    const DELIVERY_NMI: u32 = 0x4 << 8;
+    let mut lapic = vcpu.fd.get_lapic().map_err(Error::kvm("KVM_GET_LAPIC"))?;
+    for (off, mode) in [(LVT_LINT0, DELIVERY_EXTINT), (LVT_LINT1, DELIVERY_NMI)] {
+        let bytes: [u8; 4] = std::array::from_fn(|i| lapic.regs[off + i] as u8);
+        let v = (u32::from_le_bytes(bytes) & !0x700) | mode;
+        for (i, b) in v.to_le_bytes().iter().enumerate() {
+            lapic.regs[off + i] = *b as _;
+        }
+    }
+    vcpu.fd
+        .set_lapic(&lapic)
+        .map_err(Error::kvm("KVM_SET_LAPIC"))
+}
+
+/// Runs every vCPU on its own thread until the first one stops the VM or the
+/// timeout passes; then stops, kicks and joins them all. Returns the exit and
+/// when the VM stopped.
+fn run_vcpus(
+    vcpus: Vec<Vcpu>,
+    ctx: &Arc<RunContext>,
+    timeout: Duration,
+    start: Instant,
+) -> Result<(VmExit, Instant), Error> {
+    let (tx, rx) = mpsc::channel::<VmExit>();
+    let mut threads: Vec<JoinHandle<Vcpu>> = Vec::with_capacity(vcpus.len());
+    let mut spawn_error = None;
+    for mut vcpu in vcpus {
+        let (ctx, tx) = (Arc::clone(ctx), tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("vcpu{}", vcpu.id))
+            .spawn(move || {
+                let exit = vcpu.run_loop(&ctx);
+                let _ = tx.send(exit);
+                vcpu
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(source) => {
+                spawn_error = Some(Error::Host {
+                    what: "vCPU thread",
+                    source,
+                });
+                break;
+            }
+        }
+    }
+    drop(tx);
+
+    let deadline = start + timeout;
+    let mut reported = 0usize;
+    let exit = if spawn_error.is_some() {
+        VmExit::Timeout
+    } else {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(exit) => {
+                reported += 1;
+                exit
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => VmExit::Timeout,
+            Err(mpsc::RecvTimeoutError::Disconnected) => VmExit::Unhandled {
+                detail: "every vCPU thread ended without an exit".into(),
+            },
+        }
+    };
+    let stopped_at = Instant::now();
+
+    // Stop the others: set the flag, kick until each has reported.
+    ctx.stop.store(true, std::sync::atomic::Ordering::Release);
+    while reported < threads.len() {
+        for t in threads.iter().filter(|t| !t.is_finished()) {
+            if let Err(e) = t.kill(kick::signal()) {
+                tracing::debug!(%e, "kicking a vCPU thread failed");
+            }
+        }
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(_) => reported += 1,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let mut panicked = false;
+    for t in threads {
+        panicked |= t.join().is_err();
+    }
+    if let Some(e) = spawn_error {
+        return Err(e);
+    }
+    if panicked {
+        return Ok((
+            VmExit::Unhandled {
+                detail: "a vCPU thread panicked".into(),
+            },
+            stopped_at,
+        ));
+    }
+    Ok((exit, stopped_at))
+}
+
+fn measure_memory(mem: &GuestMemoryMmap) -> VmMemory {
+    let ranges: Vec<(u64, u64)> = mem
+        .iter()
+        .map(|r| (r.as_ptr() as u64, r.as_ptr() as u64 + r.len()))
+        .collect();
+    let guest_touched_bytes = mem
+        .iter()
+        .map(|r| accounting::resident_bytes(r.as_ptr(), r.len() as usize).unwrap_or(0))
+        .sum();
+    let vmm_overhead_bytes = accounting::vmm_overhead_bytes(&ranges).unwrap_or(0);
+    VmMemory {
+        vmm_overhead_bytes,
+        guest_touched_bytes,
+    }
+}

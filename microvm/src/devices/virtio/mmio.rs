@@ -1,0 +1,282 @@
+//! The virtio-mmio transport, version 2 ("modern"), register by register as
+//! the virtio 1.x specification lays them out. The guest sets up queues by
+//! writing their addresses here; `virtio-queue` then checks those addresses
+//! against guest memory before any ring is read.
+
+use virtio_queue::{Queue, QueueT};
+use vm_memory::GuestMemoryMmap;
+
+use super::VirtioDevice;
+use crate::devices::bus::{BusDevice, IoResult};
+use crate::devices::legacy::serial::IrqLine;
+use vm_superio::Trigger;
+
+const MAGIC: u32 = 0x7472_6976; // "virt"
+const VERSION: u32 = 2;
+const VENDOR: u32 = 0x4c4f_5349; // "ISOL"
+
+mod reg {
+    pub const MAGIC: u64 = 0x000;
+    pub const VERSION: u64 = 0x004;
+    pub const DEVICE_ID: u64 = 0x008;
+    pub const VENDOR_ID: u64 = 0x00c;
+    pub const DEVICE_FEATURES: u64 = 0x010;
+    pub const DEVICE_FEATURES_SEL: u64 = 0x014;
+    pub const DRIVER_FEATURES: u64 = 0x020;
+    pub const DRIVER_FEATURES_SEL: u64 = 0x024;
+    pub const QUEUE_SEL: u64 = 0x030;
+    pub const QUEUE_NUM_MAX: u64 = 0x034;
+    pub const QUEUE_NUM: u64 = 0x038;
+    pub const QUEUE_READY: u64 = 0x044;
+    pub const QUEUE_NOTIFY: u64 = 0x050;
+    pub const INTERRUPT_STATUS: u64 = 0x060;
+    pub const INTERRUPT_ACK: u64 = 0x064;
+    pub const STATUS: u64 = 0x070;
+    pub const QUEUE_DESC_LOW: u64 = 0x080;
+    pub const QUEUE_DESC_HIGH: u64 = 0x084;
+    pub const QUEUE_AVAIL_LOW: u64 = 0x090;
+    pub const QUEUE_AVAIL_HIGH: u64 = 0x094;
+    pub const QUEUE_USED_LOW: u64 = 0x0a0;
+    pub const QUEUE_USED_HIGH: u64 = 0x0a4;
+    pub const CONFIG_GENERATION: u64 = 0x0fc;
+    pub const CONFIG: u64 = 0x100;
+}
+
+/// Device status bits.
+pub mod status {
+    /// The guest noticed the device.
+    pub const ACKNOWLEDGE: u32 = 1;
+    /// The guest has a driver.
+    pub const DRIVER: u32 = 2;
+    /// The driver is ready.
+    pub const DRIVER_OK: u32 = 4;
+    /// Feature negotiation is complete.
+    pub const FEATURES_OK: u32 = 8;
+    /// The device hit an error and needs a reset.
+    pub const DEVICE_NEEDS_RESET: u32 = 0x40;
+    /// The guest gave up.
+    pub const FAILED: u32 = 0x80;
+}
+
+/// Interrupt status bit: a used buffer was returned.
+const INT_VRING: u32 = 1;
+
+/// A virtio device behind the MMIO register window.
+pub struct MmioTransport<D: VirtioDevice> {
+    device: D,
+    mem: GuestMemoryMmap,
+    irq: IrqLine,
+    queues: Vec<Queue>,
+    queue_sel: u32,
+    device_features_sel: u32,
+    driver_features_sel: u32,
+    driver_features: u64,
+    status: u32,
+    interrupt_status: u32,
+    notifications: u64,
+}
+
+impl<D: VirtioDevice> MmioTransport<D> {
+    /// A transport for `device` over guest memory `mem`, signalling on `irq`.
+    pub fn new(device: D, mem: GuestMemoryMmap, irq: IrqLine) -> MmioTransport<D> {
+        let queues = device
+            .queue_max_sizes()
+            .iter()
+            .map(|max| Queue::new(*max).unwrap_or_else(|_| Queue::new(1).expect("size 1 is valid")))
+            .collect();
+        MmioTransport {
+            device,
+            mem,
+            irq,
+            queues,
+            queue_sel: 0,
+            device_features_sel: 0,
+            driver_features_sel: 0,
+            driver_features: 0,
+            status: 0,
+            interrupt_status: 0,
+            notifications: 0,
+        }
+    }
+
+    /// The device model.
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    /// The device status register.
+    pub fn status(&self) -> u32 {
+        self.status
+    }
+
+    /// Queue notifications received.
+    pub fn notifications(&self) -> u64 {
+        self.notifications
+    }
+
+    fn selected(&mut self) -> Option<&mut Queue> {
+        self.queues.get_mut(self.queue_sel as usize)
+    }
+
+    /// Queue registers may change only while the queue is not live.
+    fn selected_configurable(&mut self) -> Option<&mut Queue> {
+        self.selected().filter(|q| !q.ready())
+    }
+
+    fn reset(&mut self) {
+        for q in &mut self.queues {
+            q.reset();
+        }
+        self.queue_sel = 0;
+        self.device_features_sel = 0;
+        self.driver_features_sel = 0;
+        self.driver_features = 0;
+        self.status = 0;
+        self.interrupt_status = 0;
+    }
+
+    fn notify(&mut self, index: u32) {
+        self.notifications += 1;
+        if self.status & status::DRIVER_OK == 0 {
+            return;
+        }
+        let Some(queue) = self.queues.get_mut(index as usize) else {
+            return;
+        };
+        if self.device.process_queue(index as usize, queue, &self.mem) {
+            let needs = queue.needs_notification(&self.mem).unwrap_or(true);
+            if needs {
+                self.interrupt_status |= INT_VRING;
+                if let Err(e) = self.irq.trigger() {
+                    tracing::debug!(%e, "virtio interrupt failed");
+                }
+            }
+        }
+    }
+
+    fn read_reg(&mut self, offset: u64) -> Option<u32> {
+        Some(match offset {
+            reg::MAGIC => MAGIC,
+            reg::VERSION => VERSION,
+            reg::DEVICE_ID => self.device.device_type(),
+            reg::VENDOR_ID => VENDOR,
+            reg::DEVICE_FEATURES => match self.device_features_sel {
+                0 => self.device.features() as u32,
+                1 => (self.device.features() >> 32) as u32,
+                _ => 0,
+            },
+            reg::QUEUE_NUM_MAX => self.selected().map(|q| q.max_size()).unwrap_or(0).into(),
+            reg::QUEUE_READY => self.selected().map(|q| q.ready()).unwrap_or(false).into(),
+            reg::INTERRUPT_STATUS => self.interrupt_status,
+            reg::STATUS => self.status,
+            reg::CONFIG_GENERATION => 0,
+            _ => return None,
+        })
+    }
+
+    fn write_reg(&mut self, offset: u64, v: u32) -> bool {
+        match offset {
+            reg::DEVICE_FEATURES_SEL => self.device_features_sel = v,
+            reg::DRIVER_FEATURES_SEL => self.driver_features_sel = v,
+            reg::DRIVER_FEATURES => {
+                // Only features we offer can be taken.
+                let offered = self.device.features();
+                match self.driver_features_sel {
+                    0 => {
+                        self.driver_features =
+                            (self.driver_features & !0xffff_ffff) | (u64::from(v) & offered)
+                    }
+                    1 => {
+                        self.driver_features =
+                            (self.driver_features & 0xffff_ffff) | ((u64::from(v) << 32) & offered)
+                    }
+                    _ => return false,
+                }
+            }
+            reg::QUEUE_SEL => self.queue_sel = v,
+            reg::QUEUE_NUM => match self.selected_configurable() {
+                // virtio-queue ignores sizes that are 0, too big or not a power of two.
+                Some(q) => q.set_size(v.min(u32::from(u16::MAX)) as u16),
+                None => return false,
+            },
+            reg::QUEUE_READY => match self.selected() {
+                Some(q) => q.set_ready(v == 1),
+                None => return false,
+            },
+            reg::QUEUE_NOTIFY => self.notify(v),
+            reg::INTERRUPT_ACK => self.interrupt_status &= !v,
+            reg::STATUS => {
+                if v == 0 {
+                    self.reset();
+                } else if v & status::FEATURES_OK != 0
+                    && self.driver_features & super::F_VERSION_1 == 0
+                {
+                    // A modern transport requires VERSION_1: refuse FEATURES_OK.
+                    self.status = v & !status::FEATURES_OK;
+                } else {
+                    self.status = v;
+                }
+            }
+            reg::QUEUE_DESC_LOW | reg::QUEUE_DESC_HIGH => match self.selected_configurable() {
+                Some(q) => q.set_desc_table_address(
+                    (offset == reg::QUEUE_DESC_LOW).then_some(v),
+                    (offset == reg::QUEUE_DESC_HIGH).then_some(v),
+                ),
+                None => return false,
+            },
+            reg::QUEUE_AVAIL_LOW | reg::QUEUE_AVAIL_HIGH => match self.selected_configurable() {
+                Some(q) => q.set_avail_ring_address(
+                    (offset == reg::QUEUE_AVAIL_LOW).then_some(v),
+                    (offset == reg::QUEUE_AVAIL_HIGH).then_some(v),
+                ),
+                None => return false,
+            },
+            reg::QUEUE_USED_LOW | reg::QUEUE_USED_HIGH => match self.selected_configurable() {
+                Some(q) => q.set_used_ring_address(
+                    (offset == reg::QUEUE_USED_LOW).then_some(v),
+                    (offset == reg::QUEUE_USED_HIGH).then_some(v),
+                ),
+                None => return false,
+            },
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl<D: VirtioDevice> BusDevice for MmioTransport<D> {
+    fn read(&mut self, offset: u64, data: &mut [u8]) -> IoResult {
+        if offset >= reg::CONFIG {
+            self.device.read_config(offset - reg::CONFIG, data);
+            return IoResult::Done;
+        }
+        if data.len() != 4 || offset % 4 != 0 {
+            return IoResult::Stray;
+        }
+        match self.read_reg(offset) {
+            Some(v) => {
+                data.copy_from_slice(&v.to_le_bytes());
+                IoResult::Done
+            }
+            None => IoResult::Stray,
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> IoResult {
+        if offset >= reg::CONFIG {
+            // Block configuration space is read-only here.
+            return IoResult::Stray;
+        }
+        let Ok(bytes) = <[u8; 4]>::try_from(data) else {
+            return IoResult::Stray;
+        };
+        if offset % 4 != 0 {
+            return IoResult::Stray;
+        }
+        if self.write_reg(offset, u32::from_le_bytes(bytes)) {
+            IoResult::Done
+        } else {
+            IoResult::Stray
+        }
+    }
+}
