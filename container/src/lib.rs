@@ -1,10 +1,33 @@
 //! A small container runtime: namespaces, `pivot_root`, cgroups v1/v2,
-//! capabilities, `no_new_privs` and seccomp, built on `nix`.
+//! capabilities, `no_new_privs` and seccomp, built on `nix`/`libc`.
+//!
+//! ```no_run
+//! use container::{ContainerSpec, Stdio};
+//! let report = container::run(
+//!     &ContainerSpec::with_rootfs("/srv/rootfs", "/bin/true").memory(64 << 20).stdout(Stdio::Piped),
+//! )?;
+//! assert!(report.success());
+//! # Ok::<(), container::Error>(())
+//! ```
+//!
+//! The parent prepares everything (mount plan, seccomp BPF, argv) and clones
+//! the child into new namespaces; the child only makes syscalls, reports each
+//! failure as (step, errno) over a socket and execs the program as PID 1.
 
-/// Errors of the container runtime.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Placeholder until the runtime lands.
-    #[error("the container runtime is not built yet")]
-    NotBuilt,
-}
+pub mod cgroup;
+mod error;
+mod init;
+pub mod mounts;
+pub mod net;
+pub mod oci;
+mod process;
+pub mod rootfs;
+pub mod security;
+mod signals;
+pub mod spec;
+pub mod syscall;
+
+pub use cgroup::{CgroupChoice, CgroupStats};
+pub use error::{Error, Result};
+pub use process::{ExitStatus, MIN_MEMORY_BYTES, RunReport, Running, Timestamps, run, spawn};
+pub use spec::{ContainerSpec, NetMode, Resources, RootSpec, Stdio, Volume};

@@ -1,0 +1,227 @@
+//! Resource limits and accounting: one [`CgroupManager`] interface with a
+//! cgroup v2 ([`v2::V2`]) and a cgroup v1 ([`v1::V1`]) back end.
+//!
+//! Groups are created directly under the hierarchy's root (or a chosen parent)
+//! and named `isolab-<runtime pid>-<n>`, so a finished run leaves nothing: not
+//! even an empty parent directory.
+
+pub mod v1;
+pub mod v2;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::spec::Resources;
+use crate::{Error, Result};
+
+/// CPU period used for `--cpus` (quota = cpus × period).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// Which cgroup hierarchy to use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CgroupChoice {
+    /// v2 if its root has the memory and pids controllers, else v1 if mounted,
+    /// else a v2 mount without controllers (no limits possible).
+    #[default]
+    Auto,
+    /// The v1 controller hierarchies.
+    V1,
+    /// The v2 hierarchy; `parent` defaults to the cgroup2 mount point.
+    V2 {
+        /// Directory the container's group is created in.
+        parent: Option<PathBuf>,
+    },
+    /// No cgroup at all (no limits, no accounting).
+    Disabled,
+}
+
+/// What a finished run consumed, read from its cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgroupStats {
+    /// Peak memory charged to the group.
+    pub peak_memory_bytes: Option<u64>,
+    /// CPU time (user + system) of all tasks.
+    pub cpu_time: Option<Duration>,
+    /// Processes killed by the OOM killer inside the group.
+    pub oom_kills: Option<u64>,
+    /// Times a fork failed because of the pids limit.
+    pub pids_limit_hits: Option<u64>,
+}
+
+/// One container's cgroup, whatever the hierarchy.
+pub trait CgroupManager: Send + std::fmt::Debug {
+    /// Creates the group(s) and applies the limits.
+    fn create(&mut self, res: &Resources) -> Result<()>;
+    /// Moves `pid` into the group.
+    fn add_process(&self, pid: i32) -> Result<()>;
+    /// Reads the accounting.
+    fn stats(&self) -> CgroupStats;
+    /// Removes the group(s), killing any task still inside. Idempotent.
+    fn remove(&mut self) -> Result<()>;
+    /// The group directories (for diagnostics and leak checks).
+    fn paths(&self) -> Vec<PathBuf>;
+}
+
+/// A manager that manages nothing, for [`CgroupChoice::Disabled`].
+#[derive(Debug, Default)]
+pub struct NoCgroup;
+
+impl CgroupManager for NoCgroup {
+    fn create(&mut self, res: &Resources) -> Result<()> {
+        let reason = "cgroups are disabled for this run".to_string();
+        if res.memory.is_some() {
+            return Err(Error::ControllerUnavailable { controller: "memory", reason });
+        }
+        if res.cpus.is_some() {
+            return Err(Error::ControllerUnavailable { controller: "cpu", reason });
+        }
+        if res.pids.is_some() {
+            return Err(Error::ControllerUnavailable { controller: "pids", reason });
+        }
+        Ok(())
+    }
+    fn add_process(&self, _pid: i32) -> Result<()> {
+        Ok(())
+    }
+    fn stats(&self) -> CgroupStats {
+        CgroupStats::default()
+    }
+    fn remove(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn paths(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// A fresh group name, unique on the host.
+pub fn unique_name() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("isolab-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Picks and constructs the manager for `choice` on this host.
+pub fn manager_for(choice: &CgroupChoice) -> Result<Box<dyn CgroupManager>> {
+    let mounts = hostcaps::cgroup::mounts();
+    let name = unique_name();
+    let v2_root = hostcaps::cgroup::v2_root(&mounts).map(Path::to_path_buf);
+    let v1 = || v1::V1::new(&mounts, &name);
+    match choice {
+        CgroupChoice::Disabled => Ok(Box::new(NoCgroup)),
+        CgroupChoice::V1 => Ok(Box::new(v1())),
+        CgroupChoice::V2 { parent } => {
+            let parent = parent.clone().or(v2_root).ok_or_else(|| Error::ControllerUnavailable {
+                controller: "cgroup2",
+                reason: "no cgroup2 filesystem is mounted".into(),
+            })?;
+            Ok(Box::new(v2::V2::new(&parent, &name)))
+        }
+        CgroupChoice::Auto => {
+            if let Some(root) = &v2_root {
+                let ctl = hostcaps::cgroup::v2_controllers(root);
+                if ctl.iter().any(|c| c == "memory") && ctl.iter().any(|c| c == "pids") {
+                    return Ok(Box::new(v2::V2::new(root, &name)));
+                }
+            }
+            let v1m = v1();
+            if v1m.has_any_controller() {
+                return Ok(Box::new(v1m));
+            }
+            match v2_root {
+                Some(root) => Ok(Box::new(v2::V2::new(&root, &name))),
+                None => Ok(Box::new(NoCgroup)),
+            }
+        }
+    }
+}
+
+pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(|source| Error::Cgroup { op: "write", path: path.into(), source })
+}
+
+pub(crate) fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Value of `key` in a flat-keyed file (`memory.events`, `cpu.stat`, `memory.oom_control`).
+pub(crate) fn read_key(path: &Path, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(key)).then(|| it.next()?.parse().ok()).flatten()
+    })
+}
+
+pub(crate) fn mkdir(path: &Path) -> Result<()> {
+    std::fs::create_dir(path).map_err(|source| Error::Cgroup { op: "create", path: path.into(), source })
+}
+
+/// Removes a group directory: kills what is left in it and retries while the
+/// kernel still counts exiting tasks (EBUSY), for up to two seconds.
+pub(crate) fn remove_dir(path: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match std::fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                kill_procs(path);
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(source) => return Err(Error::Cgroup { op: "remove", path: path.into(), source }),
+        }
+    }
+}
+
+fn kill_procs(dir: &Path) {
+    let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else { return };
+    for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        // SAFETY: kill has no memory arguments; a stale pid only yields ESRCH.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+pub(crate) fn check_cpus(cpus: f64) -> Result<u64> {
+    if !cpus.is_finite() || cpus <= 0.0 {
+        return Err(Error::InvalidSpec { field: "cpus", value: cpus.to_string(), reason: "must be a positive number".into() });
+    }
+    Ok(((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_key_finds_flat_keyed_values() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("memory.events");
+        std::fs::write(&f, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n").unwrap();
+        assert_eq!(read_key(&f, "oom_kill"), Some(2));
+        assert_eq!(read_key(&f, "oom"), Some(1));
+        assert_eq!(read_key(&f, "absent"), None);
+    }
+
+    #[test]
+    fn disabled_cgroup_refuses_limits_naming_the_controller() {
+        let err = NoCgroup.create(&Resources { pids: Some(10), ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::ControllerUnavailable { controller: "pids", .. }), "{err}");
+        assert!(NoCgroup.create(&Resources::default()).is_ok());
+    }
+
+    #[test]
+    fn cpus_become_a_quota_and_bad_values_are_rejected() {
+        assert_eq!(check_cpus(1.5).unwrap(), 150_000);
+        assert!(matches!(check_cpus(0.0), Err(Error::InvalidSpec { field: "cpus", .. })));
+        assert!(check_cpus(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn names_are_unique() {
+        assert_ne!(unique_name(), unique_name());
+    }
+}

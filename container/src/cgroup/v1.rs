@@ -1,0 +1,189 @@
+//! The cgroup v1 back end: one group per controller hierarchy.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hostcaps::cgroup::{CgroupMount, v1_root};
+
+use super::{CgroupManager, CgroupStats, check_cpus, mkdir, read_key, read_u64, remove_dir, write, CPU_PERIOD_US};
+use crate::spec::Resources;
+use crate::{Error, Result};
+
+/// The controllers this back end uses.
+const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
+
+/// One container's groups in the v1 hierarchies.
+#[derive(Debug)]
+pub struct V1 {
+    /// Controller → the group directory in its hierarchy (None: not mounted).
+    dirs: Vec<(&'static str, Option<PathBuf>)>,
+    /// Directories created, in creation order.
+    created: Vec<PathBuf>,
+}
+
+impl V1 {
+    /// Groups named `name` in each mounted v1 hierarchy of `mounts`.
+    pub fn new(mounts: &[CgroupMount], name: &str) -> V1 {
+        let dirs = CONTROLLERS.iter().map(|c| (*c, v1_root(mounts, c).map(|r| r.join(name)))).collect();
+        V1 { dirs, created: Vec::new() }
+    }
+
+    /// From explicit hierarchy roots (for fixture tests).
+    pub fn with_roots(roots: &[(&'static str, &Path)], name: &str) -> V1 {
+        let dirs = CONTROLLERS
+            .iter()
+            .map(|c| (*c, roots.iter().find(|(rc, _)| rc == c).map(|(_, r)| r.join(name))))
+            .collect();
+        V1 { dirs, created: Vec::new() }
+    }
+
+    /// True when at least the memory or pids hierarchy is mounted.
+    pub fn has_any_controller(&self) -> bool {
+        self.dir("memory").is_some() || self.dir("pids").is_some()
+    }
+
+    fn dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs.iter().find(|(c, _)| *c == controller).and_then(|(_, d)| d.as_deref())
+    }
+
+    fn need(&self, controller: &'static str) -> Result<&Path> {
+        self.dir(controller).ok_or_else(|| Error::ControllerUnavailable {
+            controller,
+            reason: "no cgroup v1 hierarchy has it mounted".into(),
+        })
+    }
+
+    fn ensure(&mut self, dir: &Path) -> Result<()> {
+        if !self.created.iter().any(|d| d == dir) {
+            mkdir(dir)?;
+            self.created.push(dir.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+impl CgroupManager for V1 {
+    fn create(&mut self, res: &Resources) -> Result<()> {
+        let quota = res.cpus.map(check_cpus).transpose()?;
+        // Check every requested controller before creating anything.
+        if res.memory.is_some() {
+            self.need("memory")?;
+        }
+        if res.pids.is_some() {
+            self.need("pids")?;
+        }
+        if quota.is_some() {
+            self.need("cpu")?;
+        }
+        // Memory and cpuacct groups are made even without limits: they do the accounting.
+        if let Some(d) = self.dir("memory").map(Path::to_path_buf) {
+            self.ensure(&d)?;
+            if let Some(m) = res.memory {
+                write(&d.join("memory.limit_in_bytes"), &m.to_string())?;
+                // memsw = mem: no escape into swap (file absent without swap accounting).
+                let memsw = d.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, &m.to_string())?;
+                }
+            }
+        }
+        if let Some(p) = res.pids {
+            let d = self.need("pids")?.to_path_buf();
+            self.ensure(&d)?;
+            write(&d.join("pids.max"), &p.to_string())?;
+        }
+        if let Some(q) = quota {
+            let d = self.need("cpu")?.to_path_buf();
+            self.ensure(&d)?;
+            write(&d.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+            write(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
+        }
+        if let Some(d) = self.dir("cpuacct").map(Path::to_path_buf) {
+            self.ensure(&d)?;
+        }
+        Ok(())
+    }
+
+    fn add_process(&self, pid: i32) -> Result<()> {
+        for d in &self.created {
+            write(&d.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> CgroupStats {
+        let made = |c: &str| self.dir(c).filter(|d| self.created.iter().any(|x| x == d));
+        CgroupStats {
+            peak_memory_bytes: made("memory").and_then(|d| read_u64(&d.join("memory.max_usage_in_bytes"))),
+            cpu_time: made("cpuacct").and_then(|d| read_u64(&d.join("cpuacct.usage"))).map(Duration::from_nanos),
+            oom_kills: made("memory").and_then(|d| read_key(&d.join("memory.oom_control"), "oom_kill")),
+            pids_limit_hits: made("pids").and_then(|d| read_key(&d.join("pids.events"), "max")),
+        }
+    }
+
+    fn remove(&mut self) -> Result<()> {
+        let mut first_err = None;
+        while let Some(d) = self.created.pop() {
+            if let Err(e) = remove_dir(&d) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        self.created.clone()
+    }
+}
+
+impl Drop for V1 {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            tracing::warn!(error = %e, "cgroup left behind");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_go_to_their_hierarchies() {
+        let m = tempfile::tempdir().unwrap();
+        let p = tempfile::tempdir().unwrap();
+        let c = tempfile::tempdir().unwrap();
+        std::fs::write(m.path().join("memory.memsw.limit_in_bytes"), "").unwrap();
+        let mut cg = V1::with_roots(&[("memory", m.path()), ("pids", p.path()), ("cpu", c.path())], "g");
+        cg.create(&Resources { memory: Some(1 << 24), cpus: Some(2.0), pids: Some(9) }).unwrap();
+        let rd = |d: &Path, f: &str| std::fs::read_to_string(d.join("g").join(f)).unwrap();
+        assert_eq!(rd(m.path(), "memory.limit_in_bytes"), "16777216");
+        assert_eq!(rd(p.path(), "pids.max"), "9");
+        assert_eq!(rd(c.path(), "cpu.cfs_quota_us"), "200000");
+        assert_eq!(cg.paths().len(), 3);
+        cg.created.clear();
+    }
+
+    #[test]
+    fn missing_pids_hierarchy_fails_before_creating_anything() {
+        let m = tempfile::tempdir().unwrap();
+        let mut cg = V1::with_roots(&[("memory", m.path())], "g");
+        let err = cg.create(&Resources { pids: Some(9), ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::ControllerUnavailable { controller: "pids", .. }), "{err}");
+        assert!(!m.path().join("g").exists());
+    }
+
+    #[test]
+    fn oom_kills_come_from_oom_control() {
+        let m = tempfile::tempdir().unwrap();
+        let mut cg = V1::with_roots(&[("memory", m.path())], "g");
+        cg.create(&Resources::default()).unwrap();
+        std::fs::write(m.path().join("g/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n").unwrap();
+        std::fs::write(m.path().join("g/memory.max_usage_in_bytes"), "4096\n").unwrap();
+        let s = cg.stats();
+        assert_eq!(s.oom_kills, Some(3));
+        assert_eq!(s.peak_memory_bytes, Some(4096));
+        assert_eq!(s.cpu_time, None);
+        cg.created.clear();
+    }
+}

@@ -1,0 +1,261 @@
+//! The child side: from `clone` to `execve`.
+//!
+//! Runs in a copy of a possibly multi-threaded parent, so it never allocates:
+//! everything it needs was prepared by the parent in [`ChildConfig`]. Each
+//! step that fails is reported over the sync socket as (step, errno) and the
+//! parent turns it into a message.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+
+use seccompiler::BpfProgram;
+
+use crate::rootfs::{self, Plan};
+use crate::security::capabilities::{self, CapabilitySet};
+use crate::spec::Rlimit;
+use crate::syscall::Linux;
+
+/// Message kinds from child to parent.
+pub(crate) const MSG_STARTED: u32 = 1;
+pub(crate) const MSG_ERROR: u32 = 2;
+pub(crate) const MSG_EXEC: u32 = 3;
+
+/// Steps of the child, as reported in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Step {
+    Stdio = 1,
+    // 2 was "wait for the runtime", which has nothing to report to.
+    Setsid = 3,
+    CgroupNs,
+    Hostname,
+    Loopback,
+    Veth,
+    Rlimit,
+    Bounding,
+    Groups,
+    Gid,
+    Uid,
+    Capabilities,
+    Cwd,
+    NoNewPrivs,
+    Signals,
+    Seccomp,
+    Exec,
+}
+
+/// Mount steps are reported as `MOUNT_BASE + index into the plan`.
+pub(crate) const MOUNT_BASE: u32 = 1000;
+
+impl Step {
+    pub(crate) fn describe(code: u32, plan: &Plan, program: &str) -> String {
+        if code >= MOUNT_BASE {
+            return plan.ops.get((code - MOUNT_BASE) as usize).map_or("a mount".into(), |op| op.to_string());
+        }
+        let s = match code {
+            1 => "connect standard streams",
+            3 => "setsid",
+            4 => "enter a new cgroup namespace",
+            5 => "set the hostname",
+            6 => "bring up lo",
+            7 => "configure eth0",
+            8 => "set resource limits",
+            9 => "drop the capability bounding set",
+            10 => "set supplementary groups",
+            11 => "set gid",
+            12 => "set uid",
+            13 => "set capabilities",
+            14 => "change to the working directory",
+            15 => "set no_new_privs",
+            16 => "reset signal handlers",
+            17 => "install the seccomp filter",
+            18 => return format!("execute {program}"),
+            _ => "an unknown step",
+        };
+        s.to_string()
+    }
+}
+
+/// One fixed-size record on the sync socket.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Report {
+    pub kind: u32,
+    pub step: u32,
+    pub errno: i32,
+    pub _pad: u32,
+    /// CLOCK_MONOTONIC, nanoseconds.
+    pub mono_ns: u64,
+}
+
+/// Parent → child: go ahead, with the veth address if there is one.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Go {
+    pub veth_addr: u32,
+    pub veth_mask: u32,
+}
+
+/// Everything the child needs, prepared by the parent.
+pub(crate) struct ChildConfig {
+    pub sock: RawFd,
+    pub stdio: [RawFd; 3],
+    pub plan: Plan,
+    pub hostname: Option<CString>,
+    pub unshare_cgroup: bool,
+    pub loopback: bool,
+    pub rlimits: Vec<Rlimit>,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<libc::gid_t>,
+    pub set_ids: bool,
+    pub caps: CapabilitySet,
+    pub last_cap: u32,
+    pub no_new_privs: bool,
+    pub seccomp: Vec<BpfProgram>,
+    pub cwd: CString,
+    pub program: CString,
+    pub argv: Vec<*const libc::c_char>,
+    pub envp: Vec<*const libc::c_char>,
+}
+
+pub(crate) fn mono_ns() -> u64 {
+    // SAFETY: all-zero timespec is valid, and clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn send(sock: RawFd, r: Report) {
+    // SAFETY: Report is plain data; a short or failed write only loses the report.
+    unsafe { libc::write(sock, (&r as *const Report).cast(), std::mem::size_of::<Report>()) };
+}
+
+fn os(rc: libc::c_long) -> io::Result<()> {
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+type StepResult = Result<(), (u32, io::Error)>;
+
+fn at(step: Step) -> impl Fn(io::Error) -> (u32, io::Error) {
+    move |e| (step as u32, e)
+}
+
+/// Entry of the cloned child. Never returns.
+pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
+    send(cfg.sock, Report { kind: MSG_STARTED, mono_ns: mono_ns(), ..Report::default() });
+    if let Err((step, e)) = setup_and_exec(cfg) {
+        send(
+            cfg.sock,
+            Report { kind: MSG_ERROR, step, errno: e.raw_os_error().unwrap_or(0), mono_ns: mono_ns(), _pad: 0 },
+        );
+    }
+    // SAFETY: leave without running any destructor or atexit handler of the parent's copy.
+    unsafe { libc::_exit(127) }
+}
+
+fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
+    // Standard streams, then close every inherited fd but the sync socket
+    // (fds of other containers being spawned concurrently included).
+    for (target, src) in cfg.stdio.iter().enumerate() {
+        if *src != target as RawFd {
+            // SAFETY: dup2 on fds the parent opened for us.
+            os(unsafe { libc::dup2(*src, target as RawFd) } as libc::c_long).map_err(at(Step::Stdio))?;
+        }
+    }
+    // SAFETY: close_range only closes fds; sock is kept.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, (cfg.sock - 1) as u32, 0u32);
+        libc::syscall(libc::SYS_close_range, (cfg.sock + 1) as u32, u32::MAX, 0u32);
+    }
+
+    let mut go = Go::default();
+    // SAFETY: reading into a plain-data struct of the size we pass.
+    let n = unsafe { libc::read(cfg.sock, (&mut go as *mut Go).cast(), std::mem::size_of::<Go>()) };
+    if n != std::mem::size_of::<Go>() as isize {
+        // The runtime went away (or refused): nothing to report to.
+        // SAFETY: as in child_main.
+        unsafe { libc::_exit(126) };
+    }
+
+    // Own session: a terminal's Ctrl-C reaches the runtime, which forwards it.
+    // SAFETY: no arguments.
+    os(unsafe { libc::setsid() } as libc::c_long).map_err(at(Step::Setsid))?;
+    if cfg.unshare_cgroup {
+        // SAFETY: flag-only syscall; we are already inside our cgroup.
+        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long).map_err(at(Step::CgroupNs))?;
+    }
+    if let Some(h) = &cfg.hostname {
+        let b = h.as_bytes();
+        // SAFETY: pointer and length of a live buffer.
+        os(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) } as libc::c_long).map_err(at(Step::Hostname))?;
+    }
+    rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
+    if cfg.loopback {
+        crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
+    }
+    if go.veth_addr != 0 {
+        let addr = std::net::Ipv4Addr::from(go.veth_addr);
+        let mask = std::net::Ipv4Addr::from(go.veth_mask);
+        crate::net::configure(crate::net::GUEST_IF, addr, mask).map_err(at(Step::Veth))?;
+    }
+    for r in &cfg.rlimits {
+        let lim = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
+        // SAFETY: valid rlimit struct.
+        os(unsafe { libc::setrlimit(r.resource as _, &lim) } as libc::c_long).map_err(at(Step::Rlimit))?;
+    }
+    capabilities::drop_bounding(&cfg.caps, cfg.last_cap).map_err(at(Step::Bounding))?;
+    if cfg.set_ids {
+        // Keep the permitted set across setuid; capset below trims it.
+        // SAFETY: prctl with integers.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+        // SAFETY: pointer/length of a live vector.
+        os(unsafe { libc::setgroups(cfg.groups.len(), cfg.groups.as_ptr()) } as libc::c_long)
+            .map_err(at(Step::Groups))?;
+        // SAFETY: integer arguments.
+        os(unsafe { libc::setresgid(cfg.gid, cfg.gid, cfg.gid) } as libc::c_long).map_err(at(Step::Gid))?;
+        // SAFETY: integer arguments.
+        os(unsafe { libc::setresuid(cfg.uid, cfg.uid, cfg.uid) } as libc::c_long).map_err(at(Step::Uid))?;
+    }
+    capabilities::apply_sets(&cfg.caps).map_err(at(Step::Capabilities))?;
+    // SAFETY: valid C string.
+    os(unsafe { libc::chdir(cfg.cwd.as_ptr()) } as libc::c_long).map_err(at(Step::Cwd))?;
+    if cfg.no_new_privs {
+        crate::security::set_no_new_privs().map_err(at(Step::NoNewPrivs))?;
+    }
+    reset_signals().map_err(at(Step::Signals))?;
+    for f in &cfg.seccomp {
+        seccompiler::apply_filter(f).map_err(|e| {
+            let errno = match e {
+                seccompiler::Error::Seccomp(io) | seccompiler::Error::Prctl(io) => io.raw_os_error().unwrap_or(libc::EINVAL),
+                _ => libc::EINVAL,
+            };
+            (Step::Seccomp as u32, io::Error::from_raw_os_error(errno))
+        })?;
+    }
+    send(cfg.sock, Report { kind: MSG_EXEC, mono_ns: mono_ns(), ..Report::default() });
+    // SAFETY: program, argv and envp are NUL-terminated and null-terminated arrays built by the parent.
+    unsafe { libc::execve(cfg.program.as_ptr(), cfg.argv.as_ptr(), cfg.envp.as_ptr()) };
+    Err((Step::Exec as u32, io::Error::last_os_error()))
+}
+
+/// Default dispositions and an empty mask: the runtime ignores SIGPIPE (Rust
+/// does) and may block signals; the workload must not inherit either.
+fn reset_signals() -> io::Result<()> {
+    for sig in 1..libc::SIGRTMIN() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: restoring the default disposition of a valid signal.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty set built by sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigset pointers.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        os(libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) as libc::c_long)
+    }
+}

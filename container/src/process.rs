@@ -1,0 +1,532 @@
+//! The parent side: prepare, clone, synchronise, wait, clean up.
+
+use std::ffi::CString;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::{CgroupManager, CgroupStats};
+use crate::init::{self, ChildConfig, Go, MSG_ERROR, MSG_EXEC, MSG_STARTED, Report};
+use crate::net::Veth;
+use crate::signals::SignalGuard;
+use crate::spec::{ContainerSpec, NetMode, Stdio};
+use crate::{Error, Result, rootfs, security};
+
+/// Smallest memory limit accepted: below it even the set-up cannot finish.
+pub const MIN_MEMORY_BYTES: u64 = 4 << 20;
+
+/// Time a container gets to finish after a forwarded SIGINT/SIGTERM before it is killed.
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(2);
+
+/// How the container's init ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Exited with this code.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    fn from_wait(status: libc::c_int) -> ExitStatus {
+        if libc::WIFSIGNALED(status) {
+            ExitStatus::Signaled(libc::WTERMSIG(status))
+        } else {
+            ExitStatus::Exited(libc::WEXITSTATUS(status))
+        }
+    }
+}
+
+/// When things happened, from the runtime's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamps {
+    /// Just before `clone`.
+    pub before_clone: Instant,
+    /// First instruction of the child.
+    pub child_started: Option<Instant>,
+    /// Just before `execve` (set-up done).
+    pub exec: Option<Instant>,
+    /// The runtime saw init exit.
+    pub exited: Option<Instant>,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// How init ended.
+    pub status: ExitStatus,
+    /// The cgroup recorded at least one OOM kill.
+    pub oom_killed: bool,
+    /// The run hit its timeout and was killed.
+    pub timed_out: bool,
+    /// A SIGINT/SIGTERM the runtime received and forwarded.
+    pub interrupted: Option<i32>,
+    /// Cgroup accounting.
+    pub stats: CgroupStats,
+    /// Timestamps.
+    pub times: Timestamps,
+    /// Captured standard output (when it was [`Stdio::Piped`] and not taken).
+    pub stdout: Vec<u8>,
+    /// Captured standard error (likewise).
+    pub stderr: Vec<u8>,
+}
+
+impl RunReport {
+    /// Exited with status 0.
+    pub fn success(&self) -> bool {
+        self.status == ExitStatus::Exited(0)
+    }
+}
+
+/// Runs `spec` to completion, collecting piped output.
+pub fn run(spec: &ContainerSpec) -> Result<RunReport> {
+    spawn(spec)?.wait()
+}
+
+struct Child {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    reaped: bool,
+}
+
+impl Child {
+    fn kill(&self, sig: libc::c_int) {
+        // SAFETY: pidfd_send_signal on our own pidfd; no memory is passed.
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), sig, 0usize, 0u32) };
+    }
+
+    fn reap(&mut self) -> Option<libc::c_int> {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        let rc = unsafe { libc::waitpid(self.pid, &mut st, 0) };
+        self.reaped = true;
+        (rc == self.pid).then_some(st)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill(libc::SIGKILL);
+            self.reap();
+        }
+    }
+}
+
+/// The staging directory on the host; removed once the child has pivoted.
+struct Staging(Option<PathBuf>);
+
+impl Staging {
+    fn remove(&mut self) {
+        if let Some(p) = self.0.take() {
+            if let Err(e) = std::fs::remove_dir(&p) {
+                tracing::warn!(path = %p.display(), error = %e, "staging directory left behind");
+            }
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A container that has started (its program is executing).
+pub struct Running {
+    // Drop order matters: the child dies first, then its cgroup and veth go.
+    child: Child,
+    stdout: Option<std::fs::File>,
+    stderr: Option<std::fs::File>,
+    veth: Option<Veth>,
+    cgroup: Box<dyn CgroupManager>,
+    times: Timestamps,
+    timeout: Option<Duration>,
+    forward_signals: bool,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("pid", &self.child.pid).field("cgroup", &self.cgroup.paths()).finish()
+    }
+}
+
+fn cstring(field: &'static str, s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::InvalidSpec { field, value: s.into(), reason: "contains a NUL byte".into() })
+}
+
+fn validate(spec: &ContainerSpec) -> Result<()> {
+    if let Some(m) = spec.resources.memory {
+        if m < MIN_MEMORY_BYTES {
+            return Err(Error::MemoryLimitTooLow { limit: m, minimum: MIN_MEMORY_BYTES });
+        }
+    }
+    if spec.resources.pids == Some(0) {
+        return Err(Error::InvalidSpec { field: "pids", value: "0".into(), reason: "must be at least 1".into() });
+    }
+    if spec.hostname.len() > 64 || spec.hostname.contains('\0') {
+        return Err(Error::InvalidSpec {
+            field: "hostname",
+            value: spec.hostname.clone(),
+            reason: "must be at most 64 bytes without NUL".into(),
+        });
+    }
+    if !spec.cwd.starts_with('/') {
+        return Err(Error::InvalidSpec { field: "cwd", value: spec.cwd.clone(), reason: "must be absolute".into() });
+    }
+    if let Some(e) = spec.env.iter().find(|e| !e.contains('=')) {
+        return Err(Error::InvalidSpec { field: "env", value: e.clone(), reason: "must be KEY=VALUE".into() });
+    }
+    for v in &spec.volumes {
+        if !v.host.exists() {
+            return Err(Error::BadVolume {
+                spec: format!("{}:{}", v.host.display(), v.guest.display()),
+                reason: format!("host path {} does not exist", v.host.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid out array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::host("pipe2", io::Error::last_os_error()));
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn staging_dir() -> Result<PathBuf> {
+    let p = std::env::temp_dir().join(format!("isolab-root-{}", crate::cgroup::unique_name()));
+    std::fs::create_dir(&p).map_err(|e| Error::host(format!("create staging directory {}", p.display()), e))?;
+    Ok(p)
+}
+
+/// Starts `spec`: returns once the program is executing (or with the reason it could not).
+pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
+    validate(spec)?;
+    let program = rootfs::resolve_program(spec)?;
+    let mut cgroup = crate::cgroup::manager_for(&spec.cgroup)?;
+    cgroup.create(&spec.resources)?;
+    let mut staging = Staging(Some(staging_dir()?));
+    let plan = rootfs::plan(spec, staging.0.as_deref().unwrap_or(std::path::Path::new("/")))?;
+    let seccomp = if spec.seccomp { security::seccomp::default_filters()? } else { Vec::new() };
+
+    let program_c = cstring("program", &program)?;
+    let mut argv_c = vec![cstring("program", &program)?];
+    for a in &spec.args {
+        argv_c.push(cstring("args", a)?);
+    }
+    let env_c = spec.env.iter().map(|e| cstring("env", e)).collect::<Result<Vec<_>>>()?;
+    let ptrs = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+
+    // SOCK_SEQPACKET keeps each report a separate message.
+    let mut sv = [0; 2];
+    // SAFETY: sv is a valid out array.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } != 0 {
+        return Err(Error::host("socketpair", io::Error::last_os_error()));
+    }
+    // SAFETY: fresh fds owned by nobody else.
+    let (parent_sock, child_sock) = unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
+
+    let mut keep_child: Vec<OwnedFd> = Vec::new();
+    let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
+    let mut stdio = [0 as RawFd, 1, 2];
+    for (i, mode) in [spec.stdin, spec.stdout, spec.stderr].into_iter().enumerate() {
+        match mode {
+            Stdio::Inherit => {}
+            Stdio::Null => {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                    .map_err(|e| Error::host("open /dev/null", e))?;
+                stdio[i] = f.as_raw_fd();
+                keep_child.push(f.into());
+            }
+            Stdio::Piped => {
+                let (r, w) = pipe()?;
+                let (parent, child) = if i == 0 { (w, r) } else { (r, w) };
+                stdio[i] = child.as_raw_fd();
+                keep_child.push(child);
+                parent_ends[i] = Some(parent);
+            }
+        }
+    }
+
+    let mut cfg = ChildConfig {
+        sock: child_sock.as_raw_fd(),
+        stdio,
+        plan,
+        hostname: if spec.namespaces.uts { Some(cstring("hostname", &spec.hostname)?) } else { None },
+        unshare_cgroup: spec.namespaces.cgroup,
+        loopback: spec.net != NetMode::Host,
+        rlimits: spec.rlimits.clone(),
+        uid: spec.uid,
+        gid: spec.gid,
+        groups: spec.additional_gids.clone(),
+        set_ids: spec.uid != 0 || spec.gid != 0 || !spec.additional_gids.is_empty(),
+        caps: spec.capabilities,
+        last_cap: security::capabilities::last_cap(),
+        no_new_privs: spec.no_new_privs,
+        seccomp,
+        cwd: cstring("cwd", &spec.cwd)?,
+        program: program_c,
+        argv: ptrs(&argv_c),
+        envp: ptrs(&env_c),
+    };
+    // The sync socket must not land on 0..2, where stdio goes.
+    if cfg.sock < 3 {
+        return Err(Error::host("sync socket", io::Error::from_raw_os_error(libc::EBADF)));
+    }
+
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_PIDFD;
+    if spec.namespaces.uts {
+        flags |= libc::CLONE_NEWUTS;
+    }
+    if spec.namespaces.ipc {
+        flags |= libc::CLONE_NEWIPC;
+    }
+    if spec.net != NetMode::Host {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let before_clone = Instant::now();
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: fork-like clone (no new stack: the child continues on a copy of
+    // ours). The child only runs `child_main`, which never returns and never
+    // allocates; CLONE_PIDFD stores the pidfd through the third argument.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_int>(),
+            0usize,
+        )
+    };
+    if pid == 0 {
+        init::child_main(&cfg);
+    }
+    if pid < 0 {
+        return Err(Error::host("clone", io::Error::last_os_error()));
+    }
+    let pid = pid as libc::pid_t;
+    // SAFETY: CLONE_PIDFD gave us this fd; nobody else owns it.
+    let mut child = Child { pid, pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) }, reaped: false };
+    drop(child_sock);
+    drop(keep_child);
+    cfg.argv.clear();
+    cfg.envp.clear();
+
+    cgroup.add_process(pid)?;
+    let veth = if spec.net == NetMode::Veth { Some(Veth::create(pid)?) } else { None };
+    let go = match &veth {
+        Some(v) => Go { veth_addr: u32::from(v.addrs.guest), veth_mask: 0xffff_fffc },
+        None => Go::default(),
+    };
+    // SAFETY: writing a plain-data struct.
+    let n = unsafe { libc::write(parent_sock.as_raw_fd(), (&go as *const Go).cast(), std::mem::size_of::<Go>()) };
+    if n != std::mem::size_of::<Go>() as isize {
+        return Err(Error::host("release the container init", io::Error::last_os_error()));
+    }
+
+    let base_ns = init::mono_ns();
+    let base = Instant::now();
+    let at = |ns: u64| base.checked_sub(Duration::from_nanos(base_ns.saturating_sub(ns))).unwrap_or(base);
+    let mut times = Timestamps { before_clone, child_started: None, exec: None, exited: None };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut r = Report::default();
+        if !wait_readable(parent_sock.as_raw_fd(), deadline) {
+            return Err(Error::ChildVanished { status: "set-up did not finish within 30 s".into() });
+        }
+        // SAFETY: reading into a plain-data struct of the size we pass.
+        let n = unsafe { libc::read(parent_sock.as_raw_fd(), (&mut r as *mut Report).cast(), std::mem::size_of::<Report>()) };
+        if n == 0 {
+            break;
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::host("read from the container init", e));
+        }
+        match r.kind {
+            MSG_STARTED => times.child_started = Some(at(r.mono_ns)),
+            MSG_EXEC => {
+                times.exec = Some(at(r.mono_ns));
+                // Past pivot_root: the host no longer needs the staging directory.
+                staging.remove();
+            }
+            MSG_ERROR => {
+                let status = child.reap();
+                tracing::debug!(?status, "container init failed during set-up");
+                return Err(Error::Setup {
+                    step: init::Step::describe(r.step, &cfg.plan, &program),
+                    source: io::Error::from_raw_os_error(r.errno),
+                });
+            }
+            _ => {}
+        }
+    }
+    if times.exec.is_none() {
+        let status = child.reap().map_or("unknown".to_string(), |s| format!("{:?}", ExitStatus::from_wait(s)));
+        return Err(Error::ChildVanished { status });
+    }
+    let file = |fd: Option<OwnedFd>| fd.map(std::fs::File::from);
+    let [_stdin, out, err] = parent_ends;
+    Ok(Running {
+        child,
+        stdout: file(out),
+        stderr: file(err),
+        veth,
+        cgroup,
+        times,
+        timeout: spec.timeout,
+        forward_signals: spec.forward_signals,
+    })
+}
+
+fn wait_readable(fd: RawFd, deadline: Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if rc > 0 {
+            return true;
+        }
+        if rc == 0 {
+            return false;
+        }
+    }
+}
+
+impl Running {
+    /// Host pid of the container's init.
+    pub fn pid(&self) -> i32 {
+        self.child.pid
+    }
+
+    /// Timestamps so far (`child_started`, `exec`).
+    pub fn times(&self) -> Timestamps {
+        self.times
+    }
+
+    /// The cgroup directories of this container.
+    pub fn cgroup_paths(&self) -> Vec<PathBuf> {
+        self.cgroup.paths()
+    }
+
+    /// Takes the read end of a piped standard output, to stream it; [`Running::wait`]
+    /// then no longer collects it.
+    pub fn take_stdout(&mut self) -> Option<std::fs::File> {
+        self.stdout.take()
+    }
+
+    /// Like [`Running::take_stdout`], for standard error.
+    pub fn take_stderr(&mut self) -> Option<std::fs::File> {
+        self.stderr.take()
+    }
+
+    /// Sends `signal` to the container's init.
+    pub fn signal(&self, signal: i32) {
+        self.child.kill(signal);
+    }
+
+    /// Waits for the container to exit (enforcing the timeout, forwarding
+    /// SIGINT/SIGTERM), reads its accounting and removes its cgroup and veth.
+    pub fn wait(mut self) -> Result<RunReport> {
+        let mut guard = self.forward_signals.then(SignalGuard::install);
+        let deadline = self.timeout.map(|t| self.times.exec.unwrap_or(self.times.before_clone) + t);
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut streams: Vec<(std::fs::File, bool)> = Vec::new();
+        for (f, is_out) in [(self.stdout.take(), true), (self.stderr.take(), false)] {
+            if let Some(f) = f {
+                streams.push((f, is_out));
+            }
+        }
+        let mut timed_out = false;
+        let mut interrupted = None;
+        let mut kill_at: Option<Instant> = None;
+        let mut exited_status = None;
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            let mut fds = vec![libc::pollfd { fd: self.child.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            if exited_status.is_some() {
+                fds[0].events = 0;
+            }
+            fds.extend(streams.iter().map(|(f, _)| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
+            // Wake at least every 50 ms to notice signals.
+            let mut tick = Duration::from_millis(50);
+            for d in [deadline, kill_at, drain_until].into_iter().flatten() {
+                tick = tick.min(d.saturating_duration_since(Instant::now()));
+            }
+            // SAFETY: fds is a valid array of pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tick.as_millis() as i32) };
+            let mut closed = Vec::new();
+            for (i, p) in fds.iter().enumerate().skip(1) {
+                if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                    let mut buf = [0u8; 65536];
+                    let (f, is_out) = &mut streams[i - 1];
+                    match f.read(&mut buf) {
+                        Ok(0) | Err(_) => closed.push(i - 1),
+                        Ok(n) => (if *is_out { &mut out } else { &mut err }).extend_from_slice(&buf[..n]),
+                    }
+                }
+            }
+            for i in closed.into_iter().rev() {
+                streams.remove(i);
+            }
+            if exited_status.is_none() && fds[0].revents & libc::POLLIN != 0 {
+                exited_status = self.child.reap();
+                self.times.exited = Some(Instant::now());
+                drain_until = Some(Instant::now() + Duration::from_secs(1));
+            }
+            if exited_status.is_some() && (streams.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d)) {
+                break;
+            }
+            if exited_status.is_some() {
+                continue;
+            }
+            if let Some(sig) = guard.as_mut().and_then(SignalGuard::take) {
+                tracing::info!(signal = sig, "forwarding signal to the container");
+                if interrupted.is_some() {
+                    self.child.kill(libc::SIGKILL);
+                }
+                interrupted = Some(sig);
+                self.child.kill(sig);
+                kill_at.get_or_insert(Instant::now() + SIGNAL_GRACE);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) && !timed_out {
+                timed_out = true;
+                self.child.kill(libc::SIGKILL);
+            }
+            if kill_at.is_some_and(|k| now >= k) {
+                self.child.kill(libc::SIGKILL);
+            }
+        }
+        let stats = self.cgroup.stats();
+        self.cgroup.remove()?;
+        drop(self.veth.take());
+        drop(guard.take());
+        let status = exited_status.map(ExitStatus::from_wait).unwrap_or(ExitStatus::Signaled(libc::SIGKILL));
+        Ok(RunReport {
+            status,
+            oom_killed: stats.oom_kills.unwrap_or(0) > 0,
+            timed_out,
+            interrupted,
+            stats,
+            times: self.times,
+            stdout: out,
+            stderr: err,
+        })
+    }
+}

@@ -1,0 +1,334 @@
+//! What to run and how: [`ContainerSpec`] and its builder.
+//!
+//! The spec is plain data. [`crate::run`] and [`crate::spawn`] validate it, turn it
+//! into a set-up plan in the parent and hand the plan to the child.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cgroup::CgroupChoice;
+use crate::mounts::MountSpec;
+use crate::security::capabilities::CapabilitySet;
+
+/// Default `PATH` inside the container.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Default pids limit: high enough for any real workload, low enough that a
+/// fork bomb stays inside.
+pub const DEFAULT_PIDS_LIMIT: u64 = 1024;
+
+/// Paths masked (made unreadable) inside the container, as OCI runtimes do.
+pub const DEFAULT_MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+/// Paths made read-only inside the container, as OCI runtimes do.
+pub const DEFAULT_READONLY_PATHS: &[&str] =
+    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// Where the container's `/` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootSpec {
+    /// An existing directory (e.g. an unpacked image or a bundle's `rootfs`),
+    /// bind-mounted, never copied.
+    Dir(PathBuf),
+    /// A root the runtime assembles on a tmpfs for each run: the given host
+    /// binaries bind-mounted at `/bin/<name>`, plus `/bin/busybox` and its applet
+    /// links when `busybox` is set and the host has a static busybox.
+    Minimal {
+        /// Host binaries to make available (static ones: there is no libc inside).
+        binaries: Vec<PathBuf>,
+        /// Add the host's `/bin/busybox` if present.
+        busybox: bool,
+    },
+}
+
+/// One bind mount from the host into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Host path (file or directory).
+    pub host: PathBuf,
+    /// Absolute path inside the container.
+    pub guest: PathBuf,
+    /// Mount read-only.
+    pub readonly: bool,
+}
+
+impl Volume {
+    /// Parses `HOST:GUEST[:ro|:rw]`.
+    pub fn parse(s: &str) -> crate::Result<Volume> {
+        let bad = |reason: &str| crate::Error::BadVolume { spec: s.to_string(), reason: reason.to_string() };
+        let parts: Vec<&str> = s.split(':').collect();
+        let (host, guest, readonly) = match parts.as_slice() {
+            [h, g] => (*h, *g, false),
+            [h, g, "ro"] => (*h, *g, true),
+            [h, g, "rw"] => (*h, *g, false),
+            [_, _, m] => return Err(bad(&format!("unknown mode `{m}` (use ro or rw)"))),
+            _ => return Err(bad("expected HOST:GUEST[:ro]")),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(bad("expected HOST:GUEST[:ro]"));
+        }
+        if !guest.starts_with('/') {
+            return Err(bad("the container path must be absolute"));
+        }
+        Ok(Volume { host: PathBuf::from(host), guest: PathBuf::from(guest), readonly })
+    }
+}
+
+/// Networking of the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetMode {
+    /// A new network namespace with only `lo`, up.
+    #[default]
+    Loopback,
+    /// `lo` plus a veth pair to the host (`10.200.<n>.1/30` host side, `.2` inside).
+    Veth,
+    /// Share the host's network namespace (no isolation; for comparisons only).
+    Host,
+}
+
+/// What a standard stream of the container is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stdio {
+    /// The runtime's own stream.
+    #[default]
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A pipe the caller reads ([`crate::Running::take_stdout`]); [`crate::run`]
+    /// collects it into the report.
+    Piped,
+}
+
+/// Resource limits, applied through the cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Resources {
+    /// Memory limit in bytes (swap is limited to the same, so it cannot escape to swap).
+    pub memory: Option<u64>,
+    /// CPU limit in CPUs (quota/period with a 100 ms period).
+    pub cpus: Option<f64>,
+    /// Maximum number of tasks.
+    pub pids: Option<u64>,
+}
+
+/// The namespaces a container gets (mount and pid are always new).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Namespaces {
+    /// New UTS namespace (hostname).
+    pub uts: bool,
+    /// New IPC namespace.
+    pub ipc: bool,
+    /// New cgroup namespace (entered after the process is in its cgroup).
+    pub cgroup: bool,
+}
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        Namespaces { uts: true, ipc: true, cgroup: true }
+    }
+}
+
+/// A POSIX resource limit set before exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*`.
+    pub resource: u32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// Everything about one container run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    /// Root filesystem.
+    pub root: RootSpec,
+    /// Program: an absolute path inside the root, or a name looked up in `PATH`.
+    pub program: String,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// The complete environment (`KEY=VALUE`); nothing is inherited from the host.
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    pub cwd: String,
+    /// Hostname inside the container.
+    pub hostname: String,
+    /// Mount `/` read-only.
+    pub readonly_root: bool,
+    /// Filesystems mounted inside the root (default: proc, dev, devpts, shm, mqueue, sysfs).
+    pub mounts: Vec<MountSpec>,
+    /// Bind mounts from the host.
+    pub volumes: Vec<Volume>,
+    /// Paths masked inside the container.
+    pub masked_paths: Vec<String>,
+    /// Paths made read-only inside the container.
+    pub readonly_paths: Vec<String>,
+    /// Cgroup limits.
+    pub resources: Resources,
+    /// Which cgroup hierarchy to use.
+    pub cgroup: CgroupChoice,
+    /// Network set-up.
+    pub net: NetMode,
+    /// Optional namespaces.
+    pub namespaces: Namespaces,
+    /// Standard input.
+    pub stdin: Stdio,
+    /// Standard output.
+    pub stdout: Stdio,
+    /// Standard error.
+    pub stderr: Stdio,
+    /// Wall-clock limit; the container is killed when it passes.
+    pub timeout: Option<Duration>,
+    /// User id the program runs as.
+    pub uid: u32,
+    /// Group id the program runs as.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub additional_gids: Vec<u32>,
+    /// Capabilities the program keeps.
+    pub capabilities: CapabilitySet,
+    /// Set `no_new_privs` (always set when seccomp is on).
+    pub no_new_privs: bool,
+    /// Install the default seccomp filter.
+    pub seccomp: bool,
+    /// Resource limits set before exec.
+    pub rlimits: Vec<Rlimit>,
+    /// Forward SIGINT/SIGTERM received by the runtime while it waits, and clean up.
+    pub forward_signals: bool,
+}
+
+impl ContainerSpec {
+    /// A spec running `program` (absolute inside `rootfs`, or a name in `PATH`) in `rootfs`.
+    pub fn with_rootfs(rootfs: impl Into<PathBuf>, program: impl Into<String>) -> ContainerSpec {
+        Self::new(RootSpec::Dir(rootfs.into()), program.into())
+    }
+
+    /// A spec running the host binary `binary` in a minimal root that holds it
+    /// (at `/bin/<name>`) and busybox if the host has it.
+    pub fn minimal(binary: impl Into<PathBuf>) -> ContainerSpec {
+        let binary = binary.into();
+        let name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Self::new(RootSpec::Minimal { binaries: vec![binary], busybox: true }, format!("/bin/{name}"))
+    }
+
+    fn new(root: RootSpec, program: String) -> ContainerSpec {
+        ContainerSpec {
+            root,
+            program,
+            args: Vec::new(),
+            env: vec![DEFAULT_PATH.to_string(), "HOME=/".to_string()],
+            cwd: "/".into(),
+            hostname: "isolab".into(),
+            readonly_root: false,
+            mounts: crate::mounts::default_mounts(),
+            volumes: Vec::new(),
+            masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+            readonly_paths: DEFAULT_READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
+            resources: Resources { pids: Some(DEFAULT_PIDS_LIMIT), ..Resources::default() },
+            cgroup: CgroupChoice::Auto,
+            net: NetMode::Loopback,
+            namespaces: Namespaces::default(),
+            stdin: Stdio::Null,
+            stdout: Stdio::Inherit,
+            stderr: Stdio::Inherit,
+            timeout: None,
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            capabilities: CapabilitySet::oci_default(),
+            no_new_privs: true,
+            seccomp: true,
+            rlimits: Vec::new(),
+            forward_signals: true,
+        }
+    }
+
+    /// Sets the program (see [`ContainerSpec::program`]).
+    pub fn program(mut self, program: impl Into<String>) -> Self {
+        self.program = program.into();
+        self
+    }
+    /// Sets the arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Adds `KEY=VALUE` to the environment (replacing an earlier `KEY`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        let prefix = format!("{key}=");
+        self.env.retain(|e| !e.starts_with(&prefix));
+        self.env.push(format!("{key}={value}"));
+        self
+    }
+    /// Sets the hostname.
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.hostname = name.into();
+        self
+    }
+    /// Sets the memory limit in bytes.
+    pub fn memory(mut self, bytes: u64) -> Self {
+        self.resources.memory = Some(bytes);
+        self
+    }
+    /// Sets the CPU limit.
+    pub fn cpus(mut self, cpus: f64) -> Self {
+        self.resources.cpus = Some(cpus);
+        self
+    }
+    /// Sets (or with `None` removes) the pids limit.
+    pub fn pids(mut self, max: Option<u64>) -> Self {
+        self.resources.pids = max;
+        self
+    }
+    /// Adds a bind mount.
+    pub fn volume(mut self, volume: Volume) -> Self {
+        self.volumes.push(volume);
+        self
+    }
+    /// Mounts `/` read-only.
+    pub fn readonly_root(mut self, ro: bool) -> Self {
+        self.readonly_root = ro;
+        self
+    }
+    /// Sets the network mode.
+    pub fn net(mut self, net: NetMode) -> Self {
+        self.net = net;
+        self
+    }
+    /// Sets standard output.
+    pub fn stdout(mut self, s: Stdio) -> Self {
+        self.stdout = s;
+        self
+    }
+    /// Sets standard error.
+    pub fn stderr(mut self, s: Stdio) -> Self {
+        self.stderr = s;
+        self
+    }
+    /// Sets standard input.
+    pub fn stdin(mut self, s: Stdio) -> Self {
+        self.stdin = s;
+        self
+    }
+    /// Sets the wall-clock limit.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+    /// Chooses the cgroup hierarchy.
+    pub fn cgroup(mut self, choice: CgroupChoice) -> Self {
+        self.cgroup = choice;
+        self
+    }
+}
