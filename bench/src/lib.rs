@@ -1,6 +1,8 @@
 //! The isolab harness: isolations, capability report, benchmark matrix,
 //! statistics, results and reports.
 
+pub mod artifacts;
+pub mod clean;
 pub mod isolation;
 pub mod kernel;
 pub mod results;
