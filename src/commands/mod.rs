@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod clean;
 mod doctor;
 mod run;
 
@@ -20,6 +21,6 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Bench { .. } => Err(Unsupported("`isolab bench` is not built yet (needs the benchmark harness)".into()).into()),
         Command::Report { .. } => Err(Unsupported("`isolab report` is not built yet (needs the report writer)".into()).into()),
         Command::Kernel { .. } => Err(Unsupported("`isolab kernel` is not built yet (needs the guest kernel builder)".into()).into()),
-        Command::Clean => Err(Unsupported("`isolab clean` is not built yet".into()).into()),
+        Command::Clean => clean::run(),
     }
 }

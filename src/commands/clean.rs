@@ -1,0 +1,15 @@
+//! `isolab clean`.
+
+/// Removes leftovers of dead runs; exits 1 if something could not be removed.
+pub fn run() -> anyhow::Result<i32> {
+    let found = bench::clean::scan();
+    if found.is_empty() {
+        println!("nothing to clean");
+        return Ok(0);
+    }
+    let log = bench::clean::clean(&found);
+    for line in &log {
+        println!("{line}");
+    }
+    Ok(if log.iter().any(|l| l.starts_with("could not")) { 1 } else { 0 })
+}
