@@ -21,6 +21,7 @@ pub mod config;
 pub mod devices;
 pub mod error;
 pub mod outcome;
+pub mod probe;
 
 pub mod vstate;
 
