@@ -138,10 +138,9 @@ fn kernel_prints_our_command_line_and_e820_map() {
         _ => assert_eq!(out.exit, VmExit::Reset, "{}", out.exit.explain()),
     }
     println!(
-        "exit: {}\ntimings: {:?}\nserial bytes: {}",
+        "exit: {}\ntimings: {:?}\nconsole:\n{serial}",
         out.exit.explain(),
-        out.timings,
-        out.serial.len()
+        out.timings
     );
 }
 

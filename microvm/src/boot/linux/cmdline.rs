@@ -13,14 +13,18 @@ pub const DEFAULT_CMDLINE_MAX: usize = 2047;
 /// Parameters every isolab Linux guest gets. The early console makes the
 /// kernel's first messages (banner, e820 map, command line) visible even when
 /// the boot stops before the real console is registered.
+///
+/// No `nomodules`: the project kernel has no module support, so the kernel
+/// would not know the word and would pass it to `/init` as an argument.
+/// `isolab.vm` is a bare word because the workload looks for exactly that
+/// word in `/proc/cmdline`; dotted words never reach `/init`'s argv.
 pub const DEFAULT_PARAMS: &[&str] = &[
     "console=ttyS0",
     "earlycon=uart8250,io,0x3f8",
     "reboot=k",
     "panic=1",
     "pci=off",
-    "nomodules",
-    "isolab.vm=1",
+    "isolab.vm",
 ];
 
 /// Guest physical address of the virtio-mmio window (see ARCHITECTURE.md).
@@ -152,7 +156,9 @@ mod tests {
     fn defaults_have_the_console_and_no_disk() {
         let c = CmdlineBuilder::new().build().unwrap();
         assert!(c.starts_with("console=ttyS0 "));
-        assert!(c.contains("reboot=k panic=1 pci=off nomodules isolab.vm=1"));
+        assert!(c.contains("reboot=k panic=1 pci=off isolab.vm"));
+        // Undotted words the kernel does not know would end up in init's argv.
+        assert!(!c.contains("nomodules"));
         assert!(!c.contains("virtio_mmio"));
         assert!(!c.contains(" -- "));
     }
