@@ -193,13 +193,16 @@ pub fn load(mem: &GuestMemoryMmap, mem_size: u64, path: &Path) -> Result<TinyElf
         path: path.to_path_buf(),
         source,
     })?;
-    let elf = parse(&bytes, mem_size, path)?;
+    // Structure first (as if memory were plentiful), so a too-small VM is
+    // reported as such rather than as a misplaced segment.
+    let elf = parse(&bytes, u64::MAX, path)?;
     if mem_size < min_memory(elf.end) {
         return Err(Error::MemoryTooSmall {
             requested: mem_size,
             needed: min_memory(elf.end),
         });
     }
+    let elf = parse(&bytes, mem_size, path)?;
     for s in &elf.segments {
         mem.write_slice(
             &bytes[s.offset..s.offset + s.file_len],

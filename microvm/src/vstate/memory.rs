@@ -11,25 +11,30 @@ use crate::error::Error;
 
 /// Checks a requested guest RAM size against the guest ABI and the host.
 pub fn check_size(bytes: u64) -> Result<(), Error> {
+    check_size_against(bytes, host_available_bytes())
+}
+
+/// As [`check_size`], with the host's available memory given.
+pub fn check_size_against(bytes: u64, available: Option<u64>) -> Result<(), Error> {
     if bytes == 0 {
         return Err(Error::MemoryZero);
     }
     if bytes % layout::PAGE_SIZE != 0 {
         return Err(Error::MemoryUnaligned { requested: bytes });
     }
-    if bytes > layout::MMIO_HOLE_START {
-        return Err(Error::MemoryAboveMmioHole {
-            requested: bytes,
-            limit: layout::MMIO_HOLE_START,
-        });
-    }
-    if let Some(available) = host_available_bytes() {
+    if let Some(available) = available {
         if bytes > available {
             return Err(Error::MemoryTooLarge {
                 requested: bytes,
                 available,
             });
         }
+    }
+    if bytes > layout::MMIO_HOLE_START {
+        return Err(Error::MemoryAboveMmioHole {
+            requested: bytes,
+            limit: layout::MMIO_HOLE_START,
+        });
     }
     Ok(())
 }
@@ -94,8 +99,18 @@ mod tests {
 
     #[test]
     fn sizes_over_the_mmio_hole_are_refused() {
-        let e = check_size(4 << 30).unwrap_err();
+        let e = check_size_against(4 << 30, Some(64 << 30)).unwrap_err();
         assert!(matches!(e, Error::MemoryAboveMmioHole { .. }), "{e}");
+    }
+
+    #[test]
+    fn sizes_over_what_the_host_has_are_refused() {
+        let e = check_size_against(2 << 30, Some(1 << 30)).unwrap_err();
+        assert!(
+            matches!(e, Error::MemoryTooLarge { requested, available } if requested == 2 << 30 && available == 1 << 30)
+        );
+        assert!(e.to_string().contains("MemAvailable"), "{e}");
+        assert!(check_size_against(1 << 30, Some(1 << 30)).is_ok());
     }
 
     #[test]
