@@ -22,24 +22,22 @@ pub fn rss_excluding(smaps: &str, exclude: &[(u64, u64)]) -> u64 {
     let mut total_kb = 0u64;
     let mut current_excluded = false;
     for line in smaps.lines() {
-        if let Some((range, _)) = line.split_once(' ') {
-            if let Some((start, end)) = range.split_once('-') {
-                if let (Ok(s), Ok(e)) =
-                    (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
-                {
-                    current_excluded = exclude.iter().any(|(xs, xe)| s < *xe && *xs < e);
-                    continue;
-                }
-            }
+        // A mapping header: "start-end perms offset dev inode [path]".
+        if let Some((range, _)) = line.split_once(' ')
+            && let Some((start, end)) = range.split_once('-')
+            && let (Ok(s), Ok(e)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        {
+            current_excluded = exclude.iter().any(|(xs, xe)| s < *xe && *xs < e);
+            continue;
         }
-        if let Some(rest) = line.strip_prefix("Rss:") {
-            if !current_excluded {
-                total_kb += rest
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
+        if let Some(rest) = line.strip_prefix("Rss:")
+            && !current_excluded
+        {
+            total_kb += rest
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
         }
     }
     total_kb * 1024

@@ -34,7 +34,7 @@ fn two_hundred_runs_leave_nothing_behind() {
     disk.as_file().set_len(1 << 20).unwrap();
 
     let run = |i: usize| {
-        let (img, timeout) = if i % 25 == 0 {
+        let (img, timeout) = if i.is_multiple_of(25) {
             (&spin, true)
         } else {
             (&ok, false)
@@ -43,7 +43,7 @@ fn two_hundred_runs_leave_nothing_behind() {
         if timeout {
             cfg.timeout = Duration::from_millis(30);
         }
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             cfg.disk = Some(disk.path().into());
         }
         let out = microvm::run(&cfg).unwrap();

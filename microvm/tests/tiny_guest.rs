@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::asm;
-use microvm::{Error, VmExit};
+use microvm::VmExit;
 
 #[test]
 fn cpl3_guest_does_port_io_and_exits() {

@@ -19,16 +19,16 @@ pub fn check_size_against(bytes: u64, available: Option<u64>) -> Result<(), Erro
     if bytes == 0 {
         return Err(Error::MemoryZero);
     }
-    if bytes % layout::PAGE_SIZE != 0 {
+    if !bytes.is_multiple_of(layout::PAGE_SIZE) {
         return Err(Error::MemoryUnaligned { requested: bytes });
     }
-    if let Some(available) = available {
-        if bytes > available {
-            return Err(Error::MemoryTooLarge {
-                requested: bytes,
-                available,
-            });
-        }
+    if let Some(available) = available
+        && bytes > available
+    {
+        return Err(Error::MemoryTooLarge {
+            requested: bytes,
+            available,
+        });
     }
     if bytes > layout::MMIO_HOLE_START {
         return Err(Error::MemoryAboveMmioHole {

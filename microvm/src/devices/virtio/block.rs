@@ -83,6 +83,12 @@ pub enum RequestError {
     /// A write to a read-only disk.
     #[error("write to a read-only disk")]
     ReadOnly,
+    /// A request type this device does not implement.
+    #[error("unsupported request type {kind}")]
+    Unsupported {
+        /// The type field.
+        kind: u32,
+    },
     /// The host I/O failed.
     #[error("host I/O error: {0}")]
     Io(String),
@@ -161,7 +167,7 @@ impl Block {
                 self.stats.requests += 1;
                 (VIRTIO_BLK_S_OK, written)
             }
-            Err(RequestError::Io(e)) if e == "unsupported" => {
+            Err(RequestError::Unsupported { .. }) => {
                 self.stats.bad_requests += 1;
                 (VIRTIO_BLK_S_UNSUPP, 0)
             }
@@ -196,6 +202,16 @@ impl Block {
                 })?;
         let kind = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default());
         let sector = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default());
+        if ![
+            VIRTIO_BLK_T_IN,
+            VIRTIO_BLK_T_OUT,
+            VIRTIO_BLK_T_FLUSH,
+            VIRTIO_BLK_T_GET_ID,
+        ]
+        .contains(&kind)
+        {
+            return Err(RequestError::Unsupported { kind });
+        }
         let data = &chain[1..chain.len() - 1];
         let want_write = kind == VIRTIO_BLK_T_IN || kind == VIRTIO_BLK_T_GET_ID;
         if let Some(index) = data.iter().position(|b| b.write != want_write) {
@@ -268,7 +284,7 @@ impl Block {
                 }
                 Ok(written as u32)
             }
-            _ => Err(RequestError::Io("unsupported".into())),
+            kind => Err(RequestError::Unsupported { kind }),
         }
     }
 

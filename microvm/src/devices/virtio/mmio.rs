@@ -109,6 +109,11 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.status
     }
 
+    /// Queue `index`, for inspection.
+    pub fn queue(&self, index: usize) -> Option<&Queue> {
+        self.queues.get(index)
+    }
+
     /// Queue notifications received.
     pub fn notifications(&self) -> u64 {
         self.notifications
@@ -250,7 +255,7 @@ impl<D: VirtioDevice> BusDevice for MmioTransport<D> {
             self.device.read_config(offset - reg::CONFIG, data);
             return IoResult::Done;
         }
-        if data.len() != 4 || offset % 4 != 0 {
+        if data.len() != 4 || !offset.is_multiple_of(4) {
             return IoResult::Stray;
         }
         match self.read_reg(offset) {
@@ -270,7 +275,7 @@ impl<D: VirtioDevice> BusDevice for MmioTransport<D> {
         let Ok(bytes) = <[u8; 4]>::try_from(data) else {
             return IoResult::Stray;
         };
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return IoResult::Stray;
         }
         if self.write_reg(offset, u32::from_le_bytes(bytes)) {
