@@ -5,5 +5,6 @@ pub mod artifacts;
 pub mod clean;
 pub mod isolation;
 pub mod kernel;
+pub mod report;
 pub mod results;
 pub mod stats;

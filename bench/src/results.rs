@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use environment::{Environment, Verdict};
+pub use environment::{Environment, ToolVersion, Verdict};
 
 use crate::stats::{self, Summary};
 
@@ -128,9 +128,13 @@ pub struct Ratio {
     pub probe: String,
     /// Metric name.
     pub metric: String,
-    /// Variant.
+    /// Variant of the numerator's metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Variant of the denominator's metric when it differs (e.g. `vmexit` over
+    /// `syscall`, `buffered` over `direct`): then the ratio is not like for like.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator_kind: Option<String>,
     /// Which direction of the underlying metric is better.
     pub better: Better,
     /// Median and 95% CI of the per-round ratios.
@@ -241,16 +245,15 @@ impl Results {
         })
     }
 
-    /// Computes the ratio of every metric `numerator` shares with `denominator`
-    /// and appends it to [`Results::ratios`].
+    /// Computes the ratio of every metric (same probe and metric name)
+    /// `numerator` shares with `denominator`, pairing samples by round, and
+    /// appends it to [`Results::ratios`]. Variants may differ (a VM's `vmexit`
+    /// against native `syscall`); the ratio records both.
     pub fn add_ratios(&mut self, numerator: &str, denominator: &str) {
         let mut new = Vec::new();
         for num in self.metrics.iter().filter(|m| m.subject == numerator) {
             let Some(den) = self.metrics.iter().find(|d| {
-                d.subject == denominator
-                    && d.probe == num.probe
-                    && d.metric == num.metric
-                    && d.kind == num.kind
+                d.subject == denominator && d.probe == num.probe && d.metric == num.metric
             }) else {
                 continue;
             };
@@ -261,6 +264,7 @@ impl Results {
                     probe: num.probe.clone(),
                     metric: num.metric.clone(),
                     kind: num.kind.clone(),
+                    denominator_kind: (den.kind != num.kind).then(|| den.kind.clone()).flatten(),
                     better: num.better,
                     summary,
                 });

@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn large_n_does_not_underflow() {
         let (k, cov) = median_ci_rank(2000, 0.95);
-        assert!(cov >= 0.95 && cov < 0.97, "coverage {cov}");
+        assert!((0.95..0.97).contains(&cov), "coverage {cov}");
         // Normal approximation: k ≈ n/2 - 1.96·sqrt(n)/2 ≈ 956.
         assert!((950..=960).contains(&k), "k = {k}");
     }

@@ -1,0 +1,247 @@
+//! The report writer end to end: files written, PNGs that decode and are not
+//! blank, HTML that is self-contained, several hosts side by side, clear errors
+//! for bad input files.
+
+mod common;
+
+use std::path::Path;
+
+use bench::report::{self, ReportError};
+use bench::results::{self, ResultsError};
+
+fn png_pixels(path: &Path) -> (u32, u32, Vec<u8>, png::ColorType) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).expect("png exists"));
+    let mut reader = decoder.read_info().expect("png header decodes");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("png frame decodes");
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf, info.color_type)
+}
+
+/// Variance of the grey level over all pixels: 0 for a blank image.
+fn grey_variance(pixels: &[u8], channels: usize) -> f64 {
+    let greys: Vec<f64> = pixels
+        .chunks(channels)
+        .map(|p| p.iter().take(3).map(|&c| f64::from(c)).sum::<f64>() / 3.0)
+        .collect();
+    let mean = greys.iter().sum::<f64>() / greys.len() as f64;
+    greys.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / greys.len() as f64
+}
+
+#[test]
+fn report_from_one_results_file_writes_every_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = common::synthetic("lab-host-1", 7, 7);
+    let files = report::write(&[r], dir.path()).expect("report writes");
+
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    for needle in [
+        "## Summary",
+        "container/native",
+        "vm-tiny/native",
+        "(n=7)",
+        "What could not be measured here, and why",
+        "vm-linux (isolation, not possible on this host): software-assisted KVM",
+        "crun (peer, tried and failed): cgroups in hybrid mode not supported",
+        "Felter et al. 2014",
+        "125 ms",
+        "not like for like",
+        "## Environment",
+        "kvm_pvm",
+    ] {
+        assert!(md.contains(needle), "report.md lacks {needle:?}");
+    }
+
+    // Every chart exists as SVG and PNG; the PNG decodes, has the chart size and is not blank.
+    assert!(
+        files.pngs.len() >= 12,
+        "expected headline, breakdown, I/O and peer charts, got {}",
+        files.pngs.len()
+    );
+    assert_eq!(files.pngs.len(), files.svgs.len());
+    for png in &files.pngs {
+        let (w, h, pixels, colour) = png_pixels(png);
+        assert_eq!((w, h), report::charts::SIZE, "{}", png.display());
+        let channels = match colour {
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+            other => panic!("unexpected colour type {other:?}"),
+        };
+        let variance = grey_variance(&pixels, channels);
+        assert!(
+            variance > 50.0,
+            "{} looks blank (grey variance {variance:.1})",
+            png.display()
+        );
+    }
+    for svg in &files.svgs {
+        let text = std::fs::read_to_string(svg).unwrap();
+        assert!(
+            text.contains("<svg") && text.contains("</svg>"),
+            "{}",
+            svg.display()
+        );
+    }
+
+    // The HTML embeds every chart and loads nothing from elsewhere.
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert_eq!(html.matches("<svg").count(), files.svgs.len());
+    assert!(
+        !html.contains("<?xml"),
+        "inline SVG must not carry an XML prologue"
+    );
+    assert!(
+        !html.contains("src=") && !html.contains("<link"),
+        "report.html must be self-contained"
+    );
+    assert!(html.contains("<table>") && html.ends_with("</html>\n"));
+}
+
+#[test]
+fn two_results_files_make_one_side_by_side_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = common::synthetic("student-a", 1, 6);
+    let b = common::synthetic("student-b", 2, 8);
+    let files = report::write(&[a, b], dir.path()).expect("combined report writes");
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("student-a: container/native") && md.contains("student-b: vm-tiny/native"));
+    assert!(
+        md.contains("## Environment: `student-a`") && md.contains("## Environment: `student-b`")
+    );
+    assert!(
+        md.contains("(n=6)") || md.contains("| 6 |"),
+        "run counts of the first file are shown"
+    );
+    assert!(
+        md.contains("| 8 |"),
+        "run counts of the second file are shown"
+    );
+}
+
+#[test]
+fn same_label_twice_is_disambiguated_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = common::synthetic("host", 1, 6);
+    let mut b = common::synthetic("host", 2, 6);
+    assert!(matches!(
+        report::write(&[a.clone(), b.clone()], dir.path()),
+        Err(ReportError::DuplicateLabel(l)) if l == "host"
+    ));
+    b.created = "2026-11-22T00:00:00Z".into();
+    let files =
+        report::write(&[a, b], dir.path()).expect("different runs of one host are told apart");
+    let md = std::fs::read_to_string(files.markdown).unwrap();
+    assert!(md.contains("host 2026-11-22T00:00:00Z"));
+    assert!(matches!(
+        report::write(&[], dir.path()),
+        Err(ReportError::NoResults)
+    ));
+}
+
+#[test]
+fn malformed_and_newer_files_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_json = dir.path().join("garbage.json");
+    std::fs::write(&not_json, "this is not json").unwrap();
+    let err = results::load(&not_json).unwrap_err();
+    assert!(matches!(err, ResultsError::Malformed { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("garbage.json is not an isolab results file"),
+        "{err}"
+    );
+
+    let wrong_shape = dir.path().join("shape.json");
+    std::fs::write(&wrong_shape, r#"{"schema_version": 1, "label": 3}"#).unwrap();
+    assert!(matches!(
+        results::load(&wrong_shape),
+        Err(ResultsError::Malformed { .. })
+    ));
+
+    let mut newer = serde_json::to_value(common::synthetic("h", 3, 6)).unwrap();
+    newer["schema_version"] = serde_json::json!(results::RESULTS_SCHEMA_VERSION + 1);
+    newer["field_from_the_future"] = serde_json::json!(true);
+    let newer_path = dir.path().join("newer.json");
+    std::fs::write(&newer_path, newer.to_string()).unwrap();
+    let err = results::load(&newer_path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResultsError::NewerSchema {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade isolab"), "{err}");
+
+    let mut inconsistent = common::synthetic("h", 4, 6);
+    inconsistent.metrics[0].rounds.pop();
+    let bad_path = dir.path().join("inconsistent.json");
+    std::fs::write(&bad_path, serde_json::to_string(&inconsistent).unwrap()).unwrap();
+    let err = results::load(&bad_path).unwrap_err();
+    assert!(
+        matches!(err, ResultsError::Invalid { .. })
+            && err.to_string().contains("6 samples but 5 rounds"),
+        "{err}"
+    );
+
+    let missing = dir.path().join("absent.json");
+    assert!(matches!(
+        results::load(&missing),
+        Err(ResultsError::Io { .. })
+    ));
+}
+
+/// Opens report.html in a real browser and fails on any console error.
+#[test]
+fn report_html_opens_in_headless_chromium_without_errors() {
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find_map(hostcaps::peers::which);
+    let available = browser
+        .clone()
+        .ok_or_else(|| "chromium is not installed (apt-get install chromium)".to_string());
+    if !hostcaps::testing::require(
+        "report_html_opens_in_headless_chromium_without_errors",
+        "chromium",
+        available.map(|_| ()),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write(&[common::synthetic("browser-host", 5, 6)], dir.path()).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(browser.unwrap())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", files.html.display()))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {log}");
+    assert!(
+        dom.contains("isolab report") && dom.contains("<svg"),
+        "the DOM lacks the report: {dom:.400}"
+    );
+    let console_errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("error")))
+        .collect();
+    assert!(
+        console_errors.is_empty(),
+        "console errors: {console_errors:?}"
+    );
+}
