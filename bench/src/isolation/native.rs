@@ -1,0 +1,120 @@
+//! The baseline: the workload (or any program) as a plain child process.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use super::child::{ChildStatus, Supervise, supervise};
+use super::{
+    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
+    Outcome, parse_results,
+};
+use crate::artifacts;
+
+/// Runs the workload as a child process of this one, with no isolation.
+#[derive(Debug, Clone, Default)]
+pub struct Native;
+
+impl Native {
+    /// A native runner.
+    pub fn new() -> Native {
+        Native
+    }
+}
+
+/// The program and arguments for `invocation`, plus notes for the user.
+fn command_line(
+    invocation: &Invocation,
+    limits: &Limits,
+) -> Result<(String, Vec<String>), IsolationError> {
+    Ok(match invocation {
+        Invocation::Probes(probes) => {
+            let bin = artifacts::workload_binary()
+                .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+            let mut args = probes.clone();
+            if let Some(target) = &limits.io_target
+                && !args
+                    .iter()
+                    .any(|a| a == "--io-target" || a.starts_with("--io-target="))
+            {
+                args.push("--io-target".into());
+                args.push(target.display().to_string());
+            }
+            (bin.display().to_string(), args)
+        }
+        Invocation::Program { program, args } => (program.clone(), args.clone()),
+    })
+}
+
+impl Isolation for Native {
+    fn kind(&self) -> IsolationKind {
+        IsolationKind::Native
+    }
+
+    fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
+        let (program, args) = command_line(invocation, limits)?;
+        let mut notes = Vec::new();
+        if limits.memory.is_some() {
+            notes.push("native runs do not enforce a memory limit".to_string());
+        }
+        if limits.cpus.is_some() {
+            notes.push("native runs do not enforce a CPU limit".to_string());
+        }
+        let mut cmd = Command::new(&program);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Own process group, so a timeout kills every descendant too.
+            .process_group(0);
+        tracing::debug!(%program, ?args, "native: spawning");
+        let start = Instant::now();
+        let mut child = cmd.spawn().map_err(|source| IsolationError::Io {
+            context: format!("cannot start {program}"),
+            source,
+        })?;
+        let report = supervise(Supervise {
+            pid: child.id() as i32,
+            stdout: child.stdout.take().map(Into::into),
+            stderr: child.stderr.take().map(Into::into),
+            deadline: start + limits.timeout,
+            kill_group: true,
+        })
+        .map_err(|source| IsolationError::Io {
+            context: format!("waiting for {program}"),
+            source,
+        })?;
+        // `supervise` reaped the child; `child` must not be waited on again.
+        drop(child);
+
+        let exit = match (report.timed_out, report.status) {
+            (true, _) => Exit::Timeout,
+            (false, ChildStatus::Exited(code)) => Exit::Exited { code },
+            (false, ChildStatus::Signaled(signal)) => Exit::Signaled { signal },
+        };
+        let results = match invocation {
+            Invocation::Probes(_) => parse_results(&report.stdout)?,
+            // An arbitrary program's JSON is not ours to judge.
+            Invocation::Program { .. } => parse_results(&report.stdout).unwrap_or_default(),
+        };
+        let boot = report.ready_at.map(|at| BootTimes {
+            total: at.saturating_duration_since(start),
+            setup: None,
+            kernel: None,
+        });
+        Ok(Outcome {
+            kind: IsolationKind::Native,
+            exit,
+            boot,
+            results,
+            stdout: report.stdout,
+            console: report.stderr,
+            accounting: Accounting {
+                host_peak_rss_bytes: Some(report.peak_rss_bytes),
+                cpu_time: Some(report.cpu_time),
+                ..Accounting::default()
+            },
+            notes,
+        })
+    }
+}
