@@ -11,7 +11,6 @@ use workload::schema::ResultLine;
 
 pub mod child;
 pub mod native;
-pub mod vm_linux;
 
 /// Which isolation a run used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -29,8 +28,7 @@ pub enum IsolationKind {
 
 impl IsolationKind {
     /// Every kind, in report order.
-    pub const ALL: [IsolationKind; 4] =
-        [Self::Native, Self::Container, Self::VmTiny, Self::VmLinux];
+    pub const ALL: [IsolationKind; 4] = [Self::Native, Self::Container, Self::VmTiny, Self::VmLinux];
 
     /// Stable short name used in tables, JSON and file names.
     pub fn name(self) -> &'static str {
@@ -78,12 +76,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            memory: None,
-            cpus: None,
-            timeout: Duration::from_secs(120),
-            io_target: None,
-        }
+        Limits { memory: None, cpus: None, timeout: Duration::from_secs(120), io_target: None }
     }
 }
 
@@ -224,10 +217,8 @@ pub fn parse_results(stdout: &[u8]) -> Result<Vec<ResultLine>, IsolationError> {
     let text = String::from_utf8_lossy(stdout);
     let mut out = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| l.starts_with('{')) {
-        let parsed = serde_json::from_str(line).map_err(|source| IsolationError::BadResult {
-            line: line.to_string(),
-            source,
-        })?;
+        let parsed = serde_json::from_str(line)
+            .map_err(|source| IsolationError::BadResult { line: line.to_string(), source })?;
         out.push(parsed);
     }
     Ok(out)
@@ -251,12 +242,6 @@ pub fn backend(kind: IsolationKind) -> Result<Box<dyn Isolation>, IsolationError
 
 /// The backend for `kind`, or `Unsupported` with the reason this host (or
 /// this build) cannot run it.
-pub fn backend_with(
-    kind: IsolationKind,
-    _options: &BackendOptions,
-) -> Result<Box<dyn Isolation>, IsolationError> {
-    Err(IsolationError::Unsupported {
-        kind,
-        reason: "this backend is not built yet".into(),
-    })
+pub fn backend_with(kind: IsolationKind, _options: &BackendOptions) -> Result<Box<dyn Isolation>, IsolationError> {
+    Err(IsolationError::Unsupported { kind, reason: "this backend is not built yet".into() })
 }
