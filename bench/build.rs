@@ -53,8 +53,15 @@ fn main() {
     );
 
     let tiny = ws.join("guest/tiny");
-    for p in ["src", "Cargo.toml", "build.rs", ".cargo"] {
-        rerun_if_changed(&tiny.join(p));
+    // Always watch the manifest (its appearance turns the tiny build on); the
+    // rest only when present, since a missing path makes cargo rerun this
+    // script on every build.
+    rerun_if_changed(&tiny.join("Cargo.toml"));
+    for p in ["src", "build.rs", ".cargo"] {
+        let path = tiny.join(p);
+        if path.exists() {
+            rerun_if_changed(&path);
+        }
     }
     let tiny_image = if tiny.join("Cargo.toml").is_file() {
         for ld in linker_scripts(&tiny) {

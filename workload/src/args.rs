@@ -322,6 +322,7 @@ fn set_option(cfg: &mut Config, name: &str, option: &str, value: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     fn run(args: &[&str]) -> Config {
         match parse(args.iter().copied()).unwrap() {

@@ -231,6 +231,7 @@ pub fn run<P: Platform>(p: &mut P, params: IoParams<'_>, reps: u32) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
     use crate::kernels::fake::FakePlatform;
 
     fn params(target: Option<&str>) -> IoParams<'_> {
