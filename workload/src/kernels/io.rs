@@ -231,8 +231,8 @@ pub fn run<P: Platform>(p: &mut P, params: IoParams<'_>, reps: u32) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::ToString;
     use crate::kernels::fake::FakePlatform;
+    use alloc::string::ToString;
 
     fn params(target: Option<&str>) -> IoParams<'_> {
         IoParams {
