@@ -171,6 +171,20 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
         libc::syscall(libc::SYS_close_range, (cfg.sock + 1) as u32, u32::MAX, 0u32);
     }
 
+    // Own session: a terminal's Ctrl-C reaches the runtime, which forwards it.
+    // SAFETY: no arguments.
+    os(unsafe { libc::setsid() } as libc::c_long).map_err(at(Step::Setsid))?;
+    if let Some(h) = &cfg.hostname {
+        let b = h.as_bytes();
+        // SAFETY: pointer and length of a live buffer.
+        os(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) } as libc::c_long).map_err(at(Step::Hostname))?;
+    }
+    rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
+    if cfg.loopback {
+        crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
+    }
+    // Only now wait for the runtime: it moved us into our cgroup (one RCU
+    // grace period on cgroup v1) while we were mounting.
     let mut go = Go::default();
     // SAFETY: reading into a plain-data struct of the size we pass.
     let n = unsafe { libc::read(cfg.sock, (&mut go as *mut Go).cast(), std::mem::size_of::<Go>()) };
@@ -180,21 +194,9 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
         unsafe { libc::_exit(126) };
     }
 
-    // Own session: a terminal's Ctrl-C reaches the runtime, which forwards it.
-    // SAFETY: no arguments.
-    os(unsafe { libc::setsid() } as libc::c_long).map_err(at(Step::Setsid))?;
     if cfg.unshare_cgroup {
         // SAFETY: flag-only syscall; we are already inside our cgroup.
         os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long).map_err(at(Step::CgroupNs))?;
-    }
-    if let Some(h) = &cfg.hostname {
-        let b = h.as_bytes();
-        // SAFETY: pointer and length of a live buffer.
-        os(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) } as libc::c_long).map_err(at(Step::Hostname))?;
-    }
-    rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
-    if cfg.loopback {
-        crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
     }
     if go.veth_addr != 0 {
         let addr = std::net::Ipv4Addr::from(go.veth_addr);

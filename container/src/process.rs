@@ -114,14 +114,23 @@ impl Drop for Child {
     }
 }
 
-/// The staging directory on the host; removed once the child has pivoted.
-struct Staging(Option<PathBuf>);
+/// The staging directory of the root; removed on drop when the runtime made it.
+struct Staging {
+    path: PathBuf,
+    owned: bool,
+}
 
 impl Staging {
+    fn borrowed(path: PathBuf) -> Staging {
+        Staging { path, owned: false }
+    }
+    fn owned(path: PathBuf) -> Staging {
+        Staging { path, owned: true }
+    }
     fn remove(&mut self) {
-        if let Some(p) = self.0.take() {
-            if let Err(e) = std::fs::remove_dir(&p) {
-                tracing::warn!(path = %p.display(), error = %e, "staging directory left behind");
+        if std::mem::take(&mut self.owned) {
+            if let Err(e) = std::fs::remove_dir(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %e, "staging directory left behind");
             }
         }
     }
@@ -141,6 +150,7 @@ pub struct Running {
     stderr: Option<std::fs::File>,
     veth: Option<Veth>,
     cgroup: Box<dyn CgroupManager>,
+    staging: Staging,
     times: Timestamps,
     timeout: Option<Duration>,
     forward_signals: bool,
@@ -211,8 +221,14 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     let program = rootfs::resolve_program(spec)?;
     let mut cgroup = crate::cgroup::manager_for(&spec.cgroup)?;
     cgroup.create(&spec.resources)?;
-    let mut staging = Staging(Some(staging_dir()?));
-    let plan = rootfs::plan(spec, staging.0.as_deref().unwrap_or(std::path::Path::new("/")))?;
+    // A given rootfs is bound onto itself; only the minimal root needs a
+    // mount point, removed after the run (removing it while the container's
+    // mount namespace still has it mounted would cost an RCU grace period).
+    let staging = match &spec.root {
+        crate::spec::RootSpec::Dir(dir) => Staging::borrowed(dir.clone()),
+        crate::spec::RootSpec::Minimal { .. } => Staging::owned(staging_dir()?),
+    };
+    let plan = rootfs::plan(spec, &staging.path)?;
     let seccomp = if spec.seccomp { security::seccomp::default_filters()? } else { Vec::new() };
 
     let program_c = cstring("program", &program)?;
@@ -336,7 +352,14 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
 
     let base_ns = init::mono_ns();
     let base = Instant::now();
-    let at = |ns: u64| base.checked_sub(Duration::from_nanos(base_ns.saturating_sub(ns))).unwrap_or(base);
+    // Child timestamps are CLOCK_MONOTONIC, like Instant: shift them onto `base`.
+    let at = |ns: u64| {
+        if ns >= base_ns {
+            base + Duration::from_nanos(ns - base_ns)
+        } else {
+            base.checked_sub(Duration::from_nanos(base_ns - ns)).unwrap_or(base)
+        }
+    };
     let mut times = Timestamps { before_clone, child_started: None, exec: None, exited: None };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -358,11 +381,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         }
         match r.kind {
             MSG_STARTED => times.child_started = Some(at(r.mono_ns)),
-            MSG_EXEC => {
-                times.exec = Some(at(r.mono_ns));
-                // Past pivot_root: the host no longer needs the staging directory.
-                staging.remove();
-            }
+            MSG_EXEC => times.exec = Some(at(r.mono_ns)),
             MSG_ERROR => {
                 let status = child.reap();
                 tracing::debug!(?status, "container init failed during set-up");
@@ -386,6 +405,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         stderr: file(err),
         veth,
         cgroup,
+        staging,
         times,
         timeout: spec.timeout,
         forward_signals: spec.forward_signals,
@@ -516,6 +536,7 @@ impl Running {
         let stats = self.cgroup.stats();
         self.cgroup.remove()?;
         drop(self.veth.take());
+        self.staging.remove();
         drop(guard.take());
         let status = exited_status.map(ExitStatus::from_wait).unwrap_or(ExitStatus::Signaled(libc::SIGKILL));
         Ok(RunReport {

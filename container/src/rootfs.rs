@@ -2,8 +2,8 @@
 //! parent (where allocating and failing with good messages is easy) and
 //! executed by the child (which only makes syscalls).
 //!
-//! The root is prepared at a staging directory `S`: a bind of the given rootfs
-//! or a fresh tmpfs, then `/proc`, `/dev`, `/sys`, volumes, masked and
+//! The root is prepared at a staging directory `S`: the given rootfs bound onto
+//! itself (no host directory needed), or a fresh tmpfs on a per-run directory, then `/proc`, `/dev`, `/sys`, volumes, masked and
 //! read-only paths, and finally `pivot_root(S)` with the old root detached.
 //! Everything happens in the child's mount namespace, so it all disappears
 //! with the namespace: nothing is copied and nothing is left on the host.
