@@ -11,6 +11,7 @@ use workload::schema::ResultLine;
 
 pub mod child;
 pub mod native;
+pub mod vm_tiny;
 
 /// Which isolation a run used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

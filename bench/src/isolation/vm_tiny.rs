@@ -1,0 +1,265 @@
+//! The tiny guest on our VMM: the workload core on a bare platform inside a
+//! KVM micro VM, with a temporary file as its virtio-blk disk for the `io`
+//! probe.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use workload::args::{self, Command, Probe};
+
+use super::{
+    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
+    parse_results,
+};
+use crate::artifacts;
+
+/// Guest RAM when the limits do not say (the Guest ABI's default).
+pub const DEFAULT_MEMORY: u64 = 128 << 20;
+
+/// Runs the isolab probes in the freestanding tiny guest on our VMM.
+#[derive(Debug, Clone, Default)]
+pub struct VmTiny {
+    image: Option<PathBuf>,
+}
+
+impl VmTiny {
+    /// A runner using the built tiny guest image (see [`artifacts::tiny_guest_image`]).
+    pub fn new() -> VmTiny {
+        VmTiny { image: None }
+    }
+
+    /// A runner using this guest image instead of the built one.
+    pub fn with_image(image: impl Into<PathBuf>) -> VmTiny {
+        VmTiny { image: Some(image.into()) }
+    }
+
+    fn image(&self) -> Result<PathBuf, IsolationError> {
+        match &self.image {
+            Some(p) => Ok(p.clone()),
+            None => artifacts::tiny_guest_image().map_err(|e| IsolationError::BadInput(e.to_string())),
+        }
+    }
+}
+
+/// The virtio-blk disk of one run: an unnamed temporary file (gone with its
+/// last descriptor, however the process ends) or the user's own file.
+enum Disk {
+    /// Kept open for the run; the VMM opens it again through `/proc/self/fd`.
+    Temp(File),
+    User(PathBuf),
+}
+
+impl Disk {
+    fn path(&self) -> PathBuf {
+        match self {
+            Disk::Temp(file) => PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+            Disk::User(p) => p.clone(),
+        }
+    }
+}
+
+/// Bytes the `io` probe will ask for, when the arguments run it.
+fn io_bytes(probes: &[String]) -> Option<u64> {
+    match args::parse(probes.iter().map(String::as_str)) {
+        Ok(Command::Run(cfg)) if cfg.probes.contains(&Probe::Io) => Some(cfg.io_size),
+        // A bad command line is the guest's to report, like any workload's.
+        _ => None,
+    }
+}
+
+/// Prepares the disk for an `io` run of `size` bytes: a sparse temporary
+/// file in the temp dir or in `target` when it is a directory, or `target`
+/// itself when it is a regular file (overwritten, as natively).
+fn prepare_disk(target: Option<&Path>, size: u64) -> Result<Disk, IsolationError> {
+    let io = |context: String| move |source| IsolationError::Io { context, source };
+    let dir = match target {
+        None => std::env::temp_dir(),
+        Some(t) => {
+            let meta = std::fs::metadata(t).map_err(|e| {
+                IsolationError::BadInput(format!("io target {}: {e}", t.display()))
+            })?;
+            if meta.is_file() {
+                if meta.len() < size {
+                    let f = File::options().write(true).open(t).map_err(io(format!("opening {}", t.display())))?;
+                    f.set_len(size).map_err(io(format!("growing {} to {size} bytes", t.display())))?;
+                }
+                return Ok(Disk::User(t.to_path_buf()));
+            }
+            if !meta.is_dir() {
+                return Err(IsolationError::BadInput(format!(
+                    "io target {} must be a directory or a regular file for the tiny guest",
+                    t.display()
+                )));
+            }
+            t.to_path_buf()
+        }
+    };
+    let file = tempfile::tempfile_in(&dir).map_err(io(format!("creating a disk file in {}", dir.display())))?;
+    file.set_len(size)
+        .map_err(io(format!("sizing the disk file in {} to {size} bytes", dir.display())))?;
+    Ok(Disk::Temp(file))
+}
+
+/// The guest's command line: the probe arguments, space separated.
+fn cmdline(probes: &[String]) -> Result<String, IsolationError> {
+    if let Some(bad) = probes.iter().find(|a| a.chars().any(char::is_whitespace)) {
+        return Err(IsolationError::BadInput(format!(
+            "the tiny guest splits its arguments at spaces, so {bad:?} cannot be passed"
+        )));
+    }
+    Ok(probes.join(" "))
+}
+
+/// Maps how the VM stopped to how the run ended.
+fn exit_of(exit: &microvm::VmExit) -> Exit {
+    match exit {
+        microvm::VmExit::GuestExit { code } => Exit::Exited { code: *code as i32 },
+        microvm::VmExit::Timeout => Exit::Timeout,
+        other => Exit::VmStopped { detail: other.explain() },
+    }
+}
+
+/// Things worth telling the user about a finished run.
+fn run_notes(outcome: &microvm::VmOutcome, disk: Option<&Disk>) -> Vec<String> {
+    let mut notes = Vec::new();
+    let s = &outcome.stats;
+    if s.stray_io > 0 {
+        notes.push(format!("the guest made {} I/O accesses no device accepted", s.stray_io));
+    }
+    if s.blk_bad_requests > 0 {
+        notes.push(format!("virtio-blk refused {} malformed requests", s.blk_bad_requests));
+    }
+    if s.dropped_output > 0 {
+        notes.push(format!("{} bytes of guest output were dropped (capture buffer full)", s.dropped_output));
+    }
+    match disk {
+        Some(Disk::Temp(_)) => notes.push(
+            "io ran on an unnamed temporary file as the virtio-blk disk; the VMM reads and writes it \
+             through the host page cache"
+                .into(),
+        ),
+        Some(Disk::User(p)) => notes.push(format!(
+            "io ran on {} as the virtio-blk disk, through the host page cache",
+            p.display()
+        )),
+        None => {}
+    }
+    notes
+}
+
+impl Isolation for VmTiny {
+    fn kind(&self) -> IsolationKind {
+        IsolationKind::VmTiny
+    }
+
+    fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
+        let probes = match invocation {
+            Invocation::Probes(p) => p,
+            Invocation::Program { program, .. } => {
+                return Err(IsolationError::BadInput(format!(
+                    "the tiny guest runs only the isolab probes, not programs such as {program:?}; \
+                     use the Linux guest or another isolation"
+                )));
+            }
+        };
+        let cmdline = cmdline(probes)?;
+        let elf = self.image()?;
+        hostcaps::kvm::device_usable()
+            .map_err(|reason| IsolationError::Unsupported { kind: IsolationKind::VmTiny, reason })?;
+        let mut notes = Vec::new();
+        if let Some(cpus) = limits.cpus
+            && cpus != 1.0
+        {
+            notes.push(format!("the tiny guest always runs on one vCPU ({cpus} asked)"));
+        }
+        // Owned here, so the temporary file goes away on every path out.
+        let disk = io_bytes(probes).map(|size| prepare_disk(limits.io_target.as_deref(), size)).transpose()?;
+
+        let mut config = microvm::VmConfig::tiny(elf, cmdline);
+        config.memory_bytes = limits.memory.unwrap_or(DEFAULT_MEMORY);
+        config.timeout = limits.timeout;
+        config.disk = disk.as_ref().map(Disk::path);
+        tracing::debug!(?config, "vm-tiny: running");
+        let outcome = microvm::run(&config)?;
+
+        notes.extend(run_notes(&outcome, disk.as_ref()));
+        drop(disk);
+        let results = parse_results(&outcome.output)?;
+        let boot = outcome.timings.ready.map(|total| BootTimes {
+            total,
+            setup: Some(outcome.timings.setup),
+            kernel: None,
+        });
+        Ok(Outcome {
+            kind: IsolationKind::VmTiny,
+            exit: exit_of(&outcome.exit),
+            boot,
+            results,
+            stdout: outcome.output,
+            console: outcome.serial,
+            accounting: Accounting {
+                overhead_bytes: Some(outcome.memory.vmm_overhead_bytes),
+                guest_touched_bytes: Some(outcome.memory.guest_touched_bytes),
+                ..Accounting::default()
+            },
+            notes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_size_is_taken_from_the_probe_arguments() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(io_bytes(&args(&["io", "--io-size", "8M"])), Some(8 << 20));
+        assert_eq!(io_bytes(&args(&["all", "--io-size", "2M"])), Some(2 << 20));
+        assert_eq!(io_bytes(&args(&["cpu"])), None);
+        assert_eq!(io_bytes(&args(&["io", "--no-such-option"])), None);
+    }
+
+    #[test]
+    fn arguments_with_spaces_are_refused() {
+        let e = cmdline(&["cpu".into(), "--io-target".into(), "/a b".into()]).unwrap_err();
+        assert!(e.to_string().contains("\"/a b\""), "{e}");
+        assert_eq!(cmdline(&["cpu".into(), "--reps".into(), "3".into()]).unwrap(), "cpu --reps 3");
+    }
+
+    #[test]
+    fn programs_are_refused_with_a_clear_error() {
+        let e = VmTiny::with_image("/nonexistent")
+            .run(&Invocation::Program { program: "/bin/true".into(), args: vec![] }, &Limits::default())
+            .unwrap_err();
+        assert!(matches!(e, IsolationError::BadInput(_)), "{e:?}");
+        assert!(e.to_string().contains("only the isolab probes"), "{e}");
+    }
+
+    #[test]
+    fn temporary_disk_has_the_size_and_no_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = prepare_disk(Some(dir.path()), 3 << 20).unwrap();
+        assert_eq!(std::fs::metadata(disk.path()).unwrap().len(), 3 << 20);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the disk file has a name");
+        let Disk::Temp(file) = &disk else { panic!("expected a temporary disk") };
+        assert_eq!(file.metadata().unwrap().len(), 3 << 20);
+    }
+
+    #[test]
+    fn missing_io_target_is_bad_input() {
+        let e = prepare_disk(Some(Path::new("/nonexistent/isolab-disk")), 1 << 20).err().unwrap();
+        assert!(matches!(e, IsolationError::BadInput(_)), "{e:?}");
+    }
+
+    #[test]
+    fn vm_exits_map_to_run_exits() {
+        assert_eq!(exit_of(&microvm::VmExit::GuestExit { code: 3 }), Exit::Exited { code: 3 });
+        assert_eq!(exit_of(&microvm::VmExit::Timeout), Exit::Timeout);
+        match exit_of(&microvm::VmExit::Shutdown) {
+            Exit::VmStopped { detail } => assert!(detail.contains("triple"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
