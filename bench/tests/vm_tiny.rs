@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bench::isolation::vm_tiny::VmTiny;
-use bench::isolation::{Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
+use bench::isolation::{
+    Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
+};
 use workload::kernels::cpu::{CpuParams, checksum};
 use workload::schema::PlatformKind;
 
@@ -20,7 +22,10 @@ fn probes(args: &[&str]) -> Invocation {
 }
 
 fn limits(timeout_s: u64) -> Limits {
-    Limits { timeout: Duration::from_secs(timeout_s), ..Limits::default() }
+    Limits {
+        timeout: Duration::from_secs(timeout_s),
+        ..Limits::default()
+    }
 }
 
 fn console(o: &Outcome) -> String {
@@ -87,7 +92,10 @@ fn every_probe_runs_in_the_tiny_guest() {
     let setup = boot.setup.expect("VMM set-up time is split out");
     assert!(setup <= boot.total, "{boot:?}");
     assert!(o.accounting.overhead_bytes.unwrap() > 0);
-    assert!(o.accounting.guest_touched_bytes.unwrap() >= 4 << 20, "the mem probe touched 4 MiB");
+    assert!(
+        o.accounting.guest_touched_bytes.unwrap() >= 4 << 20,
+        "the mem probe touched 4 MiB"
+    );
 }
 
 #[test]
@@ -96,11 +104,30 @@ fn cpu_checksum_equals_the_in_process_one() {
         return;
     }
     let o = VmTiny::new()
-        .run(&probes(&["cpu", "--reps", "2", "--cpu-size", "256K", "--cpu-rounds", "3"]), &limits(60))
+        .run(
+            &probes(&[
+                "cpu",
+                "--reps",
+                "2",
+                "--cpu-size",
+                "256K",
+                "--cpu-rounds",
+                "3",
+            ]),
+            &limits(60),
+        )
         .unwrap();
     assert!(o.exit.success(), "{:?}\n{}", o.exit, console(&o));
-    let cpu = o.results.iter().find(|r| r.probe == "cpu").expect("a cpu result");
-    let expected = checksum(CpuParams { size: 256 << 10, rounds: 3 }).unwrap();
+    let cpu = o
+        .results
+        .iter()
+        .find(|r| r.probe == "cpu")
+        .expect("a cpu result");
+    let expected = checksum(CpuParams {
+        size: 256 << 10,
+        rounds: 3,
+    })
+    .unwrap();
     assert_eq!(cpu.checksum.as_deref(), Some(expected.as_str()));
 }
 
@@ -110,10 +137,20 @@ fn timeout_stops_a_guest_that_never_ends() {
         return;
     }
     let start = Instant::now();
-    let o = VmTiny::new().run(&probes(&["idle", "--idle-ms", "86400000"]), &limits(2)).unwrap();
+    let o = VmTiny::new()
+        .run(&probes(&["idle", "--idle-ms", "86400000"]), &limits(2))
+        .unwrap();
     assert_eq!(o.exit, Exit::Timeout);
-    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
-    assert_eq!(o.results.first().map(|r| r.probe.as_str()), Some("ready"), "ready was printed before idling");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        o.results.first().map(|r| r.probe.as_str()),
+        Some("ready"),
+        "ready was printed before idling"
+    );
 }
 
 #[test]
@@ -129,7 +166,12 @@ fn garbage_on_the_isolab_device_is_a_clean_error() {
     // On the VMM: every refused access was counted, and the exit status
     // written after the garbage still arrived intact.
     let raw = raw_run("hostile-io", None);
-    assert_eq!(raw.exit, microvm::VmExit::GuestExit { code: 0x1234 }, "{}", String::from_utf8_lossy(&raw.serial));
+    assert_eq!(
+        raw.exit,
+        microvm::VmExit::GuestExit { code: 0x1234 },
+        "{}",
+        String::from_utf8_lossy(&raw.serial)
+    );
     assert!(raw.stats.stray_io >= 10, "{:?}", raw.stats);
     // The VMM is still sound: a normal run right after works.
     let o = VmTiny::new().run(&probes(&["ready"]), &limits(30)).unwrap();
@@ -157,13 +199,33 @@ fn hostile_virtio_descriptors_are_refused_and_the_device_keeps_working() {
         "status-outside-ram",
         "avail-index-jump",
     ] {
-        assert!(log.contains(&format!("hostile-virtio: {case}: ")), "{case} missing from:\n{log}");
+        assert!(
+            log.contains(&format!("hostile-virtio: {case}: ")),
+            "{case} missing from:\n{log}"
+        );
     }
     assert!(raw.stats.blk_bad_requests >= 6, "{:?}", raw.stats);
-    assert_eq!(std::fs::metadata(disk.path()).unwrap().len(), 1 << 20, "the disk was not resized");
+    assert_eq!(
+        std::fs::metadata(disk.path()).unwrap().len(),
+        1 << 20,
+        "the disk was not resized"
+    );
     // A fresh VM on the same VMM code does real I/O again.
     let o = VmTiny::new()
-        .run(&probes(&["io", "--reps", "1", "--io-size", "1M", "--io-rand-ops", "8", "--fsync-ops", "1"]), &limits(60))
+        .run(
+            &probes(&[
+                "io",
+                "--reps",
+                "1",
+                "--io-size",
+                "1M",
+                "--io-rand-ops",
+                "8",
+                "--fsync-ops",
+                "1",
+            ]),
+            &limits(60),
+        )
         .unwrap();
     assert!(o.exit.success(), "{:?}\n{}", o.exit, console(&o));
 }
@@ -173,11 +235,18 @@ fn a_missing_or_non_elf_image_is_a_specific_error() {
     if !kvm("a_missing_or_non_elf_image_is_a_specific_error") {
         return;
     }
-    let e = VmTiny::with_image("/nonexistent/isolab-tiny.elf").run(&probes(&["ready"]), &limits(10)).unwrap_err();
-    assert!(e.to_string().contains("/nonexistent/isolab-tiny.elf"), "{e}");
+    let e = VmTiny::with_image("/nonexistent/isolab-tiny.elf")
+        .run(&probes(&["ready"]), &limits(10))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("/nonexistent/isolab-tiny.elf"),
+        "{e}"
+    );
     let not_elf = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_elf.path(), b"#!/bin/sh\necho not an ELF\n").unwrap();
-    let e = VmTiny::with_image(not_elf.path()).run(&probes(&["ready"]), &limits(10)).unwrap_err();
+    let e = VmTiny::with_image(not_elf.path())
+        .run(&probes(&["ready"]), &limits(10))
+        .unwrap_err();
     assert!(matches!(e, IsolationError::Vm(_)), "{e:?}");
 }
 
@@ -186,7 +255,13 @@ fn a_bad_probe_argument_is_reported_by_the_guest() {
     if !kvm("a_bad_probe_argument_is_reported_by_the_guest") {
         return;
     }
-    let o = VmTiny::new().run(&probes(&["cpu", "--no-such-option", "1"]), &limits(30)).unwrap();
-    assert_eq!(o.exit, Exit::Exited { code: 2 }, "usage errors exit 2, as natively");
+    let o = VmTiny::new()
+        .run(&probes(&["cpu", "--no-such-option", "1"]), &limits(30))
+        .unwrap();
+    assert_eq!(
+        o.exit,
+        Exit::Exited { code: 2 },
+        "usage errors exit 2, as natively"
+    );
     assert!(console(&o).contains("--no-such-option"), "{}", console(&o));
 }

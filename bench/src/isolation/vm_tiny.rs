@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use workload::args::{self, Command, Probe};
 
 use super::{
-    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
-    parse_results,
+    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
+    Outcome, parse_results,
 };
 use crate::artifacts;
 
@@ -31,13 +31,17 @@ impl VmTiny {
 
     /// A runner using this guest image instead of the built one.
     pub fn with_image(image: impl Into<PathBuf>) -> VmTiny {
-        VmTiny { image: Some(image.into()) }
+        VmTiny {
+            image: Some(image.into()),
+        }
     }
 
     fn image(&self) -> Result<PathBuf, IsolationError> {
         match &self.image {
             Some(p) => Ok(p.clone()),
-            None => artifacts::tiny_guest_image().map_err(|e| IsolationError::BadInput(e.to_string())),
+            None => {
+                artifacts::tiny_guest_image().map_err(|e| IsolationError::BadInput(e.to_string()))
+            }
         }
     }
 }
@@ -76,13 +80,16 @@ fn prepare_disk(target: Option<&Path>, size: u64) -> Result<Disk, IsolationError
     let dir = match target {
         None => std::env::temp_dir(),
         Some(t) => {
-            let meta = std::fs::metadata(t).map_err(|e| {
-                IsolationError::BadInput(format!("io target {}: {e}", t.display()))
-            })?;
+            let meta = std::fs::metadata(t)
+                .map_err(|e| IsolationError::BadInput(format!("io target {}: {e}", t.display())))?;
             if meta.is_file() {
                 if meta.len() < size {
-                    let f = File::options().write(true).open(t).map_err(io(format!("opening {}", t.display())))?;
-                    f.set_len(size).map_err(io(format!("growing {} to {size} bytes", t.display())))?;
+                    let f = File::options()
+                        .write(true)
+                        .open(t)
+                        .map_err(io(format!("opening {}", t.display())))?;
+                    f.set_len(size)
+                        .map_err(io(format!("growing {} to {size} bytes", t.display())))?;
                 }
                 return Ok(Disk::User(t.to_path_buf()));
             }
@@ -95,9 +102,12 @@ fn prepare_disk(target: Option<&Path>, size: u64) -> Result<Disk, IsolationError
             t.to_path_buf()
         }
     };
-    let file = tempfile::tempfile_in(&dir).map_err(io(format!("creating a disk file in {}", dir.display())))?;
-    file.set_len(size)
-        .map_err(io(format!("sizing the disk file in {} to {size} bytes", dir.display())))?;
+    let file = tempfile::tempfile_in(&dir)
+        .map_err(io(format!("creating a disk file in {}", dir.display())))?;
+    file.set_len(size).map_err(io(format!(
+        "sizing the disk file in {} to {size} bytes",
+        dir.display()
+    )))?;
     Ok(Disk::Temp(file))
 }
 
@@ -116,7 +126,9 @@ fn exit_of(exit: &microvm::VmExit) -> Exit {
     match exit {
         microvm::VmExit::GuestExit { code } => Exit::Exited { code: *code as i32 },
         microvm::VmExit::Timeout => Exit::Timeout,
-        other => Exit::VmStopped { detail: other.explain() },
+        other => Exit::VmStopped {
+            detail: other.explain(),
+        },
     }
 }
 
@@ -125,13 +137,22 @@ fn run_notes(outcome: &microvm::VmOutcome, disk: Option<&Disk>) -> Vec<String> {
     let mut notes = Vec::new();
     let s = &outcome.stats;
     if s.stray_io > 0 {
-        notes.push(format!("the guest made {} I/O accesses no device accepted", s.stray_io));
+        notes.push(format!(
+            "the guest made {} I/O accesses no device accepted",
+            s.stray_io
+        ));
     }
     if s.blk_bad_requests > 0 {
-        notes.push(format!("virtio-blk refused {} malformed requests", s.blk_bad_requests));
+        notes.push(format!(
+            "virtio-blk refused {} malformed requests",
+            s.blk_bad_requests
+        ));
     }
     if s.dropped_output > 0 {
-        notes.push(format!("{} bytes of guest output were dropped (capture buffer full)", s.dropped_output));
+        notes.push(format!(
+            "{} bytes of guest output were dropped (capture buffer full)",
+            s.dropped_output
+        ));
     }
     match disk {
         Some(Disk::Temp(_)) => notes.push(
@@ -165,16 +186,22 @@ impl Isolation for VmTiny {
         };
         let cmdline = cmdline(probes)?;
         let elf = self.image()?;
-        hostcaps::kvm::device_usable()
-            .map_err(|reason| IsolationError::Unsupported { kind: IsolationKind::VmTiny, reason })?;
+        hostcaps::kvm::device_usable().map_err(|reason| IsolationError::Unsupported {
+            kind: IsolationKind::VmTiny,
+            reason,
+        })?;
         let mut notes = Vec::new();
         if let Some(cpus) = limits.cpus
             && cpus != 1.0
         {
-            notes.push(format!("the tiny guest always runs on one vCPU ({cpus} asked)"));
+            notes.push(format!(
+                "the tiny guest always runs on one vCPU ({cpus} asked)"
+            ));
         }
         // Owned here, so the temporary file goes away on every path out.
-        let disk = io_bytes(probes).map(|size| prepare_disk(limits.io_target.as_deref(), size)).transpose()?;
+        let disk = io_bytes(probes)
+            .map(|size| prepare_disk(limits.io_target.as_deref(), size))
+            .transpose()?;
 
         let mut config = microvm::VmConfig::tiny(elf, cmdline);
         config.memory_bytes = limits.memory.unwrap_or(DEFAULT_MEMORY);
@@ -225,13 +252,22 @@ mod tests {
     fn arguments_with_spaces_are_refused() {
         let e = cmdline(&["cpu".into(), "--io-target".into(), "/a b".into()]).unwrap_err();
         assert!(e.to_string().contains("\"/a b\""), "{e}");
-        assert_eq!(cmdline(&["cpu".into(), "--reps".into(), "3".into()]).unwrap(), "cpu --reps 3");
+        assert_eq!(
+            cmdline(&["cpu".into(), "--reps".into(), "3".into()]).unwrap(),
+            "cpu --reps 3"
+        );
     }
 
     #[test]
     fn programs_are_refused_with_a_clear_error() {
         let e = VmTiny::with_image("/nonexistent")
-            .run(&Invocation::Program { program: "/bin/true".into(), args: vec![] }, &Limits::default())
+            .run(
+                &Invocation::Program {
+                    program: "/bin/true".into(),
+                    args: vec![],
+                },
+                &Limits::default(),
+            )
             .unwrap_err();
         assert!(matches!(e, IsolationError::BadInput(_)), "{e:?}");
         assert!(e.to_string().contains("only the isolab probes"), "{e}");
@@ -242,20 +278,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let disk = prepare_disk(Some(dir.path()), 3 << 20).unwrap();
         assert_eq!(std::fs::metadata(disk.path()).unwrap().len(), 3 << 20);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the disk file has a name");
-        let Disk::Temp(file) = &disk else { panic!("expected a temporary disk") };
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the disk file has a name"
+        );
+        let Disk::Temp(file) = &disk else {
+            panic!("expected a temporary disk")
+        };
         assert_eq!(file.metadata().unwrap().len(), 3 << 20);
     }
 
     #[test]
     fn missing_io_target_is_bad_input() {
-        let e = prepare_disk(Some(Path::new("/nonexistent/isolab-disk")), 1 << 20).err().unwrap();
+        let e = prepare_disk(Some(Path::new("/nonexistent/isolab-disk")), 1 << 20)
+            .err()
+            .unwrap();
         assert!(matches!(e, IsolationError::BadInput(_)), "{e:?}");
     }
 
     #[test]
     fn vm_exits_map_to_run_exits() {
-        assert_eq!(exit_of(&microvm::VmExit::GuestExit { code: 3 }), Exit::Exited { code: 3 });
+        assert_eq!(
+            exit_of(&microvm::VmExit::GuestExit { code: 3 }),
+            Exit::Exited { code: 3 }
+        );
         assert_eq!(exit_of(&microvm::VmExit::Timeout), Exit::Timeout);
         match exit_of(&microvm::VmExit::Shutdown) {
             Exit::VmStopped { detail } => assert!(detail.contains("triple"), "{detail}"),
