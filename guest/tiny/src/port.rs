@@ -9,7 +9,7 @@ use core::arch::asm;
 pub const READY: u16 = 0x500;
 /// Exit status: the VMM stops the guest on a write.
 pub const EXIT: u16 = 0x501;
-/// Result stream output, one byte (or one `rep outsb` string) at a time.
+/// Result stream output: every byte of an 8-, 16- or 32-bit write.
 pub const OUTPUT: u16 = 0x502;
 /// Ping: reads 0x5a, one VM-exit round trip.
 pub const PING: u16 = 0x503;
@@ -65,8 +65,8 @@ pub fn inl(port: u16) -> u32 {
     value
 }
 
-/// Writes a whole byte string to one port with `rep outsb`: the VMM sees
-/// one exit carrying the string instead of one exit per byte.
+/// Writes a byte string to one port with `rep outsb` (KVM still exits once
+/// per byte; the hostile test mode uses it to exercise string I/O).
 #[inline]
 pub fn outsb(port: u16, bytes: &[u8]) {
     if bytes.is_empty() {
