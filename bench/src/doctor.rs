@@ -392,8 +392,8 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
         });
     }
     for (name, ok, what) in [
-        ("linux_guest", k.linux_guest, "a Linux guest can boot to /init"),
-        ("tiny_guest", k.tiny_guest, "the tiny guest (CPL 3, no interrupts) can run"),
+        ("linux_guest", k.linux_guest, "a Linux guest boot to /init"),
+        ("tiny_guest", k.tiny_guest, "the tiny guest (CPL 3, no interrupts)"),
     ] {
         checks.push(Check {
             name: name.into(),

@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod clean;
+pub mod doctor;
 pub mod isolation;
 pub mod kernel;
 pub mod report;

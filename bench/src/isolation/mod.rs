@@ -195,10 +195,10 @@ pub enum IsolationError {
     },
     /// Error from the container runtime.
     #[error(transparent)]
-    Container(#[from] container::Error),
+    Container(#[from] ::container::Error),
     /// Error from the VMM.
     #[error(transparent)]
-    Vm(#[from] microvm::Error),
+    Vm(#[from] ::microvm::Error),
 }
 
 /// A way of running the workload.
