@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use workload::schema::ResultLine;
 
 pub mod child;
+pub mod container;
 pub mod native;
+pub mod vm_linux;
 pub mod vm_tiny;
 
 /// Which isolation a run used.

@@ -1,0 +1,169 @@
+//! The container backend: the workload (or any program) in isolab's own
+//! container runtime, with a minimal root holding the static workload binary
+//! and busybox.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use container::{ContainerSpec, ExitStatus, RootSpec, Stdio, Volume};
+
+use super::child::is_ready_line;
+use super::{
+    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
+    parse_results,
+};
+use crate::artifacts;
+
+/// Where `Limits::io_target` appears inside the container.
+pub const IO_MOUNT: &str = "/io";
+
+/// Runs invocations in isolab's container runtime.
+#[derive(Debug, Clone, Default)]
+pub struct Container {
+    /// Use this directory as the root instead of the minimal one.
+    pub rootfs: Option<PathBuf>,
+}
+
+impl Container {
+    /// A container runner with the default minimal root.
+    pub fn new() -> Container {
+        Container::default()
+    }
+}
+
+/// The container spec for `invocation` under `limits`.
+pub fn spec_for(invocation: &Invocation, limits: &Limits, rootfs: Option<&Path>) -> Result<ContainerSpec, IsolationError> {
+    let (mut spec, mut args) = match invocation {
+        Invocation::Probes(probes) => {
+            let bin = artifacts::workload_binary().map_err(|e| IsolationError::BadInput(e.to_string()))?;
+            let spec = match rootfs {
+                Some(dir) => {
+                    // The workload comes from the host, bound read-only into the given root.
+                    ContainerSpec::with_rootfs(dir, "/isolab-workload")
+                        .volume(Volume { host: bin.clone(), guest: "/isolab-workload".into(), readonly: true })
+                }
+                None => ContainerSpec::minimal(&bin),
+            };
+            (spec, probes.clone())
+        }
+        Invocation::Program { program, args } => {
+            let spec = match rootfs {
+                Some(dir) => ContainerSpec::with_rootfs(dir, program.as_str()),
+                None => {
+                    let mut s = ContainerSpec::minimal("/bin/busybox").program(program.as_str());
+                    s.root = RootSpec::Minimal { binaries: Vec::new(), busybox: true };
+                    s
+                }
+            };
+            (spec, args.clone())
+        }
+    };
+    if let Some(target) = &limits.io_target {
+        let inside = if target.is_dir() {
+            spec = spec.volume(Volume { host: target.clone(), guest: IO_MOUNT.into(), readonly: false });
+            PathBuf::from(IO_MOUNT)
+        } else {
+            let name = target.file_name().unwrap_or_default();
+            let guest = Path::new(IO_MOUNT).join(name);
+            // A file that does not exist yet: bind its directory instead.
+            let (host, g) = if target.exists() {
+                (target.clone(), guest.clone())
+            } else {
+                (target.parent().unwrap_or(Path::new("/")).to_path_buf(), PathBuf::from(IO_MOUNT))
+            };
+            spec = spec.volume(Volume { host, guest: g, readonly: false });
+            guest
+        };
+        if matches!(invocation, Invocation::Probes(_))
+            && !args.iter().any(|a| a == "--io-target" || a.starts_with("--io-target="))
+        {
+            args.push("--io-target".into());
+            args.push(inside.display().to_string());
+        }
+    }
+    spec.args = args;
+    spec.stdout = Stdio::Piped;
+    spec.stderr = Stdio::Piped;
+    spec.timeout = Some(limits.timeout);
+    spec.resources.memory = limits.memory;
+    spec.resources.cpus = limits.cpus;
+    Ok(spec)
+}
+
+impl Isolation for Container {
+    fn kind(&self) -> IsolationKind {
+        IsolationKind::Container
+    }
+
+    fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
+        let spec = spec_for(invocation, limits, self.rootfs.as_deref())?;
+        tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
+        let mut running = container::spawn(&spec)?;
+        let before_clone = running.times().before_clone;
+        let stdout = running.take_stdout();
+        // Stdout is read on its own thread so the ready line is timestamped on
+        // arrival; `wait` collects stderr and enforces the timeout meanwhile.
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let mut ready_at = None;
+            if let Some(f) = stdout {
+                let mut r = BufReader::new(f);
+                let mut line = Vec::new();
+                while r.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                    if ready_at.is_none() && is_ready_line(&line) {
+                        ready_at = Some(Instant::now());
+                    }
+                    buf.extend_from_slice(&line);
+                    line.clear();
+                }
+            }
+            (buf, ready_at)
+        });
+        let report = running.wait()?;
+        let (stdout, ready_at) = reader.join().map_err(|_| IsolationError::Io {
+            context: "container stdout reader".into(),
+            source: std::io::Error::other("reader thread panicked"),
+        })?;
+
+        let exit = match (report.timed_out, report.oom_killed, report.status) {
+            (true, _, _) => Exit::Timeout,
+            (false, true, ExitStatus::Signaled(libc::SIGKILL)) => Exit::OomKilled,
+            (false, _, ExitStatus::Exited(code)) => Exit::Exited { code },
+            (false, _, ExitStatus::Signaled(signal)) => Exit::Signaled { signal },
+        };
+        let results = match invocation {
+            Invocation::Probes(_) => parse_results(&stdout)?,
+            Invocation::Program { .. } => parse_results(&stdout).unwrap_or_default(),
+        };
+        let boot = ready_at.map(|at| BootTimes {
+            total: at.saturating_duration_since(before_clone),
+            setup: report.times.exec.map(|e| e.saturating_duration_since(before_clone)),
+            kernel: None,
+        });
+        let mut notes = Vec::new();
+        if report.oom_killed && !matches!(exit, Exit::OomKilled) {
+            notes.push(format!("{} process(es) in the container were OOM-killed", report.stats.oom_kills.unwrap_or(0)));
+        }
+        if let Some(sig) = report.interrupted {
+            notes.push(format!("interrupted by signal {sig}, forwarded to the container"));
+        }
+        Ok(Outcome {
+            kind: IsolationKind::Container,
+            exit,
+            boot,
+            results,
+            stdout,
+            console: report.stderr,
+            accounting: Accounting {
+                host_peak_rss_bytes: report.stats.peak_memory_bytes,
+                overhead_bytes: None,
+                cgroup_peak_bytes: report.stats.peak_memory_bytes,
+                guest_touched_bytes: None,
+                cpu_time: report.stats.cpu_time,
+                oom_kills: report.stats.oom_kills,
+            },
+            notes,
+        })
+    }
+}
