@@ -12,7 +12,6 @@ use workload::schema::ResultLine;
 pub mod child;
 pub mod container;
 pub mod native;
-pub mod vm_linux;
 pub mod vm_tiny;
 
 /// Which isolation a run used.
