@@ -4,8 +4,11 @@
 pub mod artifacts;
 pub mod clean;
 pub mod doctor;
+pub mod compare;
 pub mod isolation;
 pub mod kernel;
+pub mod matrix;
+pub mod peers;
 pub mod report;
 pub mod results;
 pub mod stats;

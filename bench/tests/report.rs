@@ -245,3 +245,36 @@ fn report_html_opens_in_headless_chromium_without_errors() {
         "console errors: {console_errors:?}"
     );
 }
+
+#[test]
+fn compare_table_fits_100_columns_and_has_a_json_twin() {
+    let r = common::synthetic("table-host", 11, 7);
+    let table = bench::compare::Table::from_results(&r);
+    assert_eq!(table.columns, ["native", "container", "vm-tiny"]);
+    assert_eq!(table.rows.len(), 10, "every headline row is present");
+    let text = table.render(100);
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "line wider than 100 columns: {line:?}"
+        );
+    }
+    assert!(
+        text.contains("boot time")
+            && text.contains("×native")
+            && text.contains("Not measured: vm-linux")
+    );
+    // A narrow terminal still gets a table, just without ratio intervals.
+    for line in table.render(80).lines() {
+        assert!(line.chars().count() <= 80, "{line:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cmp = bench::compare::write(&r, dir.path()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&cmp.to_json()).unwrap();
+    assert_eq!(json["table"]["rows"][0]["id"], "boot");
+    let vm_boot = &json["table"]["rows"][0]["cells"][2];
+    assert!(vm_boot["ratio_to_native"]["median"].as_f64().unwrap() > 5.0);
+    assert!(
+        results::load(&cmp.results_file).is_ok() && cmp.results_file.with_extension("csv").exists()
+    );
+}

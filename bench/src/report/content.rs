@@ -345,7 +345,7 @@ fn agreement(h: &Headline, r: &Results) -> Option<String> {
         }
         "idle_memory" => {
             let v = vm?;
-            let m = r.metric(v, "memory", "vmm_overhead_mib", None)?;
+            let m = r.metric(v, "memory", "overhead_mib", None)?;
             Some(format!(
                 "{prefix} {v}: VMM overhead {} MiB, {} the 5 MiB target.",
                 num(m.summary.median),

@@ -182,7 +182,7 @@ const SPECS: &[Spec] = &[
     (
         "vm-tiny",
         "memory",
-        "vmm_overhead_mib",
+        "overhead_mib",
         None,
         "MiB",
         Better::Lower,

@@ -1,0 +1,658 @@
+//! The `isolab bench` engine: every probe × every isolation this host
+//! supports, plus peers, in interleaved rounds after a warm-up.
+//!
+//! Each round runs every subject once in the same order (A B C A B C…), so
+//! slow drift of the host (thermal, background load) hits all subjects
+//! equally, and samples of one round can be paired for ratios.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::isolation::{
+    self, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
+};
+use crate::peers::{self, Counterpart, PeerOptions, PeerSet};
+use crate::results::{
+    Better, Environment, Metric, MetricKey, RESULTS_SCHEMA_VERSION, Results, RunSettings, Status,
+    SubjectStatus,
+};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchOptions {
+    /// Small sizes and few rounds (`--quick`).
+    pub quick: bool,
+    /// Measured rounds.
+    pub rounds: u32,
+    /// Warm-up rounds, run and discarded.
+    pub warmup: u32,
+    /// Workload probes run in every round (besides the idle/boot run).
+    pub probes: Vec<String>,
+    /// Workload options (sizes, repetitions inside one run).
+    pub workload_args: Vec<String>,
+    /// Isolations to try; unsupported ones are recorded with their reason.
+    pub isolations: Vec<IsolationKind>,
+    /// Measure peers (runc, crun, bwrap, QEMU) too.
+    pub peers: bool,
+    /// Label for this run in reports (default: the hostname).
+    pub label: Option<String>,
+    /// Time limit of a single run.
+    pub timeout: Duration,
+}
+
+impl BenchOptions {
+    /// The `--quick` matrix: 5 rounds, small sizes; under 2 minutes on a 2-core host.
+    pub fn quick() -> BenchOptions {
+        BenchOptions {
+            quick: true,
+            rounds: 5,
+            warmup: 1,
+            probes: ["cpu", "mem", "syscall", "io"].map(String::from).to_vec(),
+            workload_args: [
+                "--reps",
+                "3",
+                "--cpu-rounds",
+                "4",
+                "--mem-size",
+                "16M",
+                "--stream-size",
+                "8M",
+                "--syscall-iters",
+                "10000",
+                "--io-size",
+                "8M",
+                "--io-rand-ops",
+                "256",
+                "--fsync-ops",
+                "8",
+            ]
+            .map(String::from)
+            .to_vec(),
+            isolations: IsolationKind::ALL.to_vec(),
+            peers: true,
+            label: None,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The full matrix: 11 rounds (enough for a 95% interval of width two
+    /// order statistics) with the workload's default sizes.
+    pub fn full() -> BenchOptions {
+        BenchOptions {
+            quick: false,
+            rounds: 11,
+            warmup: 2,
+            workload_args: Vec::new(),
+            timeout: Duration::from_secs(300),
+            ..BenchOptions::quick()
+        }
+    }
+}
+
+/// Errors that stop the whole matrix (single failed runs are recorded instead).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// No measured rounds requested.
+    #[error("--runs must be at least 1 (got {0})")]
+    NoRounds(u32),
+    /// Native is the baseline every ratio needs.
+    #[error("the native baseline cannot run, so nothing can be compared: {0}")]
+    NoBaseline(String),
+    /// Preparing the peers failed in a way that is not about one peer.
+    #[error(transparent)]
+    Peers(#[from] peers::PeerError),
+}
+
+/// Progress display for the matrix. The CLI creates it; libraries never draw
+/// on their own. Hidden when stderr is not a terminal.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    /// A progress bar with an ETA on stderr (hidden if stderr is not a terminal).
+    pub fn stderr() -> Progress {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta}  {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        Progress { bar }
+    }
+
+    /// No display at all (tests, `--json`).
+    pub fn hidden() -> Progress {
+        Progress {
+            bar: ProgressBar::hidden(),
+        }
+    }
+
+    /// Wraps a bar the caller configured.
+    pub fn from_bar(bar: ProgressBar) -> Progress {
+        Progress { bar }
+    }
+
+    fn start(&self, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+    }
+
+    fn step(&self, msg: String) {
+        self.bar.set_message(msg);
+        self.bar.inc(1);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// One thing a round runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    /// Boot time and idle memory: the workload's `idle` probe.
+    Idle(usize),
+    /// The measurement probes.
+    Probes(usize),
+    /// isolab's own start of `/bin/true` (container) or of the tiny guest (VM).
+    OurStart(usize),
+    /// A peer's start.
+    Peer(usize),
+}
+
+/// Samples of one metric so far.
+struct Samples {
+    unit: String,
+    better: Better,
+    pairs: Vec<(u32, f64)>,
+}
+
+/// Samples collected so far, keyed by metric.
+#[derive(Default)]
+struct Collector {
+    samples: BTreeMap<MetricKey, Samples>,
+}
+
+/// A metric key from its parts.
+fn key(subject: &str, probe: &str, metric: &str, kind: Option<&str>) -> MetricKey {
+    MetricKey {
+        subject: subject.into(),
+        probe: probe.into(),
+        metric: metric.into(),
+        kind: kind.map(String::from),
+    }
+}
+
+impl Collector {
+    fn add(&mut self, key: MetricKey, unit: &str, round: u32, v: f64) {
+        let better = better_for(&key.metric, unit);
+        self.samples
+            .entry(key)
+            .or_insert_with(|| Samples {
+                unit: unit.to_string(),
+                better,
+                pairs: Vec::new(),
+            })
+            .pairs
+            .push((round, v));
+    }
+
+    fn into_metrics(self) -> Vec<Metric> {
+        self.samples
+            .into_iter()
+            .filter_map(|(key, s)| Metric::from_samples(key, &s.unit, s.better, &s.pairs))
+            .collect()
+    }
+}
+
+/// Throughput-like metrics are better higher; times and sizes lower.
+pub fn better_for(metric: &str, unit: &str) -> Better {
+    let higher = metric.contains("per_s")
+        || metric.contains("iops")
+        || unit.ends_with("/s")
+        || unit == "IOPS";
+    if higher {
+        Better::Higher
+    } else {
+        Better::Lower
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Records what one outcome measured.
+fn collect_outcome(
+    c: &mut Collector,
+    subject: &str,
+    task: Task,
+    round: u32,
+    wall: Duration,
+    o: &Outcome,
+) {
+    match task {
+        Task::Idle(_) => {
+            if let Some(b) = o.boot {
+                c.add(
+                    key(subject, "boot", "total_ms", None),
+                    "ms",
+                    round,
+                    ms(b.total),
+                );
+                if let Some(s) = b.setup {
+                    c.add(key(subject, "boot", "setup_ms", None), "ms", round, ms(s));
+                }
+                if let Some(k) = b.kernel {
+                    c.add(key(subject, "boot", "kernel_ms", None), "ms", round, ms(k));
+                }
+            }
+            let a = &o.accounting;
+            let mem = [
+                ("idle_peak_rss_mib", a.host_peak_rss_bytes),
+                ("overhead_mib", a.overhead_bytes),
+                ("cgroup_peak_mib", a.cgroup_peak_bytes),
+                ("guest_touched_mib", a.guest_touched_bytes),
+            ];
+            for (metric, bytes) in mem {
+                if let Some(b) = bytes {
+                    c.add(
+                        key(subject, "memory", metric, None),
+                        "MiB",
+                        round,
+                        b as f64 / MIB,
+                    );
+                }
+            }
+        }
+        Task::Probes(_) => {
+            for line in o.results.iter().filter(|l| l.probe != "ready") {
+                c.add(
+                    key(subject, &line.probe, &line.metric, line.kind.as_deref()),
+                    &line.unit,
+                    round,
+                    line.value,
+                );
+            }
+            c.add(key(subject, "run", "wall_ms", None), "ms", round, ms(wall));
+            if let Some(cpu) = o.accounting.cpu_time {
+                c.add(
+                    key(subject, "run", "cpu_time_ms", None),
+                    "ms",
+                    round,
+                    ms(cpu),
+                );
+            }
+            if let Some(b) = o.accounting.host_peak_rss_bytes {
+                c.add(
+                    key(subject, "memory", "probes_peak_rss_mib", None),
+                    "MiB",
+                    round,
+                    b as f64 / MIB,
+                );
+            }
+        }
+        Task::OurStart(_) | Task::Peer(_) => c.add(
+            key(subject, "start", "wall_ms", None),
+            "ms",
+            round,
+            ms(wall),
+        ),
+    }
+}
+
+/// The first lines of a run's diagnostics, for notes.
+fn console_excerpt(o: &Outcome) -> String {
+    let text = String::from_utf8_lossy(&o.console);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(3)
+        .collect();
+    if lines.is_empty() {
+        "no diagnostics".into()
+    } else {
+        lines.join(" / ")
+    }
+}
+
+/// A backend that can run, with what it is called and the program it starts.
+struct Subject {
+    kind: IsolationKind,
+    backend: Box<dyn Isolation>,
+    /// Backend for isolab's side of the start-latency comparison (container with the peers' rootfs).
+    start_backend: Option<Box<dyn Isolation>>,
+}
+
+/// Runs the matrix.
+pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchError> {
+    if opts.rounds == 0 {
+        return Err(BenchError::NoRounds(0));
+    }
+    let started = Instant::now();
+    let environment = Environment::collect();
+    let mut statuses: Vec<SubjectStatus> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+
+    // Peers first: isolab's container start uses the peers' root filesystem.
+    let mut peer_set: Option<PeerSet> = if opts.peers {
+        let (tiny_image, image_error) = match crate::artifacts::tiny_guest_image() {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Some(peers::prepare(&PeerOptions {
+            tiny_image,
+            image_error,
+            timeout: opts.timeout,
+        })?)
+    } else {
+        None
+    };
+
+    let mut subjects: Vec<Subject> = Vec::new();
+    for &kind in &opts.isolations {
+        match isolation::backend(kind) {
+            Ok(backend) => {
+                let start_backend = match (kind, &peer_set) {
+                    (IsolationKind::Container, Some(set)) => {
+                        let o = isolation::BackendOptions {
+                            rootfs: Some(set.rootfs()),
+                            ..Default::default()
+                        };
+                        isolation::backend_with(kind, &o).ok()
+                    }
+                    (IsolationKind::VmTiny, Some(_)) => isolation::backend(kind).ok(),
+                    _ => None,
+                };
+                subjects.push(Subject {
+                    kind,
+                    backend,
+                    start_backend,
+                });
+            }
+            Err(e) => {
+                let reason = match e {
+                    IsolationError::Unsupported { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                if kind == IsolationKind::Native {
+                    return Err(BenchError::NoBaseline(reason));
+                }
+                statuses.push(SubjectStatus {
+                    name: kind.name().into(),
+                    role: "isolation".into(),
+                    status: Status::Unsupported,
+                    reason: Some(reason),
+                    version: None,
+                });
+            }
+        }
+    }
+
+    let mut probes_args = opts.probes.clone();
+    probes_args.extend(opts.workload_args.iter().cloned());
+    let idle_ms = if opts.quick { "100" } else { "300" };
+    let idle_args: Vec<String> = ["idle", "--idle-ms", idle_ms].map(String::from).to_vec();
+    let limits = Limits {
+        timeout: opts.timeout,
+        ..Limits::default()
+    };
+
+    // The order of one round; identical in every round.
+    let mut order: Vec<Task> = Vec::new();
+    order.extend((0..subjects.len()).map(Task::Idle));
+    order.extend((0..subjects.len()).map(Task::Probes));
+    if let Some(set) = &peer_set {
+        for (i, s) in subjects.iter().enumerate() {
+            if s.start_backend.is_none() {
+                continue;
+            }
+            let counterpart = if s.kind == IsolationKind::Container {
+                Counterpart::Container
+            } else {
+                Counterpart::VmTiny
+            };
+            if set.runners.iter().any(|r| r.counterpart == counterpart) {
+                order.push(Task::OurStart(i));
+                order.extend(
+                    set.runners
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.counterpart == counterpart)
+                        .map(|(p, _)| Task::Peer(p)),
+                );
+            }
+        }
+    }
+    // Peers are indexed at plan time; failed ones are skipped, not removed, during the run.
+    let peer_names: Vec<String> = peer_set
+        .as_ref()
+        .map(|s| s.runners.iter().map(|r| r.name.clone()).collect())
+        .unwrap_or_default();
+    let peer_runners = peer_set
+        .as_ref()
+        .map(|s| s.runners.clone())
+        .unwrap_or_default();
+
+    let total_rounds = opts.warmup + opts.rounds;
+    progress.start(u64::from(total_rounds) * order.len() as u64);
+    let mut collector = Collector::default();
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let mut seq = 1u64;
+
+    for round_all in 0..total_rounds {
+        let measuring = round_all >= opts.warmup;
+        let round = round_all.saturating_sub(opts.warmup);
+        for &task in &order {
+            let subject_name = match task {
+                Task::Idle(i) | Task::Probes(i) | Task::OurStart(i) => {
+                    subjects[i].kind.name().to_string()
+                }
+                Task::Peer(p) => peer_names[p].clone(),
+            };
+            let label = match task {
+                Task::Idle(_) => "boot+idle",
+                Task::Probes(_) => "probes",
+                Task::OurStart(_) | Task::Peer(_) => "start",
+            };
+            progress.step(format!(
+                "round {}/{total_rounds}: {subject_name} {label}",
+                round_all + 1
+            ));
+            let failure_key = format!("{subject_name} {label}");
+            if failed.contains_key(&failure_key) {
+                continue;
+            }
+            let t0 = Instant::now();
+            let outcome: Result<Option<Outcome>, String> = match task {
+                Task::Idle(i) => subjects[i]
+                    .backend
+                    .run(&Invocation::Probes(idle_args.clone()), &limits)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                Task::Probes(i) => subjects[i]
+                    .backend
+                    .run(&Invocation::Probes(probes_args.clone()), &limits)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                Task::OurStart(i) => {
+                    let inv = if subjects[i].kind == IsolationKind::Container {
+                        Invocation::Program {
+                            program: "/bin/true".into(),
+                            args: Vec::new(),
+                        }
+                    } else {
+                        Invocation::Probes(vec!["ready".into()])
+                    };
+                    let backend = subjects[i]
+                        .start_backend
+                        .as_ref()
+                        .expect("planned only with a start backend");
+                    backend
+                        .run(&inv, &limits)
+                        .map(Some)
+                        .map_err(|e| e.to_string())
+                }
+                Task::Peer(p) => {
+                    seq += 1;
+                    peer_runners[p]
+                        .run_once(seq)
+                        .map(|_| None)
+                        .map_err(|e| e.to_string())
+                }
+            };
+            let wall = t0.elapsed();
+            match outcome {
+                Ok(o) => {
+                    if let Some(o) = &o {
+                        if !o.exit.success() {
+                            let msg = format!(
+                                "{failure_key} in round {}: the run ended with {:?} ({})",
+                                round_all + 1,
+                                o.exit,
+                                console_excerpt(o)
+                            );
+                            tracing::warn!("{msg}");
+                            if !notes.contains(&msg) && notes.len() < 40 {
+                                notes.push(msg);
+                            }
+                            // A start that did not succeed is not a start time.
+                            if matches!(task, Task::OurStart(_)) {
+                                continue;
+                            }
+                        }
+                        for n in &o.notes {
+                            let n = format!("{subject_name}: {n}");
+                            if !notes.contains(&n) {
+                                notes.push(n);
+                            }
+                        }
+                    }
+                    if measuring {
+                        match &o {
+                            Some(o) => {
+                                collect_outcome(&mut collector, &subject_name, task, round, wall, o)
+                            }
+                            None => {
+                                collect_outcome_wall(&mut collector, &subject_name, round, wall)
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(subject = %subject_name, task = label, error = %e, "run failed; not retried");
+                    failed.insert(failure_key, e);
+                }
+            }
+        }
+    }
+    progress.finish();
+
+    // Every subject gets a status; failures keep their first error.
+    for s in &subjects {
+        let name = s.kind.name();
+        let errors: Vec<String> = failed
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{name} ")))
+            .map(|(k, e)| format!("{k}: {e}"))
+            .collect();
+        let any_sample = collector
+            .samples
+            .keys()
+            .any(|k| k.subject == name && k.probe != "start");
+        statuses.push(SubjectStatus {
+            name: name.into(),
+            role: "isolation".into(),
+            status: if any_sample {
+                Status::Measured
+            } else {
+                Status::Failed
+            },
+            reason: (!errors.is_empty()).then(|| errors.join("; ")),
+            version: None,
+        });
+    }
+    if let Some(set) = &mut peer_set {
+        for (key, e) in failed.iter().filter(|(k, _)| k.ends_with(" start")) {
+            let name = key.trim_end_matches(" start");
+            if peer_names.iter().any(|p| p == name) {
+                set.mark_failed(name, e);
+            }
+        }
+        statuses.extend(set.statuses.iter().cloned());
+    }
+
+    let mut results = Results {
+        schema_version: RESULTS_SCHEMA_VERSION,
+        label: opts
+            .label
+            .clone()
+            .unwrap_or_else(|| environment.hostname.clone()),
+        created: crate::results::now_rfc3339(),
+        environment,
+        settings: RunSettings {
+            quick: opts.quick,
+            rounds: opts.rounds,
+            warmup: opts.warmup,
+            probes: opts.probes.clone(),
+            workload_args: opts.workload_args.clone(),
+            elapsed_s: started.elapsed().as_secs_f64(),
+        },
+        subjects: statuses,
+        metrics: collector.into_metrics(),
+        ratios: Vec::new(),
+        notes,
+    };
+    for s in subjects.iter().filter(|s| s.kind != IsolationKind::Native) {
+        results.add_ratios(s.kind.name(), "native");
+    }
+    for r in &peer_runners {
+        results.add_ratios(r.counterpart.subject(), &r.name);
+    }
+    // The peer set (and its temporary bundle) is dropped here, removing it.
+    drop(peer_set);
+    Ok(results)
+}
+
+fn collect_outcome_wall(c: &mut Collector, subject: &str, round: u32, wall: Duration) {
+    c.add(
+        key(subject, "start", "wall_ms", None),
+        "ms",
+        round,
+        ms(wall),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_of_metrics() {
+        assert_eq!(better_for("ops_per_s", "blocks/s"), Better::Higher);
+        assert_eq!(better_for("rand_read_iops", "IOPS"), Better::Higher);
+        assert_eq!(better_for("round_trip_ns", "ns"), Better::Lower);
+        assert_eq!(better_for("fsync_p50_us", "us"), Better::Lower);
+        assert_eq!(better_for("copy_gb_per_s", "GB/s"), Better::Higher);
+    }
+
+    #[test]
+    fn zero_rounds_is_refused() {
+        let opts = BenchOptions {
+            rounds: 0,
+            ..BenchOptions::quick()
+        };
+        assert!(matches!(
+            run(&opts, &Progress::hidden()),
+            Err(BenchError::NoRounds(0))
+        ));
+    }
+}
