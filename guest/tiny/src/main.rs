@@ -74,7 +74,11 @@ pub extern "C" fn tiny_main(tiny_info: u64, pvh_info: u64) -> ! {
         );
     }
 
-    let text = core::str::from_utf8(boot.cmdline).unwrap_or("");
+    let Ok(text) = core::str::from_utf8(boot.cmdline) else {
+        let _ = writeln!(console, "isolab-tiny: error: the command line is not UTF-8");
+        console.flush();
+        port::exit(USAGE_STATUS);
+    };
     let words: Vec<&str> = text.split_ascii_whitespace().collect();
     match words.first().copied() {
         Some("hostile-io") => hostile::io_garbage(&mut console),
