@@ -128,6 +128,14 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     spec.capabilities.permitted = set("process.capabilities.permitted")?;
     spec.capabilities.inheritable = set("process.capabilities.inheritable")?;
     spec.capabilities.ambient = set("process.capabilities.ambient")?;
+    // The kernel only keeps ambient capabilities that are also inheritable and
+    // permitted (`runc spec` lists ambient ones without inheritable ones): the
+    // rest are dropped, which only ever removes privilege.
+    let keep = spec.capabilities.inheritable & spec.capabilities.permitted;
+    if spec.capabilities.ambient & !keep != 0 {
+        tracing::warn!("process.capabilities.ambient: capabilities not inheritable and permitted are dropped");
+        spec.capabilities.ambient &= keep;
+    }
 
     spec.rlimits = Vec::new();
     for r in process.get("rlimits").and_then(Value::as_array).into_iter().flatten() {
