@@ -12,6 +12,7 @@ use workload::schema::ResultLine;
 pub mod child;
 pub mod container;
 pub mod native;
+pub mod vm_linux;
 pub mod vm_tiny;
 
 /// Which isolation a run used.

@@ -34,6 +34,15 @@ pub enum Node {
         /// Where it points.
         target: String,
     },
+    /// A block device node.
+    BlockDevice {
+        /// Permission bits.
+        mode: u32,
+        /// Device major number.
+        major: u32,
+        /// Device minor number.
+        minor: u32,
+    },
     /// A character device node.
     CharDevice {
         /// Permission bits.
@@ -156,6 +165,16 @@ impl Initramfs {
         self.insert(path, Node::CharDevice { mode, major, minor })
     }
 
+    /// Adds a block device node `(major, minor)`.
+    pub fn block_device(
+        &mut self,
+        path: &str,
+        mode: u32,
+        (major, minor): (u32, u32),
+    ) -> Result<(), InitramfsError> {
+        self.insert(path, Node::BlockDevice { mode, major, minor })
+    }
+
     /// The nodes, keyed by path without the leading `/`.
     pub fn nodes(&self) -> &BTreeMap<String, Node> {
         &self.nodes
@@ -208,6 +227,9 @@ impl Initramfs {
                 }
                 Node::CharDevice { mode, major, minor } => {
                     (ModeFileType::Char, *mode, &[], (*major, *minor))
+                }
+                Node::BlockDevice { mode, major, minor } => {
+                    (ModeFileType::Block, *mode, &[], (*major, *minor))
                 }
             };
             let nlink = if matches!(node, Node::Dir { .. }) {

@@ -111,7 +111,10 @@ fn busybox_applets_are_symlinks_under_bin() {
     let mut fs = Initramfs::with_init(vec![1]).unwrap();
     fs.busybox(b"BB".to_vec(), &["sh", "ls", "busybox"])
         .unwrap();
+    fs.block_device("/dev/vda", 0o660, (254, 0)).unwrap();
     let entries = parse(&fs.to_bytes().unwrap());
+    let vda = entries.iter().find(|e| e.name == "dev/vda").unwrap();
+    assert_eq!((vda.mode, vda.rdev), (0o060660, (254, 0)));
     let sh = entries.iter().find(|e| e.name == "bin/sh").unwrap();
     assert_eq!(sh.mode & 0o170000, 0o120000);
     assert_eq!(sh.data, b"busybox");

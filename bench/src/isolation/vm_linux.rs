@@ -1,0 +1,300 @@
+//! `VmLinux`: our VMM booting the project's Linux guest kernel with an
+//! initramfs whose `/init` is the static workload.
+//!
+//! The run is split in three steps that are tested separately: [`prepare`]
+//! (kernel, initramfs, command line, VM configuration: no KVM needed),
+//! `microvm::run`, and [`interpret`] (console split, exit, boot times).
+
+pub mod console;
+pub mod initramfs_cache;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use microvm::boot::linux::{CmdlineBuilder, LinuxBoot};
+use microvm::{GuestImage, VmConfig, VmExit, VmOutcome};
+
+use super::{
+    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
+    Outcome, parse_results,
+};
+use crate::kernel::{self, KernelSource};
+use console::InitEnd;
+use initramfs_cache::InitramfsSpec;
+
+/// Guest RAM when the limits do not say.
+pub const DEFAULT_MEMORY: u64 = 256 << 20;
+/// Where busybox comes from for arbitrary programs (Debian's `busybox-static`).
+pub const BUSYBOX: &str = "/bin/busybox";
+/// Size of the scratch disk created when `io_target` is a directory.
+const SCRATCH_DISK_BYTES: u64 = 256 << 20;
+
+/// The Linux-guest isolation.
+#[derive(Debug, Clone, Default)]
+pub struct VmLinux {
+    /// Kernel to boot (`--kernel`); else `ISOLAB_KERNEL`, else the cached build.
+    pub kernel: Option<PathBuf>,
+    /// Extra kernel parameters (`--cmdline`).
+    pub extra_cmdline: String,
+    /// Copy the guest console to stdout while it runs.
+    pub serial_echo: bool,
+}
+
+/// Everything needed to start the VM, decided before touching KVM.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The VM to run.
+    pub config: VmConfig,
+    /// Where the kernel came from.
+    pub kernel_source: KernelSource,
+    /// Notes for the outcome.
+    pub notes: Vec<String>,
+    /// A scratch disk created for this run (deleted when dropped).
+    pub scratch_disk: Option<tempfile::NamedTempFile>,
+    /// True when running an arbitrary program rather than the probes.
+    pub program: bool,
+}
+
+impl VmLinux {
+    /// The isolation with the default kernel and command line.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// `Ok` when this host can run a Linux guest to `/init`; the error says why not.
+// Judged from the KVM kind until microvm's functional probe verdict
+// (`linux_guest_supported`) is available to call from here.
+pub fn linux_guest_support() -> Result<(), String> {
+    hostcaps::kvm::device_usable()?;
+    match hostcaps::kvm::facts().kind {
+        hostcaps::kvm::KvmKind::Hardware => Ok(()),
+        kind => Err(format!(
+            "this host's KVM is {kind:?}: a Linux guest stops at its first exception or interrupt \
+             (`isolab doctor` shows linux_guest: unsupported); use a host with VT-x/AMD-V, or the tiny guest"
+        )),
+    }
+}
+
+impl Isolation for VmLinux {
+    fn kind(&self) -> IsolationKind {
+        IsolationKind::VmLinux
+    }
+
+    fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
+        linux_guest_support().map_err(|reason| IsolationError::Unsupported {
+            kind: self.kind(),
+            reason,
+        })?;
+        let prepared = prepare(self, invocation, limits, &kernel::cache_root())?;
+        let out = microvm::run(&prepared.config)?;
+        interpret(&prepared, out)
+    }
+}
+
+/// Resolves the kernel, builds (or reuses) the initramfs and the command line.
+pub fn prepare(
+    vm: &VmLinux,
+    invocation: &Invocation,
+    limits: &Limits,
+    cache_root: &Path,
+) -> Result<Prepared, IsolationError> {
+    let (kernel, kernel_source) = kernel::resolve(vm.kernel.as_deref())
+        .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+    let mut notes = vec![format!(
+        "guest kernel: {} ({kernel_source:?})",
+        kernel.display()
+    )];
+
+    let (disk, scratch_disk) = match &limits.io_target {
+        None => (None, None),
+        Some(t) if t.is_dir() => {
+            let f = scratch_disk(t)?;
+            notes.push(format!(
+                "io disk: scratch file {} (deleted after the run)",
+                f.path().display()
+            ));
+            (Some(f.path().to_path_buf()), Some(f))
+        }
+        Some(t) => (Some(t.clone()), None),
+    };
+
+    let init = std::fs::read(
+        crate::artifacts::workload_binary().map_err(|e| IsolationError::BadInput(e.to_string()))?,
+    )
+    .map_err(|source| IsolationError::Io {
+        context: "reading the workload binary".into(),
+        source,
+    })?;
+    let mut builder = CmdlineBuilder::new()
+        .disk(disk.is_some())
+        .params(&vm.extra_cmdline);
+    let (busybox, program) = match invocation {
+        Invocation::Probes(args) => {
+            let mut args = args.clone();
+            if disk.is_some() && !args.iter().any(|a| a == "--io-target") {
+                args.extend(["--io-target".to_string(), "/dev/vda".to_string()]);
+            }
+            builder = builder.init_args(args);
+            (None, false)
+        }
+        Invocation::Program { program, args } => {
+            let path = if program.starts_with('/') {
+                program.clone()
+            } else {
+                format!("/bin/{program}")
+            };
+            builder = builder
+                .params(&format!("rdinit={path}"))
+                .init_args(args.clone());
+            (Some(busybox()?), true)
+        }
+    };
+    let cmdline = builder
+        .build()
+        .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+    let spec = InitramfsSpec {
+        init,
+        busybox,
+        disk_node: disk.is_some(),
+    };
+    let initramfs = initramfs_cache::get(&cache_root.join("initramfs"), &spec).map_err(|e| {
+        IsolationError::Io {
+            context: "preparing the initramfs".into(),
+            source: std::io::Error::other(e),
+        }
+    })?;
+
+    let vcpus = limits.cpus.map_or(1, |c| c.ceil().clamp(1.0, 255.0) as u8);
+    let config = VmConfig {
+        memory_bytes: limits.memory.unwrap_or(DEFAULT_MEMORY),
+        vcpus,
+        image: GuestImage::Linux(LinuxBoot {
+            kernel,
+            initramfs: Some(initramfs),
+            cmdline,
+        }),
+        disk,
+        timeout: limits.timeout,
+        serial_echo: vm.serial_echo,
+        hugepages: false,
+    };
+    Ok(Prepared {
+        config,
+        kernel_source,
+        notes,
+        scratch_disk,
+        program,
+    })
+}
+
+/// A sparse scratch file in `dir` to back the guest's disk.
+fn scratch_disk(dir: &Path) -> Result<tempfile::NamedTempFile, IsolationError> {
+    let io = |source| IsolationError::Io {
+        context: format!("creating a scratch disk in {}", dir.display()),
+        source,
+    };
+    let f = tempfile::Builder::new()
+        .prefix("isolab-vm-disk-")
+        .suffix(".img")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    f.as_file().set_len(SCRATCH_DISK_BYTES).map_err(io)?;
+    Ok(f)
+}
+
+/// Busybox and its applet names, for running arbitrary programs.
+fn busybox() -> Result<(Vec<u8>, Vec<String>), IsolationError> {
+    let missing = |why: String| {
+        IsolationError::BadInput(format!(
+            "running a program in the Linux guest needs a static busybox at {BUSYBOX} ({why}); run `apt-get install busybox-static`"
+        ))
+    };
+    let bin = std::fs::read(BUSYBOX).map_err(|e| missing(e.to_string()))?;
+    let list = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .map_err(|e| missing(e.to_string()))?;
+    let applets = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    Ok((bin, applets))
+}
+
+/// Turns the VMM's outcome into the common [`Outcome`].
+pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, IsolationError> {
+    let con = console::split(&out.serial);
+    let mut notes = prepared.notes.clone();
+    let exit = match (&out.exit, con.init_ended) {
+        (VmExit::GuestExit { code }, _) => Exit::Exited { code: *code as i32 },
+        // PID 1 exiting panics the kernel (`panic=1` then resets): the panic
+        // message carries its status.
+        (VmExit::Reset, Some(InitEnd::Exited(code))) => Exit::Exited { code },
+        (VmExit::Reset, Some(InitEnd::Signaled(signal))) => Exit::Signaled { signal },
+        (VmExit::Reset, None) => Exit::VmStopped {
+            detail: match &con.panic {
+                Some(p) => format!("guest kernel panic: {p}"),
+                None => "guest reset without reporting an exit status".into(),
+            },
+        },
+        (VmExit::Timeout, _) => Exit::Timeout,
+        (other, _) => Exit::VmStopped {
+            detail: other.explain(),
+        },
+    };
+    if let VmExit::HostLimitation { .. } = out.exit {
+        notes
+            .push("the guest stopped at a limitation of this host's KVM, not a guest fault".into());
+    }
+
+    let stdout = if !out.output.is_empty() {
+        out.output.clone()
+    } else if prepared.program {
+        con.program_output.clone().into_bytes()
+    } else {
+        con.results.clone().into_bytes()
+    };
+    let results = if prepared.program {
+        Vec::new()
+    } else {
+        parse_results(&stdout)?
+    };
+    let boot = out
+        .timings
+        .ready
+        .map(|ready| boot_times(ready, out.timings.setup, con.init_started));
+    let mut console_text = con.kernel_log;
+    if !prepared.program && !con.program_output.is_empty() {
+        console_text.push_str(&con.program_output);
+    }
+    Ok(Outcome {
+        kind: IsolationKind::VmLinux,
+        exit,
+        boot,
+        results,
+        stdout,
+        console: console_text.into_bytes(),
+        accounting: Accounting {
+            overhead_bytes: Some(out.memory.vmm_overhead_bytes),
+            guest_touched_bytes: Some(out.memory.guest_touched_bytes),
+            ..Accounting::default()
+        },
+        notes,
+    })
+}
+
+/// Boot time split: VMM set-up (host clock), kernel (the kernel's own clock
+/// up to starting `/init`; it starts counting shortly after entry, so the
+/// few instructions before are in the init share), init (the rest).
+fn boot_times(ready: Duration, setup: Duration, init_started: Option<Duration>) -> BootTimes {
+    let kernel = init_started.map(|k| k.min(ready.saturating_sub(setup)));
+    BootTimes {
+        total: ready,
+        setup: Some(setup),
+        kernel,
+    }
+}
+
+#[cfg(test)]
+mod tests;

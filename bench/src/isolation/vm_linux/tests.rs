@@ -1,0 +1,207 @@
+//! `prepare` and `interpret` without a VM: the configuration a run would
+//! use, and how recorded VMM outcomes become the common `Outcome`.
+
+use std::time::Duration;
+
+use microvm::{ExitStats, VmMemory, VmTimings};
+
+use super::*;
+
+fn prepared(program: bool) -> Prepared {
+    Prepared {
+        config: VmConfig {
+            memory_bytes: 64 << 20,
+            vcpus: 1,
+            image: GuestImage::Linux(LinuxBoot {
+                kernel: "/k".into(),
+                initramfs: None,
+                cmdline: String::new(),
+            }),
+            disk: None,
+            timeout: Duration::from_secs(5),
+            serial_echo: false,
+            hugepages: false,
+        },
+        kernel_source: KernelSource::Explicit,
+        notes: vec!["guest kernel: /k".into()],
+        scratch_disk: None,
+        program,
+    }
+}
+
+fn outcome(exit: VmExit, serial: &str, ready: Option<Duration>) -> VmOutcome {
+    VmOutcome {
+        exit,
+        serial: serial.as_bytes().to_vec(),
+        output: Vec::new(),
+        timings: VmTimings {
+            setup: Duration::from_millis(5),
+            ready,
+            total: Duration::from_millis(200),
+        },
+        memory: VmMemory {
+            vmm_overhead_bytes: 1 << 20,
+            guest_touched_bytes: 20 << 20,
+        },
+        stats: ExitStats::default(),
+    }
+}
+
+fn ready_line() -> String {
+    serde_json::to_string(&workload::schema::ResultLine {
+        schema: workload::schema::SCHEMA_VERSION,
+        probe: "ready".into(),
+        metric: "boot".into(),
+        value: 1.0,
+        unit: "ns".into(),
+        samples: vec![1.0],
+        platform: workload::schema::PlatformKind::Linux,
+        checksum: None,
+        kind: None,
+        extra: Default::default(),
+    })
+    .unwrap()
+}
+
+#[test]
+fn probe_run_separates_results_from_the_kernel_log_and_splits_boot_time() {
+    let ready = ready_line();
+    let serial = format!(
+        "[    0.000000] Linux version 6.1\n[    0.060000] Run /init as init process\nnot json\n{ready}\n"
+    );
+    let out = outcome(
+        VmExit::GuestExit { code: 0 },
+        &serial,
+        Some(Duration::from_millis(90)),
+    );
+    let o = interpret(&prepared(false), out).unwrap();
+    assert_eq!(o.exit, Exit::Exited { code: 0 });
+    assert_eq!(o.stdout, format!("{ready}\n").into_bytes());
+    assert_eq!(o.results.len(), 1);
+    assert_eq!(o.results[0].probe, "ready");
+    let console = String::from_utf8(o.console).unwrap();
+    assert!(console.contains("Run /init as init process"));
+    assert!(console.contains("not json"));
+    assert!(!console.contains("schema"));
+    let boot = o.boot.unwrap();
+    assert_eq!(boot.total, Duration::from_millis(90));
+    assert_eq!(boot.setup, Some(Duration::from_millis(5)));
+    assert_eq!(boot.kernel, Some(Duration::from_millis(60)));
+    assert_eq!(o.accounting.guest_touched_bytes, Some(20 << 20));
+}
+
+#[test]
+fn output_port_stream_wins_over_console_json() {
+    let mut out = outcome(VmExit::GuestExit { code: 3 }, "{\"x\":1}\n", None);
+    out.output = b"hello\n".to_vec();
+    let o = interpret(&prepared(false), out).unwrap();
+    assert_eq!(o.stdout, b"hello\n");
+    assert_eq!(o.exit, Exit::Exited { code: 3 });
+    assert_eq!(o.boot, None);
+}
+
+#[test]
+fn program_exit_status_comes_from_the_init_panic() {
+    let serial = "hi from sh\n[    0.500000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000700\n";
+    let o = interpret(&prepared(true), outcome(VmExit::Reset, serial, None)).unwrap();
+    assert_eq!(o.exit, Exit::Exited { code: 7 });
+    assert_eq!(o.stdout, b"hi from sh\n");
+    assert!(o.results.is_empty());
+}
+
+#[test]
+fn kernel_panic_and_host_limitation_are_vm_stops_with_reasons() {
+    let serial = "[    0.1] Kernel panic - not syncing: No working init found.\n";
+    match interpret(&prepared(false), outcome(VmExit::Reset, serial, None))
+        .unwrap()
+        .exit
+    {
+        Exit::VmStopped { detail } => assert!(detail.contains("No working init found"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    let o = interpret(
+        &prepared(false),
+        outcome(
+            VmExit::HostLimitation {
+                detail: "kvm_pvm".into(),
+            },
+            "",
+            None,
+        ),
+    )
+    .unwrap();
+    assert!(matches!(&o.exit, Exit::VmStopped { detail } if detail.contains("kvm_pvm")));
+    assert!(
+        o.notes
+            .iter()
+            .any(|n| n.contains("limitation of this host"))
+    );
+    let o = interpret(&prepared(false), outcome(VmExit::Timeout, "", None)).unwrap();
+    assert_eq!(o.exit, Exit::Timeout);
+}
+
+#[test]
+fn prepare_builds_cmdline_initramfs_and_config() {
+    let Ok(workload) = crate::artifacts::workload_binary() else {
+        hostcaps::testing::require(
+            "prepare_builds_cmdline_initramfs_and_config",
+            "workload",
+            Err("workload binary not built".into()),
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let kernel = tmp.path().join("vmlinux");
+    std::fs::write(&kernel, b"\x7fELF").unwrap();
+    let vm = VmLinux {
+        kernel: Some(kernel.clone()),
+        extra_cmdline: "loglevel=4".into(),
+        serial_echo: false,
+    };
+    let limits = Limits {
+        memory: Some(96 << 20),
+        cpus: Some(1.5),
+        io_target: Some(tmp.path().into()),
+        ..Limits::default()
+    };
+    let p = prepare(
+        &vm,
+        &Invocation::Probes(vec!["cpu".into(), "io".into()]),
+        &limits,
+        &tmp.path().join("cache"),
+    )
+    .unwrap();
+    assert_eq!(p.config.memory_bytes, 96 << 20);
+    assert_eq!(p.config.vcpus, 2);
+    assert_eq!(p.kernel_source, KernelSource::Explicit);
+    let GuestImage::Linux(lb) = &p.config.image else {
+        panic!("not a Linux image")
+    };
+    assert_eq!(lb.kernel, kernel);
+    assert!(lb.cmdline.contains("loglevel=4"), "{}", lb.cmdline);
+    assert!(lb.cmdline.contains("virtio_mmio.device=4K@0xd0000000:5"));
+    assert!(
+        lb.cmdline.ends_with(" -- cpu io --io-target /dev/vda"),
+        "{}",
+        lb.cmdline
+    );
+    let initrd = lb.initramfs.as_ref().unwrap();
+    let init = std::fs::read(workload).unwrap();
+    assert!(
+        initrd
+            .windows(init.len().min(4096))
+            .any(|w| w == &init[..init.len().min(4096)])
+    );
+    // The scratch disk lives only as long as the run.
+    let disk = p.config.disk.clone().unwrap();
+    assert!(disk.starts_with(tmp.path()) && disk.exists());
+    drop(p);
+    assert!(!disk.exists(), "scratch disk left behind");
+    // The initramfs is cached by content: one entry.
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("cache/initramfs"))
+            .unwrap()
+            .count(),
+        1
+    );
+}
