@@ -60,7 +60,7 @@ fn run(in_vm: bool) -> u8 {
             }
         }
         Err(e) => {
-            eprintln!("isolab-workload: error: {e}\n{USAGE}");
+            eprintln!("isolab-workload: error: {e}\nrun `isolab-workload --help` for usage");
             USAGE_ERROR
         }
     }
