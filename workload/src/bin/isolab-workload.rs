@@ -32,6 +32,10 @@ fn setup_pid1() -> bool {
         eprintln!("isolab-workload: warning: cannot mount /proc: {e}");
     }
     let mut in_vm = init::kernel_says_vm();
+    if in_vm && let Err(e) = init::ensure_console() {
+        // Without a console the results cannot leave; the exit status still can.
+        eprintln!("isolab-workload: warning: no console: {e}");
+    }
     if in_vm && let Err(e) = ports::enable() {
         eprintln!("isolab-workload: warning: no access to the isolab ports: {e}");
         in_vm = false;

@@ -40,6 +40,46 @@ pub fn ensure_proc() -> io::Result<()> {
     }
 }
 
+/// Gives the process a console on fds 0–2 when it has none: a guest kernel
+/// whose initramfs lacks `/dev/console` starts init with no descriptors, and
+/// the results would vanish. Creates the device node if needed.
+pub fn ensure_console() -> io::Result<()> {
+    // SAFETY: F_GETFD on fd 1 only queries its flags.
+    if unsafe { libc::fcntl(1, libc::F_GETFD) } != -1 {
+        return Ok(());
+    }
+    if !Path::new("/dev/console").exists() {
+        std::fs::create_dir_all("/dev")?;
+        // SAFETY: the path is a NUL-terminated literal; 5:1 is the console device.
+        let rc = unsafe {
+            libc::mknod(
+                c"/dev/console".as_ptr(),
+                libc::S_IFCHR | 0o600,
+                libc::makedev(5, 1),
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: opening a NUL-terminated literal path.
+    let fd = unsafe { libc::open(c"/dev/console".as_ptr(), libc::O_RDWR | libc::O_NOCTTY) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for target in 0..3 {
+        if fd != target {
+            // SAFETY: dup2 onto the standard descriptors, which are free (fd 1 was not open).
+            unsafe { libc::dup2(fd, target) };
+        }
+    }
+    if fd > 2 {
+        // SAFETY: closing the extra descriptor we opened above.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
 /// True when `cmdline` (the kernel command line) carries [`VM_FLAG`] as a word.
 pub fn cmdline_marks_vm(cmdline: &str) -> bool {
     cmdline.split_whitespace().any(|w| w == VM_FLAG)
