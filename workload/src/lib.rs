@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod args;
+pub mod cpuid;
 pub mod error;
 pub mod kernels;
 #[cfg(feature = "std")]

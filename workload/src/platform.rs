@@ -61,9 +61,10 @@ pub trait Platform {
 
     /// Size of the last-level cache in bytes, when the platform knows it. The
     /// `mem` probe reports it next to the array size so a reader can check the
-    /// arrays are large enough to defeat the cache.
+    /// arrays are large enough to defeat the cache. The default asks `cpuid`,
+    /// which works at CPL 3 on the host and in a guest.
     fn llc_bytes(&self) -> Option<u64> {
-        None
+        crate::cpuid::llc_bytes()
     }
 }
 

@@ -93,7 +93,9 @@ impl Platform for LinuxPlatform {
     }
 
     fn llc_bytes(&self) -> Option<u64> {
-        llc_from_sysfs()
+        // Same source as the bare platform, so both report the same number;
+        // sysfs only where cpuid says nothing.
+        crate::cpuid::llc_bytes().or_else(llc_from_sysfs)
     }
 }
 
@@ -132,5 +134,13 @@ mod tests {
         assert!(b >= a + 2_000_000, "{a} -> {b}");
         assert!(p.clock_resolution_ns() >= 1);
         assert_eq!(p.kernel_entry_kind(), "syscall");
+    }
+
+    #[test]
+    fn cpuid_and_sysfs_agree_on_the_llc() {
+        let (Some(sysfs), Some(cpuid)) = (llc_from_sysfs(), crate::cpuid::llc_bytes()) else {
+            return; // no sysfs cache information (e.g. inside a bare guest image)
+        };
+        assert_eq!(sysfs, cpuid);
     }
 }
