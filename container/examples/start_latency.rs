@@ -26,22 +26,34 @@ fn busybox_rootfs(dir: &Path) {
 }
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(30);
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
     let bundle = tempfile::tempdir().expect("tempdir");
     let rootfs = bundle.path().join("rootfs");
     busybox_rootfs(&rootfs);
 
-    let have_runc = Command::new("runc").args(["spec", "-b"]).arg(bundle.path()).status().is_ok_and(|s| s.success());
+    let have_runc = Command::new("runc")
+        .args(["spec", "-b"])
+        .arg(bundle.path())
+        .status()
+        .is_ok_and(|s| s.success());
     if have_runc {
         let cfg = bundle.path().join("config.json");
-        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).expect("read config")).expect("json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cfg).expect("read config")).expect("json");
         v["process"]["terminal"] = false.into();
         v["process"]["args"] = serde_json::json!(["/bin/true"]);
         std::fs::write(&cfg, serde_json::to_vec_pretty(&v).expect("json")).expect("write config");
     }
-    let have_bwrap = Command::new("bwrap").arg("--version").output().is_ok_and(|o| o.status.success());
+    let have_bwrap = Command::new("bwrap")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
 
-    let spec = container::ContainerSpec::with_rootfs(&rootfs, "/bin/true").stdout(container::Stdio::Null);
+    let spec =
+        container::ContainerSpec::with_rootfs(&rootfs, "/bin/true").stdout(container::Stdio::Null);
     let (mut ours, mut runc, mut bwrap) = (Vec::new(), Vec::new(), Vec::new());
     let mut setup = Vec::new();
     for i in 0..runs {
@@ -78,13 +90,25 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let o = median(&mut ours);
     println!("runs: {runs} each, interleaved; median wall time of the whole run of /bin/true");
-    println!("isolab container  {:7.2} ms   (clone -> exec {:5.2} ms)", ms(o), ms(median(&mut setup)));
+    println!(
+        "isolab container  {:7.2} ms   (clone -> exec {:5.2} ms)",
+        ms(o),
+        ms(median(&mut setup))
+    );
     if have_runc {
         let r = median(&mut runc);
-        println!("runc run          {:7.2} ms   isolab/runc  = {:.3}", ms(r), ms(o) / ms(r));
+        println!(
+            "runc run          {:7.2} ms   isolab/runc  = {:.3}",
+            ms(r),
+            ms(o) / ms(r)
+        );
     }
     if have_bwrap {
         let b = median(&mut bwrap);
-        println!("bwrap --unshare-all {:5.2} ms   isolab/bwrap = {:.3}", ms(b), ms(o) / ms(b));
+        println!(
+            "bwrap --unshare-all {:5.2} ms   isolab/bwrap = {:.3}",
+            ms(b),
+            ms(o) / ms(b)
+        );
     }
 }

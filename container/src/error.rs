@@ -29,7 +29,9 @@ pub enum Error {
         looked: String,
     },
     /// The program for the default root does not exist on the host.
-    #[error("program {path} does not exist on the host (the default root is built around a host binary)")]
+    #[error(
+        "program {path} does not exist on the host (the default root is built around a host binary)"
+    )]
     ProgramMissing {
         /// The host path.
         path: PathBuf,
@@ -51,7 +53,9 @@ pub enum Error {
         reason: String,
     },
     /// The memory limit cannot even hold the runtime's set-up and the program.
-    #[error("memory limit {limit} bytes is below the minimum of {minimum} bytes a container needs to start")]
+    #[error(
+        "memory limit {limit} bytes is below the minimum of {minimum} bytes a container needs to start"
+    )]
     MemoryLimitTooLow {
         /// The limit asked for.
         limit: u64,
@@ -140,7 +144,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn host(context: impl Into<String>, source: io::Error) -> Self {
-        Error::Host { context: context.into(), source }
+        Error::Host {
+            context: context.into(),
+            source,
+        }
     }
 }
 

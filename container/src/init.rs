@@ -51,7 +51,10 @@ pub(crate) const MOUNT_BASE: u32 = 1000;
 impl Step {
     pub(crate) fn describe(code: u32, plan: &Plan, program: &str) -> String {
         if code >= MOUNT_BASE {
-            return plan.ops.get((code - MOUNT_BASE) as usize).map_or("a mount".into(), |op| op.to_string());
+            return plan
+                .ops
+                .get((code - MOUNT_BASE) as usize)
+                .map_or("a mount".into(), |op| op.to_string());
         }
         let s = match code {
             1 => "connect standard streams",
@@ -130,11 +133,21 @@ pub(crate) fn mono_ns() -> u64 {
 
 fn send(sock: RawFd, r: Report) {
     // SAFETY: Report is plain data; a short or failed write only loses the report.
-    unsafe { libc::write(sock, (&r as *const Report).cast(), std::mem::size_of::<Report>()) };
+    unsafe {
+        libc::write(
+            sock,
+            (&r as *const Report).cast(),
+            std::mem::size_of::<Report>(),
+        )
+    };
 }
 
 fn os(rc: libc::c_long) -> io::Result<()> {
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 type StepResult = Result<(), (u32, io::Error)>;
@@ -145,11 +158,24 @@ fn at(step: Step) -> impl Fn(io::Error) -> (u32, io::Error) {
 
 /// Entry of the cloned child. Never returns.
 pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
-    send(cfg.sock, Report { kind: MSG_STARTED, mono_ns: mono_ns(), ..Report::default() });
+    send(
+        cfg.sock,
+        Report {
+            kind: MSG_STARTED,
+            mono_ns: mono_ns(),
+            ..Report::default()
+        },
+    );
     if let Err((step, e)) = setup_and_exec(cfg) {
         send(
             cfg.sock,
-            Report { kind: MSG_ERROR, step, errno: e.raw_os_error().unwrap_or(0), mono_ns: mono_ns(), _pad: 0 },
+            Report {
+                kind: MSG_ERROR,
+                step,
+                errno: e.raw_os_error().unwrap_or(0),
+                mono_ns: mono_ns(),
+                _pad: 0,
+            },
         );
     }
     // SAFETY: leave without running any destructor or atexit handler of the parent's copy.
@@ -162,7 +188,8 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
     for (target, src) in cfg.stdio.iter().enumerate() {
         if *src != target as RawFd {
             // SAFETY: dup2 on fds the parent opened for us.
-            os(unsafe { libc::dup2(*src, target as RawFd) } as libc::c_long).map_err(at(Step::Stdio))?;
+            os(unsafe { libc::dup2(*src, target as RawFd) } as libc::c_long)
+                .map_err(at(Step::Stdio))?;
         }
     }
     // SAFETY: close_range only closes fds; sock is kept.
@@ -177,7 +204,8 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
     if let Some(h) = &cfg.hostname {
         let b = h.as_bytes();
         // SAFETY: pointer and length of a live buffer.
-        os(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) } as libc::c_long).map_err(at(Step::Hostname))?;
+        os(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) } as libc::c_long)
+            .map_err(at(Step::Hostname))?;
     }
     rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
     if cfg.loopback {
@@ -187,7 +215,13 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
     // grace period on cgroup v1) while we were mounting.
     let mut go = Go::default();
     // SAFETY: reading into a plain-data struct of the size we pass.
-    let n = unsafe { libc::read(cfg.sock, (&mut go as *mut Go).cast(), std::mem::size_of::<Go>()) };
+    let n = unsafe {
+        libc::read(
+            cfg.sock,
+            (&mut go as *mut Go).cast(),
+            std::mem::size_of::<Go>(),
+        )
+    };
     if n != std::mem::size_of::<Go>() as isize {
         // The runtime went away (or refused): nothing to report to.
         // SAFETY: as in child_main.
@@ -196,7 +230,8 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
 
     if cfg.unshare_cgroup {
         // SAFETY: flag-only syscall; we are already inside our cgroup.
-        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long).map_err(at(Step::CgroupNs))?;
+        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
+            .map_err(at(Step::CgroupNs))?;
     }
     if go.veth_addr != 0 {
         let addr = std::net::Ipv4Addr::from(go.veth_addr);
@@ -204,9 +239,13 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
         crate::net::configure(crate::net::GUEST_IF, addr, mask).map_err(at(Step::Veth))?;
     }
     for r in &cfg.rlimits {
-        let lim = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
         // SAFETY: valid rlimit struct.
-        os(unsafe { libc::setrlimit(r.resource as _, &lim) } as libc::c_long).map_err(at(Step::Rlimit))?;
+        os(unsafe { libc::setrlimit(r.resource as _, &lim) } as libc::c_long)
+            .map_err(at(Step::Rlimit))?;
     }
     capabilities::drop_bounding(&cfg.caps, cfg.last_cap).map_err(at(Step::Bounding))?;
     if cfg.set_ids {
@@ -217,9 +256,11 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
         os(unsafe { libc::setgroups(cfg.groups.len(), cfg.groups.as_ptr()) } as libc::c_long)
             .map_err(at(Step::Groups))?;
         // SAFETY: integer arguments.
-        os(unsafe { libc::setresgid(cfg.gid, cfg.gid, cfg.gid) } as libc::c_long).map_err(at(Step::Gid))?;
+        os(unsafe { libc::setresgid(cfg.gid, cfg.gid, cfg.gid) } as libc::c_long)
+            .map_err(at(Step::Gid))?;
         // SAFETY: integer arguments.
-        os(unsafe { libc::setresuid(cfg.uid, cfg.uid, cfg.uid) } as libc::c_long).map_err(at(Step::Uid))?;
+        os(unsafe { libc::setresuid(cfg.uid, cfg.uid, cfg.uid) } as libc::c_long)
+            .map_err(at(Step::Uid))?;
     }
     capabilities::apply_sets(&cfg.caps).map_err(at(Step::Capabilities))?;
     // SAFETY: valid C string.
@@ -231,13 +272,22 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
     for f in &cfg.seccomp {
         seccompiler::apply_filter(f).map_err(|e| {
             let errno = match e {
-                seccompiler::Error::Seccomp(io) | seccompiler::Error::Prctl(io) => io.raw_os_error().unwrap_or(libc::EINVAL),
+                seccompiler::Error::Seccomp(io) | seccompiler::Error::Prctl(io) => {
+                    io.raw_os_error().unwrap_or(libc::EINVAL)
+                }
                 _ => libc::EINVAL,
             };
             (Step::Seccomp as u32, io::Error::from_raw_os_error(errno))
         })?;
     }
-    send(cfg.sock, Report { kind: MSG_EXEC, mono_ns: mono_ns(), ..Report::default() });
+    send(
+        cfg.sock,
+        Report {
+            kind: MSG_EXEC,
+            mono_ns: mono_ns(),
+            ..Report::default()
+        },
+    );
     // SAFETY: program, argv and envp are NUL-terminated and null-terminated arrays built by the parent.
     unsafe { libc::execve(cfg.program.as_ptr(), cfg.argv.as_ptr(), cfg.envp.as_ptr()) };
     Err((Step::Exec as u32, io::Error::last_os_error()))

@@ -33,16 +33,43 @@ impl MountSpec {
 pub fn default_mounts() -> Vec<MountSpec> {
     vec![
         MountSpec::new("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        MountSpec::new("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        MountSpec::new(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
         MountSpec::new(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
-        MountSpec::new("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        MountSpec::new("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        MountSpec::new("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        MountSpec::new(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        MountSpec::new(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        MountSpec::new(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
     ]
 }
 
@@ -87,8 +114,13 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
             "nostrictatime" => (0, libc::MS_STRICTATIME),
             "bind" => (libc::MS_BIND, 0),
             "rbind" => (libc::MS_BIND | libc::MS_REC, 0),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                let rec = if o.starts_with('r') && o != "rw" { libc::MS_REC } else { 0 };
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                let rec = if o.starts_with('r') && o != "rw" {
+                    libc::MS_REC
+                } else {
+                    0
+                };
                 let kind = match o.trim_start_matches('r') {
                     "private" => libc::MS_PRIVATE,
                     "shared" => libc::MS_SHARED,
@@ -105,8 +137,14 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
         };
         p.flags = (p.flags | set) & !clear;
     }
-    let per_mount = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME
-        | libc::MS_NODIRATIME | libc::MS_RELATIME | libc::MS_STRICTATIME;
+    let per_mount = libc::MS_RDONLY
+        | libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC
+        | libc::MS_NOATIME
+        | libc::MS_NODIRATIME
+        | libc::MS_RELATIME
+        | libc::MS_STRICTATIME;
     p.clear_or_set_after_bind = p.flags & per_mount;
     p.data = data.join(",");
     p
@@ -122,7 +160,13 @@ mod tests {
 
     #[test]
     fn flags_and_data_are_split() {
-        let p = parse_options(&opts(&["nosuid", "noexec", "mode=1777", "size=65536k", "ro"]));
+        let p = parse_options(&opts(&[
+            "nosuid",
+            "noexec",
+            "mode=1777",
+            "size=65536k",
+            "ro",
+        ]));
         assert_eq!(p.flags, libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_RDONLY);
         assert_eq!(p.data, "mode=1777,size=65536k");
         assert_eq!(p.propagation, 0);
@@ -145,9 +189,15 @@ mod tests {
     #[test]
     fn default_set_has_proc_dev_and_readonly_sys() {
         let m = default_mounts();
-        let sys = m.iter().find(|m| m.destination == "/sys").expect("sys mount");
+        let sys = m
+            .iter()
+            .find(|m| m.destination == "/sys")
+            .expect("sys mount");
         assert!(sys.options.contains(&"ro".to_string()));
-        assert!(m.iter().any(|m| m.destination == "/proc" && m.fstype == "proc"));
+        assert!(
+            m.iter()
+                .any(|m| m.destination == "/proc" && m.fstype == "proc")
+        );
         assert!(!m.iter().any(MountSpec::is_bind));
     }
 }

@@ -14,7 +14,11 @@ pub const GUEST_IF: &[u8] = b"eth0";
 fn ifreq(name: &[u8]) -> libc::ifreq {
     // SAFETY: ifreq is plain old data; all-zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.iter().take(libc::IFNAMSIZ - 1)) {
+    for (dst, src) in req
+        .ifr_name
+        .iter_mut()
+        .zip(name.iter().take(libc::IFNAMSIZ - 1))
+    {
         *dst = *src as libc::c_char;
     }
     req
@@ -26,7 +30,11 @@ impl Sock {
     fn new() -> io::Result<Sock> {
         // SAFETY: socket(2) with constant arguments.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 { Err(io::Error::last_os_error()) } else { Ok(Sock(fd)) }
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(Sock(fd))
+        }
     }
     fn ioctl(&self, req: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
         // SAFETY: ifr is a valid ifreq for these SIOC* requests.
@@ -58,7 +66,9 @@ fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
     let sin = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from(addr).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
         sin_zero: [0; 8],
     };
     // SAFETY: sockaddr_in and sockaddr have the same size; the kernel reads it as sockaddr_in.
@@ -92,9 +102,18 @@ impl VethAddrs {
     /// The pair for container init `pid`.
     pub fn for_pid(pid: i32) -> VethAddrs {
         let k = (pid.unsigned_abs() % 16_384) as u16;
-        let base = Ipv4Addr::new(10, 200 + (k >> 14) as u8, (k >> 6) as u8, ((k & 63) * 4) as u8);
+        let base = Ipv4Addr::new(
+            10,
+            200 + (k >> 14) as u8,
+            (k >> 6) as u8,
+            ((k & 63) * 4) as u8,
+        );
         let b = u32::from(base);
-        VethAddrs { host_if: format!("isl{pid}"), host: Ipv4Addr::from(b + 1), guest: Ipv4Addr::from(b + 2) }
+        VethAddrs {
+            host_if: format!("isl{pid}"),
+            host: Ipv4Addr::from(b + 1),
+            guest: Ipv4Addr::from(b + 2),
+        }
     }
 }
 
@@ -126,7 +145,18 @@ impl Veth {
     pub fn create(pid: i32) -> Result<Veth> {
         let addrs = VethAddrs::for_pid(pid);
         let pid_s = pid.to_string();
-        ip(&["link", "add", &addrs.host_if, "type", "veth", "peer", "name", "eth0", "netns", &pid_s])?;
+        ip(&[
+            "link",
+            "add",
+            &addrs.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &pid_s,
+        ])?;
         let veth = Veth { addrs, live: true };
         let cidr = format!("{}/30", veth.addrs.host);
         ip(&["addr", "add", &cidr, "dev", &veth.addrs.host_if])?;
@@ -137,10 +167,14 @@ impl Veth {
 
 impl Drop for Veth {
     fn drop(&mut self) {
-        if self.live && std::path::Path::new("/sys/class/net").join(&self.addrs.host_if).exists() {
-            if let Err(e) = ip(&["link", "del", &self.addrs.host_if]) {
-                tracing::warn!(error = %e, "veth left behind");
-            }
+        let present = std::path::Path::new("/sys/class/net")
+            .join(&self.addrs.host_if)
+            .exists();
+        if self.live
+            && present
+            && let Err(e) = ip(&["link", "del", &self.addrs.host_if])
+        {
+            tracing::warn!(error = %e, "veth left behind");
         }
         self.live = false;
     }

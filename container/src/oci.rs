@@ -17,15 +17,25 @@ use crate::spec::{ContainerSpec, NetMode, Rlimit};
 use crate::{Error, Result};
 
 fn unsupported(field: &str, reason: &str) -> Error {
-    Error::UnsupportedOciField { field: field.to_string(), reason: reason.to_string() }
+    Error::UnsupportedOciField {
+        field: field.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Rejects any key of `obj` (at JSON path `at`) not in `known`.
 fn only(obj: &Map<String, Value>, at: &str, known: &[&str]) -> Result<()> {
     for k in obj.keys() {
         if !known.contains(&k.as_str()) {
-            let field = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
-            return Err(unsupported(&field, "isolab does not implement it (remove it from config.json)"));
+            let field = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            return Err(unsupported(
+                &field,
+                "isolab does not implement it (remove it from config.json)",
+            ));
         }
     }
     Ok(())
@@ -43,20 +53,31 @@ fn is_empty(v: Option<&Value>) -> bool {
 }
 
 fn obj<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>> {
-    v.as_object().ok_or_else(|| unsupported(field, "must be an object"))
+    v.as_object()
+        .ok_or_else(|| unsupported(field, "must be an object"))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Loads `dir/config.json` and returns the equivalent spec (root relative to `dir`).
 pub fn load_bundle(dir: &Path) -> Result<ContainerSpec> {
     let path = dir.join("config.json");
-    let text = std::fs::read(&path).map_err(|source| Error::BundleConfigUnreadable { path: path.clone(), source })?;
-    let malformed = |e: serde_json::Error| Error::BundleConfigMalformed { path: path.clone(), detail: e.to_string() };
+    let text = std::fs::read(&path).map_err(|source| Error::BundleConfigUnreadable {
+        path: path.clone(),
+        source,
+    })?;
+    let malformed = |e: serde_json::Error| Error::BundleConfigMalformed {
+        path: path.clone(),
+        detail: e.to_string(),
+    };
     let value: Value = serde_json::from_slice(&text).map_err(malformed)?;
     // Schema check: types and required fields, by the oci-spec model.
     let _: oci_spec::runtime::Spec = serde_json::from_value(value.clone()).map_err(malformed)?;
@@ -66,25 +87,71 @@ pub fn load_bundle(dir: &Path) -> Result<ContainerSpec> {
 /// Maps an already parsed config (see [`load_bundle`]).
 pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     let top = obj(v, "config")?;
-    only(top, "", &["ociVersion", "process", "root", "hostname", "mounts", "linux", "annotations"])?;
+    only(
+        top,
+        "",
+        &[
+            "ociVersion",
+            "process",
+            "root",
+            "hostname",
+            "mounts",
+            "linux",
+            "annotations",
+        ],
+    )?;
 
-    let root = obj(top.get("root").ok_or_else(|| unsupported("root", "is required"))?, "root")?;
+    let root = obj(
+        top.get("root")
+            .ok_or_else(|| unsupported("root", "is required"))?,
+        "root",
+    )?;
     only(root, "root", &["path", "readonly"])?;
-    let root_path = root.get("path").and_then(Value::as_str).ok_or_else(|| unsupported("root.path", "is required"))?;
-    let rootfs = if Path::new(root_path).is_absolute() { root_path.into() } else { dir.join(root_path) };
+    let root_path = root
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| unsupported("root.path", "is required"))?;
+    let rootfs = if Path::new(root_path).is_absolute() {
+        root_path.into()
+    } else {
+        dir.join(root_path)
+    };
 
-    let process = obj(top.get("process").ok_or_else(|| unsupported("process", "is required"))?, "process")?;
+    let process = obj(
+        top.get("process")
+            .ok_or_else(|| unsupported("process", "is required"))?,
+        "process",
+    )?;
     only(
         process,
         "process",
-        &["terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "selinuxLabel", "oomScoreAdj"],
+        &[
+            "terminal",
+            "consoleSize",
+            "user",
+            "args",
+            "env",
+            "cwd",
+            "capabilities",
+            "rlimits",
+            "noNewPrivileges",
+            "apparmorProfile",
+            "selinuxLabel",
+            "oomScoreAdj",
+        ],
     )?;
     if process.get("terminal").and_then(Value::as_bool) == Some(true) {
-        return Err(unsupported("process.terminal", "isolab has no console pty; set it to false"));
+        return Err(unsupported(
+            "process.terminal",
+            "isolab has no console pty; set it to false",
+        ));
     }
     for f in ["apparmorProfile", "selinuxLabel", "oomScoreAdj"] {
         if !is_empty(process.get(f)) {
-            return Err(unsupported(&format!("process.{f}"), "isolab cannot apply it"));
+            return Err(unsupported(
+                &format!("process.{f}"),
+                "isolab cannot apply it",
+            ));
         }
     }
     let args = strings(process.get("args"));
@@ -96,32 +163,70 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     if let Some(cwd) = process.get("cwd").and_then(Value::as_str) {
         spec.cwd = cwd.to_string();
     }
-    spec.readonly_root = root.get("readonly").and_then(Value::as_bool).unwrap_or(false);
-    spec.no_new_privs = process.get("noNewPrivileges").and_then(Value::as_bool).unwrap_or(false);
-    spec.hostname = top.get("hostname").and_then(Value::as_str).unwrap_or("").to_string();
+    spec.readonly_root = root
+        .get("readonly")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    spec.no_new_privs = process
+        .get("noNewPrivileges")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    spec.hostname = top
+        .get("hostname")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
 
     if let Some(user) = process.get("user") {
         let user = obj(user, "process.user")?;
-        only(user, "process.user", &["uid", "gid", "additionalGids", "umask", "username"])?;
+        only(
+            user,
+            "process.user",
+            &["uid", "gid", "additionalGids", "umask", "username"],
+        )?;
         if !is_empty(user.get("umask")) {
-            return Err(unsupported("process.user.umask", "isolab does not set a umask"));
+            return Err(unsupported(
+                "process.user.umask",
+                "isolab does not set a umask",
+            ));
         }
         spec.uid = user.get("uid").and_then(Value::as_u64).unwrap_or(0) as u32;
         spec.gid = user.get("gid").and_then(Value::as_u64).unwrap_or(0) as u32;
         spec.additional_gids = user
             .get("additionalGids")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_u64).map(|g| g as u32).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|g| g as u32)
+                    .collect()
+            })
             .unwrap_or_default();
     }
 
     // Absent capabilities means none at all, as in the OCI spec.
-    let caps = process.get("capabilities").map(|c| obj(c, "process.capabilities")).transpose()?;
+    let caps = process
+        .get("capabilities")
+        .map(|c| obj(c, "process.capabilities"))
+        .transpose()?;
     if let Some(c) = caps {
-        only(c, "process.capabilities", &["bounding", "effective", "permitted", "inheritable", "ambient"])?;
+        only(
+            c,
+            "process.capabilities",
+            &[
+                "bounding",
+                "effective",
+                "permitted",
+                "inheritable",
+                "ambient",
+            ],
+        )?;
     }
     let set = |name: &'static str| -> Result<u64> {
-        parse_names(name, &strings(caps.and_then(|c| c.get(name.rsplit('.').next().unwrap_or(name)))))
+        parse_names(
+            name,
+            &strings(caps.and_then(|c| c.get(name.rsplit('.').next().unwrap_or(name)))),
+        )
     };
     spec.capabilities.bounding = set("process.capabilities.bounding")?;
     spec.capabilities.effective = set("process.capabilities.effective")?;
@@ -133,26 +238,49 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     // rest are dropped, which only ever removes privilege.
     let keep = spec.capabilities.inheritable & spec.capabilities.permitted;
     if spec.capabilities.ambient & !keep != 0 {
-        tracing::warn!("process.capabilities.ambient: capabilities not inheritable and permitted are dropped");
+        tracing::warn!(
+            "process.capabilities.ambient: capabilities not inheritable and permitted are dropped"
+        );
         spec.capabilities.ambient &= keep;
     }
 
     spec.rlimits = Vec::new();
-    for r in process.get("rlimits").and_then(Value::as_array).into_iter().flatten() {
+    for r in process
+        .get("rlimits")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let r = obj(r, "process.rlimits[]")?;
         let name = r.get("type").and_then(Value::as_str).unwrap_or("");
-        let resource = rlimit_resource(name).ok_or_else(|| unsupported(&format!("process.rlimits[{name}]"), "unknown resource"))?;
+        let resource = rlimit_resource(name)
+            .ok_or_else(|| unsupported(&format!("process.rlimits[{name}]"), "unknown resource"))?;
         let get = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
-        spec.rlimits.push(Rlimit { resource, soft: get("soft"), hard: get("hard") });
+        spec.rlimits.push(Rlimit {
+            resource,
+            soft: get("soft"),
+            hard: get("hard"),
+        });
     }
 
     spec.mounts = Vec::new();
-    for (i, m) in top.get("mounts").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, m) in top
+        .get("mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let at = format!("mounts[{i}]");
         let m = obj(m, &at)?;
         only(m, &at, &["destination", "type", "source", "options"])?;
         let get = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let mount = MountSpec { destination: get("destination"), fstype: get("type"), source: get("source"), options: strings(m.get("options")) };
+        let mount = MountSpec {
+            destination: get("destination"),
+            fstype: get("type"),
+            source: get("source"),
+            options: strings(m.get("options")),
+        };
         if mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
             // Read-only visibility of the cgroup tree only; nothing is weaker without it.
             tracing::warn!(destination = %mount.destination, "cgroup filesystem mounts are not supported; skipped");
@@ -172,7 +300,10 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     if let Some(linux) = top.get("linux") {
         map_linux(obj(linux, "linux")?, &mut spec)?;
     } else {
-        return Err(unsupported("linux", "is required: isolab always creates pid and mount namespaces"));
+        return Err(unsupported(
+            "linux",
+            "is required: isolab always creates pid and mount namespaces",
+        ));
     }
     Ok(spec)
 }
@@ -181,11 +312,33 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
     only(
         linux,
         "linux",
-        &["namespaces", "resources", "maskedPaths", "readonlyPaths", "cgroupsPath", "rootfsPropagation", "uidMappings", "gidMappings", "seccomp", "sysctl", "devices", "mountLabel"],
+        &[
+            "namespaces",
+            "resources",
+            "maskedPaths",
+            "readonlyPaths",
+            "cgroupsPath",
+            "rootfsPropagation",
+            "uidMappings",
+            "gidMappings",
+            "seccomp",
+            "sysctl",
+            "devices",
+            "mountLabel",
+        ],
     )?;
-    for f in ["uidMappings", "gidMappings", "sysctl", "devices", "mountLabel"] {
+    for f in [
+        "uidMappings",
+        "gidMappings",
+        "sysctl",
+        "devices",
+        "mountLabel",
+    ] {
         if !is_empty(linux.get(f)) {
-            return Err(unsupported(&format!("linux.{f}"), "isolab does not implement it"));
+            return Err(unsupported(
+                &format!("linux.{f}"),
+                "isolab does not implement it",
+            ));
         }
     }
     if !is_empty(linux.get("seccomp")) {
@@ -196,17 +349,29 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
     }
     // Without a profile of its own the bundle gets the default filter.
     spec.seccomp = true;
-    if let Some(p) = linux.get("rootfsPropagation").and_then(Value::as_str) {
-        if !matches!(p, "slave" | "rslave" | "private" | "rprivate" | "") {
-            return Err(unsupported("linux.rootfsPropagation", "only private or slave propagation is supported"));
-        }
+    if let Some(p) = linux.get("rootfsPropagation").and_then(Value::as_str)
+        && !matches!(p, "slave" | "rslave" | "private" | "rprivate" | "")
+    {
+        return Err(unsupported(
+            "linux.rootfsPropagation",
+            "only private or slave propagation is supported",
+        ));
     }
     let mut seen = Vec::new();
-    for (i, ns) in linux.get("namespaces").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, ns) in linux
+        .get("namespaces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let ns = obj(ns, &format!("linux.namespaces[{i}]"))?;
         let t = ns.get("type").and_then(Value::as_str).unwrap_or("");
         if !is_empty(ns.get("path")) {
-            return Err(unsupported(&format!("linux.namespaces[{t}].path"), "joining an existing namespace is not supported"));
+            return Err(unsupported(
+                &format!("linux.namespaces[{t}].path"),
+                "joining an existing namespace is not supported",
+            ));
         }
         match t {
             "pid" | "mount" => {}
@@ -214,13 +379,21 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
             "uts" => spec.namespaces.uts = true,
             "ipc" => spec.namespaces.ipc = true,
             "cgroup" => spec.namespaces.cgroup = true,
-            other => return Err(unsupported(&format!("linux.namespaces[{other}]"), "isolab does not create this namespace")),
+            other => {
+                return Err(unsupported(
+                    &format!("linux.namespaces[{other}]"),
+                    "isolab does not create this namespace",
+                ));
+            }
         }
         seen.push(t.to_string());
     }
     for needed in ["pid", "mount"] {
         if !seen.iter().any(|s| s == needed) {
-            return Err(unsupported("linux.namespaces", &format!("isolab always creates a {needed} namespace; add it")));
+            return Err(unsupported(
+                "linux.namespaces",
+                &format!("isolab always creates a {needed} namespace; add it"),
+            ));
         }
     }
     if !spec.namespaces.uts && !spec.hostname.is_empty() {
@@ -235,22 +408,38 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
 }
 
 fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
-    only(res, "linux.resources", &["memory", "cpu", "pids", "devices"])?;
+    only(
+        res,
+        "linux.resources",
+        &["memory", "cpu", "pids", "devices"],
+    )?;
     // Device rules: only "deny everything" is accepted; isolab enforces it by
     // mounting every filesystem nodev except its own bind-mounted device nodes.
-    for (i, d) in res.get("devices").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, d) in res
+        .get("devices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if d.get("allow").and_then(Value::as_bool) != Some(false) {
-            return Err(unsupported(&format!("linux.resources.devices[{i}]"), "only deny rules are supported"));
+            return Err(unsupported(
+                &format!("linux.resources.devices[{i}]"),
+                "only deny rules are supported",
+            ));
         }
     }
     if let Some(m) = res.get("memory") {
         let m = obj(m, "linux.resources.memory")?;
         only(m, "linux.resources.memory", &["limit", "swap"])?;
         let limit = m.get("limit").and_then(Value::as_i64).filter(|l| *l > 0);
-        if let Some(swap) = m.get("swap").and_then(Value::as_i64) {
-            if Some(swap) != limit {
-                return Err(unsupported("linux.resources.memory.swap", "isolab always sets swap equal to the memory limit"));
-            }
+        if let Some(swap) = m.get("swap").and_then(Value::as_i64)
+            && Some(swap) != limit
+        {
+            return Err(unsupported(
+                "linux.resources.memory.swap",
+                "isolab always sets swap equal to the memory limit",
+            ));
         }
         spec.resources.memory = limit.map(|l| l as u64);
     }
@@ -258,18 +447,28 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
         let c = obj(c, "linux.resources.cpu")?;
         only(c, "linux.resources.cpu", &["quota", "period"])?;
         if let Some(q) = c.get("quota").and_then(Value::as_i64).filter(|q| *q > 0) {
-            let period = c.get("period").and_then(Value::as_u64).unwrap_or(CPU_PERIOD_US).max(1);
+            let period = c
+                .get("period")
+                .and_then(Value::as_u64)
+                .unwrap_or(CPU_PERIOD_US)
+                .max(1);
             spec.resources.cpus = Some(q as f64 / period as f64);
         }
     }
     if let Some(p) = res.get("pids") {
         let p = obj(p, "linux.resources.pids")?;
         only(p, "linux.resources.pids", &["limit"])?;
-        spec.resources.pids = p.get("limit").and_then(Value::as_i64).filter(|l| *l > 0).map(|l| l as u64);
+        spec.resources.pids = p
+            .get("limit")
+            .and_then(Value::as_i64)
+            .filter(|l| *l > 0)
+            .map(|l| l as u64);
     }
     Ok(())
 }
 
+// The casts are no-ops on glibc (u32) but not on musl (c_int).
+#[allow(clippy::unnecessary_cast)]
 fn rlimit_resource(name: &str) -> Option<u32> {
     Some(match name {
         "RLIMIT_CPU" => libc::RLIMIT_CPU,
@@ -336,12 +535,22 @@ mod tests {
     fn runc_default_bundle_maps_onto_a_spec() {
         let s = from_value(Path::new("/b"), &runc_default()).unwrap();
         assert_eq!(s.root, crate::RootSpec::Dir("/b/rootfs".into()));
-        assert_eq!((s.program.as_str(), s.args.as_slice()), ("/bin/sh", &["-c".to_string(), "true".into()][..]));
+        assert_eq!(
+            (s.program.as_str(), s.args.as_slice()),
+            ("/bin/sh", &["-c".to_string(), "true".into()][..])
+        );
         assert!(s.readonly_root && s.no_new_privs && s.seccomp);
         assert_eq!(s.hostname, "runc");
         assert_eq!(s.net, NetMode::Loopback);
         assert_eq!(s.capabilities.bounding, (1 << 29) | (1 << 5) | (1 << 10));
-        assert_eq!(s.rlimits, [Rlimit { resource: libc::RLIMIT_NOFILE as u32, soft: 1024, hard: 1024 }]);
+        assert_eq!(
+            s.rlimits,
+            [Rlimit {
+                resource: rlimit_resource("RLIMIT_NOFILE").unwrap(),
+                soft: 1024,
+                hard: 1024
+            }]
+        );
         // The cgroup mount is skipped, the others kept.
         assert_eq!(s.mounts.len(), 3);
         assert_eq!(s.masked_paths, ["/proc/kcore"]);
@@ -360,8 +569,14 @@ mod tests {
     #[test]
     fn security_relevant_fields_are_rejected_not_ignored() {
         for (path, val) in [
-            ("seccomp", serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})),
-            ("uidMappings", serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}])),
+            (
+                "seccomp",
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+            ),
+            (
+                "uidMappings",
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
+            ),
         ] {
             let mut v = runc_default();
             v["linux"][path] = val;
@@ -370,10 +585,21 @@ mod tests {
         }
         let mut v = runc_default();
         v["process"]["terminal"] = true.into();
-        assert!(from_value(Path::new("/b"), &v).unwrap_err().to_string().contains("process.terminal"));
+        assert!(
+            from_value(Path::new("/b"), &v)
+                .unwrap_err()
+                .to_string()
+                .contains("process.terminal")
+        );
         let mut v = runc_default();
-        v["linux"]["resources"]["devices"] = serde_json::json!([{"allow": true, "type": "b", "major": 8, "access": "rwm"}]);
-        assert!(from_value(Path::new("/b"), &v).unwrap_err().to_string().contains("devices[0]"));
+        v["linux"]["resources"]["devices"] =
+            serde_json::json!([{"allow": true, "type": "b", "major": 8, "access": "rwm"}]);
+        assert!(
+            from_value(Path::new("/b"), &v)
+                .unwrap_err()
+                .to_string()
+                .contains("devices[0]")
+        );
     }
 
     #[test]
@@ -391,7 +617,11 @@ mod tests {
     #[test]
     fn malformed_config_reports_path_and_position() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("config.json"), "{\"ociVersion\": \"1.0.2\",\n \"process\": [").unwrap();
+        std::fs::write(
+            d.path().join("config.json"),
+            "{\"ociVersion\": \"1.0.2\",\n \"process\": [",
+        )
+        .unwrap();
         match load_bundle(d.path()).unwrap_err() {
             Error::BundleConfigMalformed { path, detail } => {
                 assert_eq!(path, d.path().join("config.json"));
@@ -404,6 +634,9 @@ mod tests {
     #[test]
     fn missing_config_is_its_own_error() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(load_bundle(d.path()), Err(Error::BundleConfigUnreadable { .. })));
+        assert!(matches!(
+            load_bundle(d.path()),
+            Err(Error::BundleConfigUnreadable { .. })
+        ));
     }
 }

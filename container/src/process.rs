@@ -93,7 +93,15 @@ struct Child {
 impl Child {
     fn kill(&self, sig: libc::c_int) {
         // SAFETY: pidfd_send_signal on our own pidfd; no memory is passed.
-        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), sig, 0usize, 0u32) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                sig,
+                0usize,
+                0u32,
+            )
+        };
     }
 
     fn reap(&mut self) -> Option<libc::c_int> {
@@ -128,10 +136,10 @@ impl Staging {
         Staging { path, owned: true }
     }
     fn remove(&mut self) {
-        if std::mem::take(&mut self.owned) {
-            if let Err(e) = std::fs::remove_dir(&self.path) {
-                tracing::warn!(path = %self.path.display(), error = %e, "staging directory left behind");
-            }
+        if std::mem::take(&mut self.owned)
+            && let Err(e) = std::fs::remove_dir(&self.path)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "staging directory left behind");
         }
     }
 }
@@ -158,22 +166,36 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").field("pid", &self.child.pid).field("cgroup", &self.cgroup.paths()).finish()
+        f.debug_struct("Running")
+            .field("pid", &self.child.pid)
+            .field("cgroup", &self.cgroup.paths())
+            .finish()
     }
 }
 
 fn cstring(field: &'static str, s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::InvalidSpec { field, value: s.into(), reason: "contains a NUL byte".into() })
+    CString::new(s).map_err(|_| Error::InvalidSpec {
+        field,
+        value: s.into(),
+        reason: "contains a NUL byte".into(),
+    })
 }
 
 fn validate(spec: &ContainerSpec) -> Result<()> {
-    if let Some(m) = spec.resources.memory {
-        if m < MIN_MEMORY_BYTES {
-            return Err(Error::MemoryLimitTooLow { limit: m, minimum: MIN_MEMORY_BYTES });
-        }
+    if let Some(m) = spec.resources.memory
+        && m < MIN_MEMORY_BYTES
+    {
+        return Err(Error::MemoryLimitTooLow {
+            limit: m,
+            minimum: MIN_MEMORY_BYTES,
+        });
     }
     if spec.resources.pids == Some(0) {
-        return Err(Error::InvalidSpec { field: "pids", value: "0".into(), reason: "must be at least 1".into() });
+        return Err(Error::InvalidSpec {
+            field: "pids",
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        });
     }
     if spec.hostname.len() > 64 || spec.hostname.contains('\0') {
         return Err(Error::InvalidSpec {
@@ -183,10 +205,18 @@ fn validate(spec: &ContainerSpec) -> Result<()> {
         });
     }
     if !spec.cwd.starts_with('/') {
-        return Err(Error::InvalidSpec { field: "cwd", value: spec.cwd.clone(), reason: "must be absolute".into() });
+        return Err(Error::InvalidSpec {
+            field: "cwd",
+            value: spec.cwd.clone(),
+            reason: "must be absolute".into(),
+        });
     }
     if let Some(e) = spec.env.iter().find(|e| !e.contains('=')) {
-        return Err(Error::InvalidSpec { field: "env", value: e.clone(), reason: "must be KEY=VALUE".into() });
+        return Err(Error::InvalidSpec {
+            field: "env",
+            value: e.clone(),
+            reason: "must be KEY=VALUE".into(),
+        });
     }
     for v in &spec.volumes {
         if !v.host.exists() {
@@ -211,7 +241,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 
 fn staging_dir() -> Result<PathBuf> {
     let p = std::env::temp_dir().join(format!("isolab-root-{}", crate::cgroup::unique_name()));
-    std::fs::create_dir(&p).map_err(|e| Error::host(format!("create staging directory {}", p.display()), e))?;
+    std::fs::create_dir(&p)
+        .map_err(|e| Error::host(format!("create staging directory {}", p.display()), e))?;
     Ok(p)
 }
 
@@ -229,29 +260,54 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         crate::spec::RootSpec::Minimal { .. } => Staging::owned(staging_dir()?),
     };
     let plan = rootfs::plan(spec, &staging.path)?;
-    let seccomp = if spec.seccomp { security::seccomp::default_filters()? } else { Vec::new() };
+    let seccomp = if spec.seccomp {
+        security::seccomp::default_filters()?
+    } else {
+        Vec::new()
+    };
 
     let program_c = cstring("program", &program)?;
     let mut argv_c = vec![cstring("program", &program)?];
     for a in &spec.args {
         argv_c.push(cstring("args", a)?);
     }
-    let env_c = spec.env.iter().map(|e| cstring("env", e)).collect::<Result<Vec<_>>>()?;
-    let ptrs = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let env_c = spec
+        .env
+        .iter()
+        .map(|e| cstring("env", e))
+        .collect::<Result<Vec<_>>>()?;
+    let ptrs = |v: &[CString]| {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
 
     // SOCK_SEQPACKET keeps each report a separate message.
     let mut sv = [0; 2];
     // SAFETY: sv is a valid out array.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr(),
+        )
+    } != 0
+    {
         return Err(Error::host("socketpair", io::Error::last_os_error()));
     }
     // SAFETY: fresh fds owned by nobody else.
-    let (parent_sock, child_sock) = unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
+    let (parent_sock, child_sock) =
+        unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
 
     let mut keep_child: Vec<OwnedFd> = Vec::new();
     let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
     let mut stdio = [0 as RawFd, 1, 2];
-    for (i, mode) in [spec.stdin, spec.stdout, spec.stderr].into_iter().enumerate() {
+    for (i, mode) in [spec.stdin, spec.stdout, spec.stderr]
+        .into_iter()
+        .enumerate()
+    {
         match mode {
             Stdio::Inherit => {}
             Stdio::Null => {
@@ -277,7 +333,11 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         sock: child_sock.as_raw_fd(),
         stdio,
         plan,
-        hostname: if spec.namespaces.uts { Some(cstring("hostname", &spec.hostname)?) } else { None },
+        hostname: if spec.namespaces.uts {
+            Some(cstring("hostname", &spec.hostname)?)
+        } else {
+            None
+        },
         unshare_cgroup: spec.namespaces.cgroup,
         loopback: spec.net != NetMode::Host,
         rlimits: spec.rlimits.clone(),
@@ -296,7 +356,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     };
     // The sync socket must not land on 0..2, where stdio goes.
     if cfg.sock < 3 {
-        return Err(Error::host("sync socket", io::Error::from_raw_os_error(libc::EBADF)));
+        return Err(Error::host(
+            "sync socket",
+            io::Error::from_raw_os_error(libc::EBADF),
+        ));
     }
 
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_PIDFD;
@@ -332,22 +395,42 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     }
     let pid = pid as libc::pid_t;
     // SAFETY: CLONE_PIDFD gave us this fd; nobody else owns it.
-    let mut child = Child { pid, pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) }, reaped: false };
+    let mut child = Child {
+        pid,
+        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        reaped: false,
+    };
     drop(child_sock);
     drop(keep_child);
     cfg.argv.clear();
     cfg.envp.clear();
 
     cgroup.add_process(pid)?;
-    let veth = if spec.net == NetMode::Veth { Some(Veth::create(pid)?) } else { None };
+    let veth = if spec.net == NetMode::Veth {
+        Some(Veth::create(pid)?)
+    } else {
+        None
+    };
     let go = match &veth {
-        Some(v) => Go { veth_addr: u32::from(v.addrs.guest), veth_mask: 0xffff_fffc },
+        Some(v) => Go {
+            veth_addr: u32::from(v.addrs.guest),
+            veth_mask: 0xffff_fffc,
+        },
         None => Go::default(),
     };
     // SAFETY: writing a plain-data struct.
-    let n = unsafe { libc::write(parent_sock.as_raw_fd(), (&go as *const Go).cast(), std::mem::size_of::<Go>()) };
+    let n = unsafe {
+        libc::write(
+            parent_sock.as_raw_fd(),
+            (&go as *const Go).cast(),
+            std::mem::size_of::<Go>(),
+        )
+    };
     if n != std::mem::size_of::<Go>() as isize {
-        return Err(Error::host("release the container init", io::Error::last_os_error()));
+        return Err(Error::host(
+            "release the container init",
+            io::Error::last_os_error(),
+        ));
     }
 
     let base_ns = init::mono_ns();
@@ -357,18 +440,32 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         if ns >= base_ns {
             base + Duration::from_nanos(ns - base_ns)
         } else {
-            base.checked_sub(Duration::from_nanos(base_ns - ns)).unwrap_or(base)
+            base.checked_sub(Duration::from_nanos(base_ns - ns))
+                .unwrap_or(base)
         }
     };
-    let mut times = Timestamps { before_clone, child_started: None, exec: None, exited: None };
+    let mut times = Timestamps {
+        before_clone,
+        child_started: None,
+        exec: None,
+        exited: None,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut r = Report::default();
         if !wait_readable(parent_sock.as_raw_fd(), deadline) {
-            return Err(Error::ChildVanished { status: "set-up did not finish within 30 s".into() });
+            return Err(Error::ChildVanished {
+                status: "set-up did not finish within 30 s".into(),
+            });
         }
         // SAFETY: reading into a plain-data struct of the size we pass.
-        let n = unsafe { libc::read(parent_sock.as_raw_fd(), (&mut r as *mut Report).cast(), std::mem::size_of::<Report>()) };
+        let n = unsafe {
+            libc::read(
+                parent_sock.as_raw_fd(),
+                (&mut r as *mut Report).cast(),
+                std::mem::size_of::<Report>(),
+            )
+        };
         if n == 0 {
             break;
         }
@@ -394,7 +491,9 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         }
     }
     if times.exec.is_none() {
-        let status = child.reap().map_or("unknown".to_string(), |s| format!("{:?}", ExitStatus::from_wait(s)));
+        let status = child.reap().map_or("unknown".to_string(), |s| {
+            format!("{:?}", ExitStatus::from_wait(s))
+        });
         return Err(Error::ChildVanished { status });
     }
     let file = |fd: Option<OwnedFd>| fd.map(std::fs::File::from);
@@ -415,7 +514,11 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
 fn wait_readable(fd: RawFd, deadline: Instant) -> bool {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let rc = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
         if rc > 0 {
@@ -463,7 +566,9 @@ impl Running {
     /// SIGINT/SIGTERM), reads its accounting and removes its cgroup and veth.
     pub fn wait(mut self) -> Result<RunReport> {
         let mut guard = self.forward_signals.then(SignalGuard::install);
-        let deadline = self.timeout.map(|t| self.times.exec.unwrap_or(self.times.before_clone) + t);
+        let deadline = self
+            .timeout
+            .map(|t| self.times.exec.unwrap_or(self.times.before_clone) + t);
         let mut out = Vec::new();
         let mut err = Vec::new();
         let mut streams: Vec<(std::fs::File, bool)> = Vec::new();
@@ -478,18 +583,32 @@ impl Running {
         let mut exited_status = None;
         let mut drain_until: Option<Instant> = None;
         loop {
-            let mut fds = vec![libc::pollfd { fd: self.child.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            let mut fds = vec![libc::pollfd {
+                fd: self.child.pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
             if exited_status.is_some() {
                 fds[0].events = 0;
             }
-            fds.extend(streams.iter().map(|(f, _)| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
+            fds.extend(streams.iter().map(|(f, _)| libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }));
             // Wake at least every 50 ms to notice signals.
             let mut tick = Duration::from_millis(50);
             for d in [deadline, kill_at, drain_until].into_iter().flatten() {
                 tick = tick.min(d.saturating_duration_since(Instant::now()));
             }
             // SAFETY: fds is a valid array of pollfd.
-            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tick.as_millis() as i32) };
+            unsafe {
+                libc::poll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    tick.as_millis() as i32,
+                )
+            };
             let mut closed = Vec::new();
             for (i, p) in fds.iter().enumerate().skip(1) {
                 if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
@@ -497,7 +616,9 @@ impl Running {
                     let (f, is_out) = &mut streams[i - 1];
                     match f.read(&mut buf) {
                         Ok(0) | Err(_) => closed.push(i - 1),
-                        Ok(n) => (if *is_out { &mut out } else { &mut err }).extend_from_slice(&buf[..n]),
+                        Ok(n) => {
+                            (if *is_out { &mut out } else { &mut err }).extend_from_slice(&buf[..n])
+                        }
                     }
                 }
             }
@@ -509,7 +630,9 @@ impl Running {
                 self.times.exited = Some(Instant::now());
                 drain_until = Some(Instant::now() + Duration::from_secs(1));
             }
-            if exited_status.is_some() && (streams.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d)) {
+            if exited_status.is_some()
+                && (streams.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d))
+            {
                 break;
             }
             if exited_status.is_some() {
@@ -538,7 +661,9 @@ impl Running {
         drop(self.veth.take());
         self.staging.remove();
         drop(guard.take());
-        let status = exited_status.map(ExitStatus::from_wait).unwrap_or(ExitStatus::Signaled(libc::SIGKILL));
+        let status = exited_status
+            .map(ExitStatus::from_wait)
+            .unwrap_or(ExitStatus::Signaled(libc::SIGKILL));
         Ok(RunReport {
             status,
             oom_killed: stats.oom_kills.unwrap_or(0) > 0,

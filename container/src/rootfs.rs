@@ -28,10 +28,11 @@ pub const BUSYBOX: &str = "/bin/busybox";
 
 /// busybox applets linked in the minimal root (busybox's shell finds the others itself).
 pub const APPLETS: &[&str] = &[
-    "sh", "ash", "cat", "echo", "true", "false", "ls", "ps", "hostname", "id", "env", "sleep", "grep", "dd", "head",
-    "tail", "seq", "wc", "mount", "umount", "unshare", "nsenter", "ip", "ifconfig", "kill", "mkdir", "rm", "touch",
-    "stat", "test", "[", "readlink", "uname", "cut", "sed", "awk", "tr", "sort", "uniq", "xargs", "mknod", "chroot",
-    "whoami", "nproc", "free", "df", "dmesg", "sysctl", "insmod", "setpriv", "timeout", "yes", "date",
+    "sh", "ash", "cat", "echo", "true", "false", "ls", "ps", "hostname", "id", "env", "sleep",
+    "grep", "dd", "head", "tail", "seq", "wc", "mount", "umount", "unshare", "nsenter", "ip",
+    "ifconfig", "kill", "mkdir", "rm", "touch", "stat", "test", "[", "readlink", "uname", "cut",
+    "sed", "awk", "tr", "sort", "uniq", "xargs", "mknod", "chroot", "whoami", "nproc", "free",
+    "df", "dmesg", "sysctl", "insmod", "setpriv", "timeout", "yes", "date",
 ];
 
 /// One step of the root filesystem set-up.
@@ -83,9 +84,19 @@ impl fmt::Display for Op {
         let s = |c: &CString| c.to_string_lossy().into_owned();
         match self {
             Op::MakeRslave => write!(f, "make / a recursive slave mount"),
-            Op::Mount { source, target, fstype, .. } => match fstype {
+            Op::Mount {
+                source,
+                target,
+                fstype,
+                ..
+            } => match fstype {
                 Some(t) => write!(f, "mount {} on {}", s(t), s(target)),
-                None => write!(f, "bind-mount {} onto {}", source.as_ref().map(s).unwrap_or_default(), s(target)),
+                None => write!(
+                    f,
+                    "bind-mount {} onto {}",
+                    source.as_ref().map(s).unwrap_or_default(),
+                    s(target)
+                ),
             },
             Op::Remount { target, .. } => write!(f, "remount {} with new flags", s(target)),
             Op::Mkdir(p) => write!(f, "create directory {}", s(p)),
@@ -152,11 +163,26 @@ impl Plan {
         Ok(())
     }
 
-    fn bind(&mut self, host: &Path, target: &Path, recursive: bool, after: libc::c_ulong) -> Result<()> {
+    fn bind(
+        &mut self,
+        host: &Path,
+        target: &Path,
+        recursive: bool,
+        after: libc::c_ulong,
+    ) -> Result<()> {
         let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
-        self.push(Op::Mount { source: Some(cstr(host)?), target: cstr(target)?, fstype: None, flags, data: None });
+        self.push(Op::Mount {
+            source: Some(cstr(host)?),
+            target: cstr(target)?,
+            fstype: None,
+            flags,
+            data: None,
+        });
         if after != 0 {
-            self.push(Op::Remount { target: cstr(target)?, flags: after });
+            self.push(Op::Remount {
+                target: cstr(target)?,
+                flags: after,
+            });
         }
         Ok(())
     }
@@ -190,7 +216,10 @@ pub fn plan(spec: &ContainerSpec, staging: &Path) -> Result<Plan> {
             }
             if *busybox && Path::new(BUSYBOX).exists() {
                 for a in APPLETS {
-                    p.push(Op::Symlink { target: cstr("busybox")?, link: cstr(staging.join("bin").join(a))? });
+                    p.push(Op::Symlink {
+                        target: cstr("busybox")?,
+                        link: cstr(staging.join("bin").join(a))?,
+                    });
                 }
             }
         }
@@ -211,7 +240,10 @@ pub fn plan(spec: &ContainerSpec, staging: &Path) -> Result<Plan> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        p.push(Op::Symlink { target: cstr(target)?, link: cstr(dev.join(link))? });
+        p.push(Op::Symlink {
+            target: cstr(target)?,
+            link: cstr(dev.join(link))?,
+        });
     }
     for v in &spec.volumes {
         let target = inside(staging, &v.guest.to_string_lossy())?;
@@ -239,7 +271,10 @@ pub fn plan(spec: &ContainerSpec, staging: &Path) -> Result<Plan> {
         p.push(Op::ReadonlyPath(cstr(inside(staging, r)?)?));
     }
     if spec.readonly_root {
-        p.push(Op::Remount { target: cstr(staging)?, flags: libc::MS_RDONLY | libc::MS_NODEV });
+        p.push(Op::Remount {
+            target: cstr(staging)?,
+            flags: libc::MS_RDONLY | libc::MS_NODEV,
+        });
     }
     p.push(Op::PivotRoot(cstr(staging)?));
     Ok(p)
@@ -250,11 +285,14 @@ fn add_mount(p: &mut Plan, staging: &Path, m: &MountSpec) -> Result<()> {
     let o = parse_options(&m.options);
     if m.is_bind() {
         let host = Path::new(&m.source);
-        let is_dir = std::fs::metadata(host).map(|md| md.is_dir()).map_err(|e| Error::InvalidSpec {
-            field: "mount source",
-            value: m.source.clone(),
-            reason: e.to_string(),
-        })?;
+        let is_dir =
+            std::fs::metadata(host)
+                .map(|md| md.is_dir())
+                .map_err(|e| Error::InvalidSpec {
+                    field: "mount source",
+                    value: m.source.clone(),
+                    reason: e.to_string(),
+                })?;
         if is_dir {
             p.mkdir_p(staging, &target)?;
         } else {
@@ -264,10 +302,19 @@ fn add_mount(p: &mut Plan, staging: &Path, m: &MountSpec) -> Result<()> {
             p.push(Op::CreateFile(cstr(&target)?));
         }
         let recursive = o.flags & libc::MS_REC != 0;
-        p.bind(host, &target, recursive, o.clear_or_set_after_bind | libc::MS_NODEV)?;
+        p.bind(
+            host,
+            &target,
+            recursive,
+            o.clear_or_set_after_bind | libc::MS_NODEV,
+        )?;
     } else {
         p.mkdir_p(staging, &target)?;
-        let data = if o.data.is_empty() { None } else { Some(cstr(&o.data)?) };
+        let data = if o.data.is_empty() {
+            None
+        } else {
+            Some(cstr(&o.data)?)
+        };
         p.push(Op::Mount {
             source: Some(cstr(&m.source)?),
             target: cstr(&target)?,
@@ -277,7 +324,13 @@ fn add_mount(p: &mut Plan, staging: &Path, m: &MountSpec) -> Result<()> {
         });
     }
     if o.propagation != 0 {
-        p.push(Op::Mount { source: None, target: cstr(&target)?, fstype: None, flags: o.propagation, data: None });
+        p.push(Op::Mount {
+            source: None,
+            target: cstr(&target)?,
+            fstype: None,
+            flags: o.propagation,
+            data: None,
+        });
     }
     Ok(())
 }
@@ -285,7 +338,12 @@ fn add_mount(p: &mut Plan, staging: &Path, m: &MountSpec) -> Result<()> {
 /// The host binaries a minimal root holds.
 pub fn minimal_binaries(binaries: &[PathBuf], busybox: bool) -> Vec<PathBuf> {
     let mut out = binaries.to_vec();
-    if busybox && Path::new(BUSYBOX).exists() && !out.iter().any(|b| b.file_name() == Some("busybox".as_ref())) {
+    if busybox
+        && Path::new(BUSYBOX).exists()
+        && !out
+            .iter()
+            .any(|b| b.file_name() == Some("busybox".as_ref()))
+    {
         out.push(PathBuf::from(BUSYBOX));
     }
     out
@@ -302,12 +360,26 @@ pub fn execute(sys: &dyn Syscall, plan: &Plan) -> std::result::Result<(), (usize
 fn run_op(sys: &dyn Syscall, op: &Op) -> io::Result<()> {
     match op {
         Op::MakeRslave => sys.mount(None, c"/", None, libc::MS_REC | libc::MS_SLAVE, None),
-        Op::Mount { source, target, fstype, flags, data } => {
-            sys.mount(source.as_deref(), target, fstype.as_deref(), *flags, data.as_deref())
-        }
-        Op::Remount { target, flags } => {
-            sys.mount(None, target, None, libc::MS_REMOUNT | libc::MS_BIND | flags, None)
-        }
+        Op::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } => sys.mount(
+            source.as_deref(),
+            target,
+            fstype.as_deref(),
+            *flags,
+            data.as_deref(),
+        ),
+        Op::Remount { target, flags } => sys.mount(
+            None,
+            target,
+            None,
+            libc::MS_REMOUNT | libc::MS_BIND | flags,
+            None,
+        ),
         Op::Mkdir(p) => sys.mkdir(p, 0o755),
         Op::CreateFile(p) => sys.create_file(p),
         Op::Symlink { target, link } => sys.symlink(target, link),
@@ -356,14 +428,22 @@ pub fn resolve_program(spec: &ContainerSpec) -> Result<String> {
     let candidates: Vec<String> = if spec.program.contains('/') {
         vec![spec.program.clone()]
     } else {
-        path_dirs.iter().map(|d| format!("{}/{}", d.trim_end_matches('/'), spec.program)).collect()
+        path_dirs
+            .iter()
+            .map(|d| format!("{}/{}", d.trim_end_matches('/'), spec.program))
+            .collect()
     };
     if spec.program.is_empty() {
-        return Err(Error::InvalidSpec { field: "program", value: String::new(), reason: "is empty".into() });
+        return Err(Error::InvalidSpec {
+            field: "program",
+            value: String::new(),
+            reason: "is empty".into(),
+        });
     }
     match &spec.root {
         RootSpec::Dir(dir) => {
-            let md = std::fs::metadata(dir).map_err(|_| Error::RootfsMissing { path: dir.clone() })?;
+            let md =
+                std::fs::metadata(dir).map_err(|_| Error::RootfsMissing { path: dir.clone() })?;
             if !md.is_dir() {
                 return Err(Error::RootfsNotDirectory { path: dir.clone() });
             }
@@ -387,10 +467,16 @@ pub fn resolve_program(spec: &ContainerSpec) -> Result<String> {
                 check_executable(b)?;
             }
             let all = minimal_binaries(binaries, *busybox);
-            let has_busybox = all.iter().any(|b| b.file_name() == Some("busybox".as_ref()));
+            let has_busybox = all
+                .iter()
+                .any(|b| b.file_name() == Some("busybox".as_ref()));
             for c in &candidates {
-                let Some(name) = c.strip_prefix("/bin/") else { continue };
-                if all.iter().any(|b| b.file_name() == Some(name.as_ref())) || (has_busybox && APPLETS.contains(&name)) {
+                let Some(name) = c.strip_prefix("/bin/") else {
+                    continue;
+                };
+                if all.iter().any(|b| b.file_name() == Some(name.as_ref()))
+                    || (has_busybox && APPLETS.contains(&name))
+                {
                     return Ok(c.clone());
                 }
             }
@@ -404,9 +490,13 @@ pub fn resolve_program(spec: &ContainerSpec) -> Result<String> {
 }
 
 fn check_executable(host: &Path) -> Result<()> {
-    let md = std::fs::metadata(host).map_err(|_| Error::ProgramMissing { path: host.to_path_buf() })?;
+    let md = std::fs::metadata(host).map_err(|_| Error::ProgramMissing {
+        path: host.to_path_buf(),
+    })?;
     if !md.is_file() || md.permissions().mode() & 0o111 == 0 {
-        return Err(Error::ProgramNotExecutable { path: host.to_path_buf() });
+        return Err(Error::ProgramNotExecutable {
+            path: host.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -414,7 +504,12 @@ fn check_executable(host: &Path) -> Result<()> {
 /// Resolves `guest` inside `root` like the kernel would after `pivot_root`:
 /// absolute symlinks restart at `root`, `..` stops at `root`.
 pub fn lookup_in_root(root: &Path, guest: &str) -> Option<PathBuf> {
-    let mut todo: Vec<String> = guest.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string).collect();
+    let mut todo: Vec<String> = guest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .rev()
+        .map(str::to_string)
+        .collect();
     let mut cur = root.to_path_buf();
     let mut hops = 0;
     while let Some(part) = todo.pop() {
@@ -440,7 +535,12 @@ pub fn lookup_in_root(root: &Path, guest: &str) -> Option<PathBuf> {
             if t.starts_with('/') {
                 cur = root.to_path_buf();
             }
-            todo.extend(t.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string));
+            todo.extend(
+                t.split('/')
+                    .filter(|s| !s.is_empty())
+                    .rev()
+                    .map(str::to_string),
+            );
         } else {
             cur = next;
         }
@@ -462,16 +562,26 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let plan = plan(&spec_dir(d.path()), Path::new("/stage")).unwrap();
         assert_eq!(plan.ops[0], Op::MakeRslave);
-        assert!(matches!(&plan.ops[1], Op::Mount { target, fstype: None, .. } if target.as_bytes() == b"/stage"));
-        assert_eq!(plan.ops.last(), Some(&Op::PivotRoot(CString::new("/stage").unwrap())));
+        assert!(
+            matches!(&plan.ops[1], Op::Mount { target, fstype: None, .. } if target.as_bytes() == b"/stage")
+        );
+        assert_eq!(
+            plan.ops.last(),
+            Some(&Op::PivotRoot(CString::new("/stage").unwrap()))
+        );
     }
 
     #[test]
     fn proc_is_mounted_before_masking_proc_paths() {
         let d = tempfile::tempdir().unwrap();
         let plan = plan(&spec_dir(d.path()), Path::new("/s")).unwrap();
-        let proc = plan.ops.iter().position(|o| matches!(o, Op::Mount { fstype: Some(t), .. } if t.as_bytes() == b"proc"));
-        let kcore = plan.ops.iter().position(|o| *o == Op::Mask(CString::new("/s/proc/kcore").unwrap()));
+        let proc = plan.ops.iter().position(
+            |o| matches!(o, Op::Mount { fstype: Some(t), .. } if t.as_bytes() == b"proc"),
+        );
+        let kcore = plan
+            .ops
+            .iter()
+            .position(|o| *o == Op::Mask(CString::new("/s/proc/kcore").unwrap()));
         assert!(proc.unwrap() < kcore.unwrap());
     }
 
@@ -482,7 +592,10 @@ mod tests {
         let n = plan.ops.len();
         assert_eq!(
             plan.ops[n - 2],
-            Op::Remount { target: CString::new("/s").unwrap(), flags: libc::MS_RDONLY | libc::MS_NODEV }
+            Op::Remount {
+                target: CString::new("/s").unwrap(),
+                flags: libc::MS_RDONLY | libc::MS_NODEV
+            }
         );
     }
 
@@ -492,14 +605,27 @@ mod tests {
         let mut s = spec_dir(d.path());
         s.masked_paths.push("/proc/../../etc".into());
         let err = plan(&s, Path::new("/s")).unwrap_err();
-        assert!(matches!(err, Error::InvalidSpec { field: "container path", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidSpec {
+                    field: "container path",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn execute_masks_dirs_with_tmpfs_files_with_null_and_skips_missing() {
         let rec = Recorder::default();
-        rec.files.borrow_mut().insert("/s/proc/acpi".into(), FileKind::Dir);
-        rec.files.borrow_mut().insert("/s/proc/kcore".into(), FileKind::Other);
+        rec.files
+            .borrow_mut()
+            .insert("/s/proc/acpi".into(), FileKind::Dir);
+        rec.files
+            .borrow_mut()
+            .insert("/s/proc/kcore".into(), FileKind::Other);
         let plan = Plan {
             ops: vec![
                 Op::Mask(CString::new("/s/proc/acpi").unwrap()),
@@ -510,15 +636,28 @@ mod tests {
         execute(&rec, &plan).unwrap();
         let calls = rec.calls.borrow();
         assert_eq!(calls.len(), 2);
-        assert!(calls[0].starts_with("mount tmpfs /s/proc/acpi tmpfs"), "{calls:?}");
-        assert!(calls[1].starts_with("mount /dev/null /s/proc/kcore -"), "{calls:?}");
+        assert!(
+            calls[0].starts_with("mount tmpfs /s/proc/acpi tmpfs"),
+            "{calls:?}"
+        );
+        assert!(
+            calls[1].starts_with("mount /dev/null /s/proc/kcore -"),
+            "{calls:?}"
+        );
     }
 
     #[test]
     fn execute_reports_the_failing_step_and_stops() {
-        let mut rec = Recorder::default();
-        rec.fail_on = Some(("pivot_root".into(), libc::EINVAL));
-        let plan = Plan { ops: vec![Op::Mkdir(CString::new("/s/x").unwrap()), Op::PivotRoot(CString::new("/s").unwrap())] };
+        let rec = Recorder {
+            fail_on: Some(("pivot_root".into(), libc::EINVAL)),
+            ..Recorder::default()
+        };
+        let plan = Plan {
+            ops: vec![
+                Op::Mkdir(CString::new("/s/x").unwrap()),
+                Op::PivotRoot(CString::new("/s").unwrap()),
+            ],
+        };
         let (idx, err) = execute(&rec, &plan).unwrap_err();
         assert_eq!(idx, 1);
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
@@ -528,8 +667,17 @@ mod tests {
     #[test]
     fn pivot_detaches_the_old_root() {
         let rec = Recorder::default();
-        execute(&rec, &Plan { ops: vec![Op::PivotRoot(CString::new("/s").unwrap())] }).unwrap();
-        assert_eq!(*rec.calls.borrow(), ["chdir /s", "pivot_root . .", "umount .", "chdir /"]);
+        execute(
+            &rec,
+            &Plan {
+                ops: vec![Op::PivotRoot(CString::new("/s").unwrap())],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            *rec.calls.borrow(),
+            ["chdir /s", "pivot_root . .", "umount .", "chdir /"]
+        );
     }
 
     #[test]
@@ -540,8 +688,14 @@ mod tests {
         std::os::unix::fs::symlink("/bin/busybox", d.path().join("bin/sh")).unwrap();
         // A link escaping with .. stays inside the root.
         std::os::unix::fs::symlink("../../../../bin/busybox", d.path().join("bin/up")).unwrap();
-        assert_eq!(lookup_in_root(d.path(), "/bin/sh"), Some(d.path().join("bin/busybox")));
-        assert_eq!(lookup_in_root(d.path(), "/bin/up"), Some(d.path().join("bin/busybox")));
+        assert_eq!(
+            lookup_in_root(d.path(), "/bin/sh"),
+            Some(d.path().join("bin/busybox"))
+        );
+        assert_eq!(
+            lookup_in_root(d.path(), "/bin/up"),
+            Some(d.path().join("bin/busybox"))
+        );
         assert_eq!(lookup_in_root(d.path(), "/bin/none"), None);
     }
 
@@ -550,7 +704,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = ContainerSpec::with_rootfs(d.path(), "nothere");
         match resolve_program(&s).unwrap_err() {
-            Error::ProgramNotInRootfs { looked, .. } => assert!(looked.contains("/bin/nothere"), "{looked}"),
+            Error::ProgramNotInRootfs { looked, .. } => {
+                assert!(looked.contains("/bin/nothere"), "{looked}")
+            }
             e => panic!("unexpected {e}"),
         }
     }
@@ -558,6 +714,9 @@ mod tests {
     #[test]
     fn missing_rootfs_is_its_own_error() {
         let s = ContainerSpec::with_rootfs("/nonexistent/isolab-root", "/bin/true");
-        assert!(matches!(resolve_program(&s), Err(Error::RootfsMissing { .. })));
+        assert!(matches!(
+            resolve_program(&s),
+            Err(Error::RootfsMissing { .. })
+        ));
     }
 }

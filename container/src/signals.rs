@@ -47,7 +47,9 @@ impl SignalGuard {
                 *st = Some((1, old));
             }
         }
-        SignalGuard { seen: COUNT.load(Ordering::SeqCst) }
+        SignalGuard {
+            seen: COUNT.load(Ordering::SeqCst),
+        }
     }
 
     /// The signal received since the last call, if any.

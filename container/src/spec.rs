@@ -32,8 +32,13 @@ pub const DEFAULT_MASKED_PATHS: &[&str] = &[
 ];
 
 /// Paths made read-only inside the container, as OCI runtimes do.
-pub const DEFAULT_READONLY_PATHS: &[&str] =
-    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const DEFAULT_READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Where the container's `/` comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +71,10 @@ pub struct Volume {
 impl Volume {
     /// Parses `HOST:GUEST[:ro|:rw]`.
     pub fn parse(s: &str) -> crate::Result<Volume> {
-        let bad = |reason: &str| crate::Error::BadVolume { spec: s.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| crate::Error::BadVolume {
+            spec: s.to_string(),
+            reason: reason.to_string(),
+        };
         let parts: Vec<&str> = s.split(':').collect();
         let (host, guest, readonly) = match parts.as_slice() {
             [h, g] => (*h, *g, false),
@@ -81,7 +89,11 @@ impl Volume {
         if !guest.starts_with('/') {
             return Err(bad("the container path must be absolute"));
         }
-        Ok(Volume { host: PathBuf::from(host), guest: PathBuf::from(guest), readonly })
+        Ok(Volume {
+            host: PathBuf::from(host),
+            guest: PathBuf::from(guest),
+            readonly,
+        })
     }
 }
 
@@ -134,7 +146,11 @@ pub struct Namespaces {
 
 impl Default for Namespaces {
     fn default() -> Self {
-        Namespaces { uts: true, ipc: true, cgroup: true }
+        Namespaces {
+            uts: true,
+            ipc: true,
+            cgroup: true,
+        }
     }
 }
 
@@ -218,8 +234,17 @@ impl ContainerSpec {
     /// (at `/bin/<name>`) and busybox if the host has it.
     pub fn minimal(binary: impl Into<PathBuf>) -> ContainerSpec {
         let binary = binary.into();
-        let name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Self::new(RootSpec::Minimal { binaries: vec![binary], busybox: true }, format!("/bin/{name}"))
+        let name = binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::new(
+            RootSpec::Minimal {
+                binaries: vec![binary],
+                busybox: true,
+            },
+            format!("/bin/{name}"),
+        )
     }
 
     fn new(root: RootSpec, program: String) -> ContainerSpec {
@@ -234,8 +259,14 @@ impl ContainerSpec {
             mounts: crate::mounts::default_mounts(),
             volumes: Vec::new(),
             masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-            readonly_paths: DEFAULT_READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
-            resources: Resources { pids: Some(DEFAULT_PIDS_LIMIT), ..Resources::default() },
+            readonly_paths: DEFAULT_READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            resources: Resources {
+                pids: Some(DEFAULT_PIDS_LIMIT),
+                ..Resources::default()
+            },
             cgroup: CgroupChoice::Auto,
             net: NetMode::Loopback,
             namespaces: Namespaces::default(),

@@ -45,7 +45,11 @@ pub trait Syscall {
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 fn ptr_or_null(s: Option<&CStr>) -> *const libc::c_char {
@@ -84,7 +88,8 @@ impl Syscall for Linux {
 
     fn pivot_root(&self, new_root: &CStr, put_old: &CStr) -> io::Result<()> {
         // SAFETY: raw syscall with two valid C strings; libc has no wrapper.
-        let rc = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
+        let rc =
+            unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
         check(rc as libc::c_int)
     }
 
@@ -103,7 +108,13 @@ impl Syscall for Linux {
 
     fn create_file(&self, path: &CStr) -> io::Result<()> {
         // SAFETY: path is a valid C string; the fd is closed right away.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644) };
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
         if fd < 0 {
             let e = io::Error::last_os_error();
             // Existing device nodes or read-only files are fine as mount points.
@@ -156,7 +167,11 @@ pub(crate) mod recorder {
 
     impl Recorder {
         fn rec(&self, line: String) -> io::Result<()> {
-            let fail = self.fail_on.as_ref().filter(|(p, _)| line.starts_with(p.as_str())).map(|(_, e)| *e);
+            let fail = self
+                .fail_on
+                .as_ref()
+                .filter(|(p, _)| line.starts_with(p.as_str()))
+                .map(|(_, e)| *e);
             self.calls.borrow_mut().push(line);
             match fail {
                 Some(e) => Err(io::Error::from_raw_os_error(e)),
@@ -166,7 +181,8 @@ pub(crate) mod recorder {
     }
 
     fn s(c: Option<&CStr>) -> String {
-        c.map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "-".into())
+        c.map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "-".into())
     }
 
     impl Syscall for Recorder {
@@ -178,13 +194,24 @@ pub(crate) mod recorder {
             flags: libc::c_ulong,
             data: Option<&CStr>,
         ) -> io::Result<()> {
-            self.rec(format!("mount {} {} {} {:#x} {}", s(source), s(Some(target)), s(fstype), flags, s(data)))
+            self.rec(format!(
+                "mount {} {} {} {:#x} {}",
+                s(source),
+                s(Some(target)),
+                s(fstype),
+                flags,
+                s(data)
+            ))
         }
         fn umount_detach(&self, target: &CStr) -> io::Result<()> {
             self.rec(format!("umount {}", s(Some(target))))
         }
         fn pivot_root(&self, new_root: &CStr, put_old: &CStr) -> io::Result<()> {
-            self.rec(format!("pivot_root {} {}", s(Some(new_root)), s(Some(put_old))))
+            self.rec(format!(
+                "pivot_root {} {}",
+                s(Some(new_root)),
+                s(Some(put_old))
+            ))
         }
         fn chdir(&self, path: &CStr) -> io::Result<()> {
             self.rec(format!("chdir {}", s(Some(path))))
@@ -194,7 +221,10 @@ pub(crate) mod recorder {
             self.rec(format!("mkdir {}", s(Some(path))))
         }
         fn create_file(&self, path: &CStr) -> io::Result<()> {
-            self.files.borrow_mut().entry(s(Some(path))).or_insert(FileKind::Other);
+            self.files
+                .borrow_mut()
+                .entry(s(Some(path)))
+                .or_insert(FileKind::Other);
             self.rec(format!("create {}", s(Some(path))))
         }
         fn symlink(&self, target: &CStr, link: &CStr) -> io::Result<()> {

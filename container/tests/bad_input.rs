@@ -11,14 +11,22 @@ fn leftovers() -> usize {
         .iter()
         .map(|m| {
             std::fs::read_dir(&m.path)
-                .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).count())
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                        .count()
+                })
                 .unwrap_or(0)
         })
         .sum();
     let staging = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("isolab-root-isolab-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("isolab-root-isolab-")
+        })
         .filter(|e| e.file_name().to_string_lossy().contains(&prefix))
         .count();
     cg + staging
@@ -30,9 +38,16 @@ fn bad_input_gives_specific_errors_and_leaves_nothing() {
         return;
     }
     let root = common::busybox_rootfs();
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
 
-    let e = container::run(&ContainerSpec::with_rootfs("/nonexistent/isolab-rootfs", "/bin/true")).unwrap_err();
+    let e = container::run(&ContainerSpec::with_rootfs(
+        "/nonexistent/isolab-rootfs",
+        "/bin/true",
+    ))
+    .unwrap_err();
     assert!(matches!(e, Error::RootfsMissing { .. }), "{e}");
     assert!(e.to_string().contains("/nonexistent/isolab-rootfs"));
 
@@ -43,8 +58,12 @@ fn bad_input_gives_specific_errors_and_leaves_nothing() {
     let e = container::run(&ContainerSpec::minimal("/nonexistent/isolab-prog")).unwrap_err();
     assert!(matches!(e, Error::ProgramMissing { .. }), "{e}");
 
-    let e = container::run(&ContainerSpec::with_rootfs(root.path(), "/bin/true").memory(1 << 20)).unwrap_err();
-    assert!(matches!(e, Error::MemoryLimitTooLow { limit: 1048576, .. }), "{e}");
+    let e = container::run(&ContainerSpec::with_rootfs(root.path(), "/bin/true").memory(1 << 20))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::MemoryLimitTooLow { limit: 1048576, .. }),
+        "{e}"
+    );
 
     let bundle = tempfile::tempdir().unwrap();
     std::fs::write(bundle.path().join("config.json"), "{ \"ociVersion\": ").unwrap();
@@ -68,7 +87,10 @@ fn bad_input_gives_specific_errors_and_leaves_nothing() {
     assert!(matches!(e, Error::BadVolume { .. }), "{e}");
     let spec = ContainerSpec::with_rootfs(root.path(), "/bin/true")
         .volume(container::Volume::parse("/nonexistent/isolab-vol:/data").unwrap());
-    assert!(matches!(container::run(&spec), Err(Error::BadVolume { .. })));
+    assert!(matches!(
+        container::run(&spec),
+        Err(Error::BadVolume { .. })
+    ));
 
     // A failure inside the child, after clone and cgroup creation.
     let mut spec = ContainerSpec::with_rootfs(root.path(), "/bin/true");
@@ -76,5 +98,11 @@ fn bad_input_gives_specific_errors_and_leaves_nothing() {
     assert!(matches!(container::run(&spec), Err(Error::Setup { .. })));
 
     assert_eq!(leftovers(), 0);
-    assert_eq!(std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(), mounts_before);
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .count(),
+        mounts_before
+    );
 }

@@ -21,12 +21,20 @@ fn workload_is_pid_1_and_sees_no_host_process() {
     assert_eq!(lines[0], "1", "shell is not PID 1: {o}");
     let inside: usize = lines[1].trim().parse().unwrap();
     let host = std::fs::read_dir("/proc").unwrap().filter(|e| {
-        e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        e.as_ref().is_ok_and(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
     });
     let host = host.count();
     // sh, ls and grep at most; the host has far more.
     assert!(inside <= 3, "container sees {inside} processes");
-    assert!(host > inside + 10, "host has {host} processes, container {inside}");
+    assert!(
+        host > inside + 10,
+        "host has {host} processes, container {inside}"
+    );
 }
 
 #[test]
@@ -49,11 +57,17 @@ fn only_the_rootfs_is_at_slash() {
     let root = busybox_rootfs();
     std::fs::write(root.path().join("rootfs-marker"), "inside").unwrap();
     let (_d, host_marker) = common::host_marker();
-    let script = format!("cat /rootfs-marker; echo; cat {} || echo host-marker-unreachable", host_marker.display());
+    let script = format!(
+        "cat /rootfs-marker; echo; cat {} || echo host-marker-unreachable",
+        host_marker.display()
+    );
     let r = run(&sh(root.path(), &script));
     let o = out(&r);
     assert!(o.starts_with("inside"), "{o}");
-    assert!(o.contains("host-marker-unreachable"), "host file visible inside: {o}");
+    assert!(
+        o.contains("host-marker-unreachable"),
+        "host file visible inside: {o}"
+    );
     assert!(host_marker.exists());
 }
 
@@ -64,7 +78,10 @@ fn old_root_is_unreachable_after_pivot_root() {
     }
     let root = busybox_rootfs();
     // Neither `..` from /, nor /proc/1/root, nor the mount table lead to the host's root.
-    let r = run(&sh(root.path(), "ls /../..; echo ---; ls /proc/1/root/; echo ---; cat /proc/self/mountinfo"));
+    let r = run(&sh(
+        root.path(),
+        "ls /../..; echo ---; ls /proc/1/root/; echo ---; cat /proc/self/mountinfo",
+    ));
     let o = out(&r);
     let parts: Vec<&str> = o.split("---\n").collect();
     assert_eq!(parts[0], parts[1], "`..` of / differs from /proc/1/root");
@@ -72,9 +89,19 @@ fn old_root_is_unreachable_after_pivot_root() {
     names.sort();
     assert_eq!(names, ["bin", "dev", "etc", "proc", "sys", "tmp"]);
     let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(host_mounts.contains("/sys/fs/cgroup"), "host mount table unexpected");
-    assert!(!parts[2].contains("/sys/fs/cgroup"), "host mounts visible inside:\n{}", parts[2]);
-    let root_mounts = parts[2].lines().filter(|l| l.split_whitespace().nth(4) == Some("/")).count();
+    assert!(
+        host_mounts.contains("/sys/fs/cgroup"),
+        "host mount table unexpected"
+    );
+    assert!(
+        !parts[2].contains("/sys/fs/cgroup"),
+        "host mounts visible inside:\n{}",
+        parts[2]
+    );
+    let root_mounts = parts[2]
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some("/"))
+        .count();
     assert_eq!(root_mounts, 1, "more than one mount at /:\n{}", parts[2]);
 }
 
@@ -84,12 +111,18 @@ fn only_loopback_is_visible_and_it_is_up() {
         return;
     }
     let root = busybox_rootfs();
-    let r = run(&sh(root.path(), "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags"));
+    let r = run(&sh(
+        root.path(),
+        "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags",
+    ));
     let o = out(&r);
     let mut lines = o.lines();
     assert_eq!(lines.next(), Some("lo"), "{o}");
     let host_ifs = std::fs::read_dir("/sys/class/net").unwrap().count();
-    assert!(host_ifs > 1, "host has only lo; the test would prove nothing");
+    assert!(
+        host_ifs > 1,
+        "host has only lo; the test would prove nothing"
+    );
     // IFF_UP is bit 0 of the flags.
     let flags = o.lines().last().unwrap();
     let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap();
@@ -102,9 +135,20 @@ fn capability_set_is_the_oci_default() {
         return;
     }
     let root = busybox_rootfs();
-    let r = run(&sh(root.path(), "grep -E '^Cap|^NoNewPrivs' /proc/self/status"));
+    let r = run(&sh(
+        root.path(),
+        "grep -E '^Cap|^NoNewPrivs' /proc/self/status",
+    ));
     let o = out(&r);
-    let get = |k: &str| o.lines().find(|l| l.starts_with(k)).unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let get = |k: &str| {
+        o.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
     for k in ["CapEff:", "CapPrm:", "CapBnd:"] {
         assert_eq!(get(k), "00000000a80425fb", "{k} {o}");
     }
@@ -130,7 +174,11 @@ fn denied_syscall_fails_with_eperm_and_only_because_of_seccomp() {
     let mut weak = sh(root.path(), script);
     weak.seccomp = false;
     let r = run(&weak);
-    assert!(out(&r).contains("rc=0"), "without seccomp the syscall should work: {}", out(&r));
+    assert!(
+        out(&r).contains("rc=0"),
+        "without seccomp the syscall should work: {}",
+        out(&r)
+    );
 }
 
 #[test]
@@ -160,7 +208,10 @@ fn memory_hog_is_oom_killed_and_reported() {
     assert!(r.stats.oom_kills.unwrap() >= 1);
     assert!(r.stats.peak_memory_bytes.unwrap() <= 16 << 20);
     let r = run(&hog(256 << 20));
-    assert!(r.success() && !r.oom_killed, "the same program fits in 256 MiB: {r:?}");
+    assert!(
+        r.success() && !r.oom_killed,
+        "the same program fits in 256 MiB: {r:?}"
+    );
 }
 
 #[test]
@@ -179,9 +230,17 @@ fn fork_bomb_is_stopped_by_the_pids_limit() {
     let bomb = "i=0; while [ $i -lt 100 ]; do sleep 3 & i=$((i+1)); done; echo spawned";
     let r = run(&sh(root.path(), bomb).pids(Some(16)));
     assert!(r.stats.pids_limit_hits.unwrap() > 0, "{r:?}");
-    assert!(String::from_utf8_lossy(&r.stderr).contains("can't fork"), "{r:?}");
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("can't fork"),
+        "{r:?}"
+    );
     // The host is unaffected: it can still start processes.
-    assert!(std::process::Command::new("/bin/true").status().unwrap().success());
+    assert!(
+        std::process::Command::new("/bin/true")
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 #[test]
@@ -199,8 +258,14 @@ fn volumes_and_read_only_root() {
         .readonly_root(true);
     let r = run(&spec);
     let o = out(&r);
-    assert_eq!(std::fs::read_to_string(rw.path().join("out")).unwrap(), "hi\n");
-    assert!(o.contains("ro-data") && o.contains("ro-refused") && o.contains("root-refused"), "{o}");
+    assert_eq!(
+        std::fs::read_to_string(rw.path().join("out")).unwrap(),
+        "hi\n"
+    );
+    assert!(
+        o.contains("ro-data") && o.contains("ro-refused") && o.contains("root-refused"),
+        "{o}"
+    );
     assert!(!ro.path().join("g").exists());
     assert!(!root.path().join("newfile").exists());
 }
@@ -214,8 +279,16 @@ fn veth_reaches_the_host_and_is_removed() {
     let before = std::fs::read_dir("/sys/class/net").unwrap().count();
     let r = run(&sh(root.path(), "ls /sys/class/net; ip -4 addr show eth0").net(NetMode::Veth));
     let o = out(&r);
-    assert!(o.contains("eth0") && o.contains("10.2"), "{o} {}", String::from_utf8_lossy(&r.stderr));
-    assert_eq!(std::fs::read_dir("/sys/class/net").unwrap().count(), before, "veth left behind");
+    assert!(
+        o.contains("eth0") && o.contains("10.2"),
+        "{o} {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir("/sys/class/net").unwrap().count(),
+        before,
+        "veth left behind"
+    );
 }
 
 #[test]
@@ -223,7 +296,10 @@ fn minimal_root_holds_only_the_binary_and_busybox() {
     if !ready("minimal_root_holds_only_the_binary_and_busybox") {
         return;
     }
-    let spec = ContainerSpec::minimal("/bin/busybox").program("sh").args(["-c", "ls /bin | grep -c .; ls /"]).stdout(Stdio::Piped);
+    let spec = ContainerSpec::minimal("/bin/busybox")
+        .program("sh")
+        .args(["-c", "ls /bin | grep -c .; ls /"])
+        .stdout(Stdio::Piped);
     let r = run(&spec);
     let o = out(&r);
     assert!(r.success(), "{r:?}");
@@ -240,14 +316,21 @@ fn cgroup_v2_back_end_runs_under_the_unified_mount() {
     }
     let mounts = hostcaps::cgroup::mounts();
     let v2 = hostcaps::cgroup::v2_root(&mounts).map(|p| p.to_path_buf());
-    let avail = v2.as_ref().map_or(Err("no cgroup2 mount".to_string()), |r| hostcaps::cgroup::can_create_child(r));
+    let avail = v2
+        .as_ref()
+        .map_or(Err("no cgroup2 mount".to_string()), |r| {
+            hostcaps::cgroup::can_create_child(r)
+        });
     if !hostcaps::testing::require(name, "cgroup2", avail) {
         return;
     }
     let root = busybox_rootfs();
-    let spec = sh(root.path(), "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo $i")
-        .cgroup(CgroupChoice::V2 { parent: None })
-        .pids(None);
+    let spec = sh(
+        root.path(),
+        "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo $i",
+    )
+    .cgroup(CgroupChoice::V2 { parent: None })
+    .pids(None);
     let r = run(&spec);
     assert_eq!(out(&r).trim(), "20000");
     let cpu = r.stats.cpu_time.expect("cpu.stat is always there in v2");
@@ -255,7 +338,13 @@ fn cgroup_v2_back_end_runs_under_the_unified_mount() {
     let root_dir = v2.unwrap();
     let left = std::fs::read_dir(&root_dir)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&format!("isolab-{}-", std::process::id())))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("isolab-{}-", std::process::id()))
+        })
         .count();
     assert_eq!(left, 0, "v2 group left behind");
 }

@@ -20,29 +20,50 @@ struct Counts {
 
 fn count_dir(dir: &Path, pred: impl Fn(&str) -> bool) -> usize {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| pred(&e.file_name().to_string_lossy())).count())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| pred(&e.file_name().to_string_lossy()))
+                .count()
+        })
         .unwrap_or(0)
 }
 
 fn counts() -> Counts {
     let me = std::process::id();
     let prefix = format!("isolab-{me}-");
-    let cgroups = hostcaps::cgroup::mounts().iter().map(|m| count_dir(&m.path, |n| n.starts_with(&prefix))).sum();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let cgroups = hostcaps::cgroup::mounts()
+        .iter()
+        .map(|m| count_dir(&m.path, |n| n.starts_with(&prefix)))
+        .sum();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
     let children = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| {
             // Field 4 (after the parenthesised command) is the parent pid.
-            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).map(str::to_string)
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .map(str::to_string)
                 == Some(me.to_string())
         })
         .count();
     let fds = count_dir(Path::new("/proc/self/fd"), |_| true);
-    let staging_dirs = count_dir(&std::env::temp_dir(), |n| n.starts_with(&format!("isolab-root-{prefix}")));
+    let staging_dirs = count_dir(&std::env::temp_dir(), |n| {
+        n.starts_with(&format!("isolab-root-{prefix}"))
+    });
     let net_ifs = count_dir(Path::new("/sys/class/net"), |_| true);
-    Counts { cgroups, mounts, children, fds, staging_dirs, net_ifs }
+    Counts {
+        cgroups,
+        mounts,
+        children,
+        fds,
+        staging_dirs,
+        net_ifs,
+    }
 }
 
 #[test]
@@ -51,8 +72,12 @@ fn two_hundred_runs_leave_nothing_behind() {
         return;
     }
     let root = common::busybox_rootfs();
-    let ok = ContainerSpec::with_rootfs(root.path(), "/bin/true").stdout(Stdio::Null).memory(64 << 20);
-    let minimal = ContainerSpec::minimal("/bin/busybox").program("true").stdout(Stdio::Piped);
+    let ok = ContainerSpec::with_rootfs(root.path(), "/bin/true")
+        .stdout(Stdio::Null)
+        .memory(64 << 20);
+    let minimal = ContainerSpec::minimal("/bin/busybox")
+        .program("true")
+        .stdout(Stdio::Piped);
     let mut failing = ContainerSpec::with_rootfs(root.path(), "/bin/true");
     failing.cwd = "/missing".into();
     let before = counts();
@@ -60,7 +85,10 @@ fn two_hundred_runs_leave_nothing_behind() {
     for i in 0..200 {
         match i % 10 {
             0 => {
-                assert!(matches!(container::run(&failing), Err(container::Error::Setup { .. })));
+                assert!(matches!(
+                    container::run(&failing),
+                    Err(container::Error::Setup { .. })
+                ));
                 failed += 1;
             }
             5 => {

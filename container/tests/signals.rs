@@ -22,7 +22,10 @@ fn sigterm_is_forwarded_then_escalated_and_the_cgroup_removed() {
     }
     let root = common::busybox_rootfs();
     // An init that handles SIGTERM exits through its handler.
-    let spec = common::sh(root.path(), "trap 'echo term; exit 7' TERM; while true; do sleep 0.1; done");
+    let spec = common::sh(
+        root.path(),
+        "trap 'echo term; exit 7' TERM; while true; do sleep 0.1; done",
+    );
     let running = container::spawn(&spec).unwrap();
     let cg = running.cgroup_paths();
     let t = raise_later(300);

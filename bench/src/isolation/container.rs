@@ -10,8 +10,8 @@ use container::{ContainerSpec, ExitStatus, RootSpec, Stdio, Volume};
 
 use super::child::is_ready_line;
 use super::{
-    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
-    parse_results,
+    Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
+    Outcome, parse_results,
 };
 use crate::artifacts;
 
@@ -33,15 +33,23 @@ impl Container {
 }
 
 /// The container spec for `invocation` under `limits`.
-pub fn spec_for(invocation: &Invocation, limits: &Limits, rootfs: Option<&Path>) -> Result<ContainerSpec, IsolationError> {
+pub fn spec_for(
+    invocation: &Invocation,
+    limits: &Limits,
+    rootfs: Option<&Path>,
+) -> Result<ContainerSpec, IsolationError> {
     let (mut spec, mut args) = match invocation {
         Invocation::Probes(probes) => {
-            let bin = artifacts::workload_binary().map_err(|e| IsolationError::BadInput(e.to_string()))?;
+            let bin = artifacts::workload_binary()
+                .map_err(|e| IsolationError::BadInput(e.to_string()))?;
             let spec = match rootfs {
                 Some(dir) => {
                     // The workload comes from the host, bound read-only into the given root.
-                    ContainerSpec::with_rootfs(dir, "/isolab-workload")
-                        .volume(Volume { host: bin.clone(), guest: "/isolab-workload".into(), readonly: true })
+                    ContainerSpec::with_rootfs(dir, "/isolab-workload").volume(Volume {
+                        host: bin.clone(),
+                        guest: "/isolab-workload".into(),
+                        readonly: true,
+                    })
                 }
                 None => ContainerSpec::minimal(&bin),
             };
@@ -52,7 +60,10 @@ pub fn spec_for(invocation: &Invocation, limits: &Limits, rootfs: Option<&Path>)
                 Some(dir) => ContainerSpec::with_rootfs(dir, program.as_str()),
                 None => {
                     let mut s = ContainerSpec::minimal("/bin/busybox").program(program.as_str());
-                    s.root = RootSpec::Minimal { binaries: Vec::new(), busybox: true };
+                    s.root = RootSpec::Minimal {
+                        binaries: Vec::new(),
+                        busybox: true,
+                    };
                     s
                 }
             };
@@ -61,7 +72,11 @@ pub fn spec_for(invocation: &Invocation, limits: &Limits, rootfs: Option<&Path>)
     };
     if let Some(target) = &limits.io_target {
         let inside = if target.is_dir() {
-            spec = spec.volume(Volume { host: target.clone(), guest: IO_MOUNT.into(), readonly: false });
+            spec = spec.volume(Volume {
+                host: target.clone(),
+                guest: IO_MOUNT.into(),
+                readonly: false,
+            });
             PathBuf::from(IO_MOUNT)
         } else {
             let name = target.file_name().unwrap_or_default();
@@ -70,13 +85,22 @@ pub fn spec_for(invocation: &Invocation, limits: &Limits, rootfs: Option<&Path>)
             let (host, g) = if target.exists() {
                 (target.clone(), guest.clone())
             } else {
-                (target.parent().unwrap_or(Path::new("/")).to_path_buf(), PathBuf::from(IO_MOUNT))
+                (
+                    target.parent().unwrap_or(Path::new("/")).to_path_buf(),
+                    PathBuf::from(IO_MOUNT),
+                )
             };
-            spec = spec.volume(Volume { host, guest: g, readonly: false });
+            spec = spec.volume(Volume {
+                host,
+                guest: g,
+                readonly: false,
+            });
             guest
         };
         if matches!(invocation, Invocation::Probes(_))
-            && !args.iter().any(|a| a == "--io-target" || a.starts_with("--io-target="))
+            && !args
+                .iter()
+                .any(|a| a == "--io-target" || a.starts_with("--io-target="))
         {
             args.push("--io-target".into());
             args.push(inside.display().to_string());
@@ -138,15 +162,23 @@ impl Isolation for Container {
         };
         let boot = ready_at.map(|at| BootTimes {
             total: at.saturating_duration_since(before_clone),
-            setup: report.times.exec.map(|e| e.saturating_duration_since(before_clone)),
+            setup: report
+                .times
+                .exec
+                .map(|e| e.saturating_duration_since(before_clone)),
             kernel: None,
         });
         let mut notes = Vec::new();
         if report.oom_killed && !matches!(exit, Exit::OomKilled) {
-            notes.push(format!("{} process(es) in the container were OOM-killed", report.stats.oom_kills.unwrap_or(0)));
+            notes.push(format!(
+                "{} process(es) in the container were OOM-killed",
+                report.stats.oom_kills.unwrap_or(0)
+            ));
         }
         if let Some(sig) = report.interrupted {
-            notes.push(format!("interrupted by signal {sig}, forwarded to the container"));
+            notes.push(format!(
+                "interrupted by signal {sig}, forwarded to the container"
+            ));
         }
         Ok(Outcome {
             kind: IsolationKind::Container,

@@ -72,13 +72,22 @@ impl CgroupManager for NoCgroup {
     fn create(&mut self, res: &Resources) -> Result<()> {
         let reason = "cgroups are disabled for this run".to_string();
         if res.memory.is_some() {
-            return Err(Error::ControllerUnavailable { controller: "memory", reason });
+            return Err(Error::ControllerUnavailable {
+                controller: "memory",
+                reason,
+            });
         }
         if res.cpus.is_some() {
-            return Err(Error::ControllerUnavailable { controller: "cpu", reason });
+            return Err(Error::ControllerUnavailable {
+                controller: "cpu",
+                reason,
+            });
         }
         if res.pids.is_some() {
-            return Err(Error::ControllerUnavailable { controller: "pids", reason });
+            return Err(Error::ControllerUnavailable {
+                controller: "pids",
+                reason,
+            });
         }
         Ok(())
     }
@@ -99,7 +108,11 @@ impl CgroupManager for NoCgroup {
 /// A fresh group name, unique on the host.
 pub fn unique_name() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("isolab-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "isolab-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Picks and constructs the manager for `choice` on this host.
@@ -112,10 +125,14 @@ pub fn manager_for(choice: &CgroupChoice) -> Result<Box<dyn CgroupManager>> {
         CgroupChoice::Disabled => Ok(Box::new(NoCgroup)),
         CgroupChoice::V1 => Ok(Box::new(v1())),
         CgroupChoice::V2 { parent } => {
-            let parent = parent.clone().or(v2_root).ok_or_else(|| Error::ControllerUnavailable {
-                controller: "cgroup2",
-                reason: "no cgroup2 filesystem is mounted".into(),
-            })?;
+            let parent =
+                parent
+                    .clone()
+                    .or(v2_root)
+                    .ok_or_else(|| Error::ControllerUnavailable {
+                        controller: "cgroup2",
+                        reason: "no cgroup2 filesystem is mounted".into(),
+                    })?;
             Ok(Box::new(v2::V2::new(&parent, &name)))
         }
         CgroupChoice::Auto => {
@@ -138,7 +155,11 @@ pub fn manager_for(choice: &CgroupChoice) -> Result<Box<dyn CgroupManager>> {
 }
 
 pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
-    std::fs::write(path, value).map_err(|source| Error::Cgroup { op: "write", path: path.into(), source })
+    std::fs::write(path, value).map_err(|source| Error::Cgroup {
+        op: "write",
+        path: path.into(),
+        source,
+    })
 }
 
 pub(crate) fn read_u64(path: &Path) -> Option<u64> {
@@ -150,12 +171,18 @@ pub(crate) fn read_key(path: &Path, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines().find_map(|l| {
         let mut it = l.split_whitespace();
-        (it.next() == Some(key)).then(|| it.next()?.parse().ok()).flatten()
+        (it.next() == Some(key))
+            .then(|| it.next()?.parse().ok())
+            .flatten()
     })
 }
 
 pub(crate) fn mkdir(path: &Path) -> Result<()> {
-    std::fs::create_dir(path).map_err(|source| Error::Cgroup { op: "create", path: path.into(), source })
+    std::fs::create_dir(path).map_err(|source| Error::Cgroup {
+        op: "create",
+        path: path.into(),
+        source,
+    })
 }
 
 /// Removes a group directory: kills what is left in it and retries while the
@@ -172,13 +199,21 @@ pub(crate) fn remove_dir(path: &Path) -> Result<()> {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
-            Err(source) => return Err(Error::Cgroup { op: "remove", path: path.into(), source }),
+            Err(source) => {
+                return Err(Error::Cgroup {
+                    op: "remove",
+                    path: path.into(),
+                    source,
+                });
+            }
         }
     }
 }
 
 fn kill_procs(dir: &Path) {
-    let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else { return };
+    let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+        return;
+    };
     for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
         // SAFETY: kill has no memory arguments; a stale pid only yields ESRCH.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -187,7 +222,11 @@ fn kill_procs(dir: &Path) {
 
 pub(crate) fn check_cpus(cpus: f64) -> Result<u64> {
     if !cpus.is_finite() || cpus <= 0.0 {
-        return Err(Error::InvalidSpec { field: "cpus", value: cpus.to_string(), reason: "must be a positive number".into() });
+        return Err(Error::InvalidSpec {
+            field: "cpus",
+            value: cpus.to_string(),
+            reason: "must be a positive number".into(),
+        });
     }
     Ok(((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000))
 }
@@ -208,15 +247,32 @@ mod tests {
 
     #[test]
     fn disabled_cgroup_refuses_limits_naming_the_controller() {
-        let err = NoCgroup.create(&Resources { pids: Some(10), ..Default::default() }).unwrap_err();
-        assert!(matches!(err, Error::ControllerUnavailable { controller: "pids", .. }), "{err}");
+        let err = NoCgroup
+            .create(&Resources {
+                pids: Some(10),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ControllerUnavailable {
+                    controller: "pids",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(NoCgroup.create(&Resources::default()).is_ok());
     }
 
     #[test]
     fn cpus_become_a_quota_and_bad_values_are_rejected() {
         assert_eq!(check_cpus(1.5).unwrap(), 150_000);
-        assert!(matches!(check_cpus(0.0), Err(Error::InvalidSpec { field: "cpus", .. })));
+        assert!(matches!(
+            check_cpus(0.0),
+            Err(Error::InvalidSpec { field: "cpus", .. })
+        ));
         assert!(check_cpus(f64::NAN).is_err());
     }
 

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use hostcaps::cgroup::{CgroupMount, v1_root};
 
-use super::{CgroupManager, CgroupStats, check_cpus, mkdir, read_key, read_u64, remove_dir, write, CPU_PERIOD_US};
+use super::{
+    CPU_PERIOD_US, CgroupManager, CgroupStats, check_cpus, mkdir, read_key, read_u64, remove_dir,
+    write,
+};
 use crate::spec::Resources;
 use crate::{Error, Result};
 
@@ -24,17 +27,34 @@ pub struct V1 {
 impl V1 {
     /// Groups named `name` in each mounted v1 hierarchy of `mounts`.
     pub fn new(mounts: &[CgroupMount], name: &str) -> V1 {
-        let dirs = CONTROLLERS.iter().map(|c| (*c, v1_root(mounts, c).map(|r| r.join(name)))).collect();
-        V1 { dirs, created: Vec::new() }
+        let dirs = CONTROLLERS
+            .iter()
+            .map(|c| (*c, v1_root(mounts, c).map(|r| r.join(name))))
+            .collect();
+        V1 {
+            dirs,
+            created: Vec::new(),
+        }
     }
 
     /// From explicit hierarchy roots (for fixture tests).
     pub fn with_roots(roots: &[(&'static str, &Path)], name: &str) -> V1 {
         let dirs = CONTROLLERS
             .iter()
-            .map(|c| (*c, roots.iter().find(|(rc, _)| rc == c).map(|(_, r)| r.join(name))))
+            .map(|c| {
+                (
+                    *c,
+                    roots
+                        .iter()
+                        .find(|(rc, _)| rc == c)
+                        .map(|(_, r)| r.join(name)),
+                )
+            })
             .collect();
-        V1 { dirs, created: Vec::new() }
+        V1 {
+            dirs,
+            created: Vec::new(),
+        }
     }
 
     /// True when at least the memory or pids hierarchy is mounted.
@@ -43,14 +63,18 @@ impl V1 {
     }
 
     fn dir(&self, controller: &str) -> Option<&Path> {
-        self.dirs.iter().find(|(c, _)| *c == controller).and_then(|(_, d)| d.as_deref())
+        self.dirs
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .and_then(|(_, d)| d.as_deref())
     }
 
     fn need(&self, controller: &'static str) -> Result<&Path> {
-        self.dir(controller).ok_or_else(|| Error::ControllerUnavailable {
-            controller,
-            reason: "no cgroup v1 hierarchy has it mounted".into(),
-        })
+        self.dir(controller)
+            .ok_or_else(|| Error::ControllerUnavailable {
+                controller,
+                reason: "no cgroup v1 hierarchy has it mounted".into(),
+            })
     }
 
     fn ensure(&mut self, dir: &Path) -> Result<()> {
@@ -114,9 +138,13 @@ impl CgroupManager for V1 {
     fn stats(&self) -> CgroupStats {
         let made = |c: &str| self.dir(c).filter(|d| self.created.iter().any(|x| x == d));
         CgroupStats {
-            peak_memory_bytes: made("memory").and_then(|d| read_u64(&d.join("memory.max_usage_in_bytes"))),
-            cpu_time: made("cpuacct").and_then(|d| read_u64(&d.join("cpuacct.usage"))).map(Duration::from_nanos),
-            oom_kills: made("memory").and_then(|d| read_key(&d.join("memory.oom_control"), "oom_kill")),
+            peak_memory_bytes: made("memory")
+                .and_then(|d| read_u64(&d.join("memory.max_usage_in_bytes"))),
+            cpu_time: made("cpuacct")
+                .and_then(|d| read_u64(&d.join("cpuacct.usage")))
+                .map(Duration::from_nanos),
+            oom_kills: made("memory")
+                .and_then(|d| read_key(&d.join("memory.oom_control"), "oom_kill")),
             pids_limit_hits: made("pids").and_then(|d| read_key(&d.join("pids.events"), "max")),
         }
     }
@@ -154,8 +182,16 @@ mod tests {
         let p = tempfile::tempdir().unwrap();
         let c = tempfile::tempdir().unwrap();
         std::fs::write(m.path().join("memory.memsw.limit_in_bytes"), "").unwrap();
-        let mut cg = V1::with_roots(&[("memory", m.path()), ("pids", p.path()), ("cpu", c.path())], "g");
-        cg.create(&Resources { memory: Some(1 << 24), cpus: Some(2.0), pids: Some(9) }).unwrap();
+        let mut cg = V1::with_roots(
+            &[("memory", m.path()), ("pids", p.path()), ("cpu", c.path())],
+            "g",
+        );
+        cg.create(&Resources {
+            memory: Some(1 << 24),
+            cpus: Some(2.0),
+            pids: Some(9),
+        })
+        .unwrap();
         let rd = |d: &Path, f: &str| std::fs::read_to_string(d.join("g").join(f)).unwrap();
         assert_eq!(rd(m.path(), "memory.limit_in_bytes"), "16777216");
         assert_eq!(rd(p.path(), "pids.max"), "9");
@@ -168,8 +204,22 @@ mod tests {
     fn missing_pids_hierarchy_fails_before_creating_anything() {
         let m = tempfile::tempdir().unwrap();
         let mut cg = V1::with_roots(&[("memory", m.path())], "g");
-        let err = cg.create(&Resources { pids: Some(9), ..Default::default() }).unwrap_err();
-        assert!(matches!(err, Error::ControllerUnavailable { controller: "pids", .. }), "{err}");
+        let err = cg
+            .create(&Resources {
+                pids: Some(9),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ControllerUnavailable {
+                    controller: "pids",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(!m.path().join("g").exists());
     }
 
@@ -178,7 +228,11 @@ mod tests {
         let m = tempfile::tempdir().unwrap();
         let mut cg = V1::with_roots(&[("memory", m.path())], "g");
         cg.create(&Resources::default()).unwrap();
-        std::fs::write(m.path().join("g/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n").unwrap();
+        std::fs::write(
+            m.path().join("g/memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        )
+        .unwrap();
         std::fs::write(m.path().join("g/memory.max_usage_in_bytes"), "4096\n").unwrap();
         let s = cg.stats();
         assert_eq!(s.oom_kills, Some(3));

@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{CgroupManager, CgroupStats, check_cpus, mkdir, read_key, read_u64, remove_dir, write, CPU_PERIOD_US};
+use super::{
+    CPU_PERIOD_US, CgroupManager, CgroupStats, check_cpus, mkdir, read_key, read_u64, remove_dir,
+    write,
+};
 use crate::spec::Resources;
 use crate::{Error, Result};
 
@@ -18,7 +21,11 @@ pub struct V2 {
 impl V2 {
     /// A group named `name` under `parent` (not created yet).
     pub fn new(parent: &Path, name: &str) -> V2 {
-        V2 { parent: parent.to_path_buf(), dir: parent.join(name), created: false }
+        V2 {
+            parent: parent.to_path_buf(),
+            dir: parent.join(name),
+            created: false,
+        }
     }
 
     /// Makes sure `controller` is delegated to children of the parent,
@@ -29,7 +36,10 @@ impl V2 {
                 .map(|s| s.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default()
         };
-        if words("cgroup.subtree_control").iter().any(|c| c == controller) {
+        if words("cgroup.subtree_control")
+            .iter()
+            .any(|c| c == controller)
+        {
             return Ok(());
         }
         if !words("cgroup.controllers").iter().any(|c| c == controller) {
@@ -42,7 +52,10 @@ impl V2 {
             });
         }
         tracing::info!(controller, parent = %self.parent.display(), "enabling cgroup v2 controller for children");
-        write(&self.parent.join("cgroup.subtree_control"), &format!("+{controller}"))
+        write(
+            &self.parent.join("cgroup.subtree_control"),
+            &format!("+{controller}"),
+        )
     }
 }
 
@@ -96,7 +109,10 @@ impl CgroupManager for V2 {
         }
         // cgroup.kill (5.14+) kills every task at once; older kernels fall back to per-pid kills.
         let kill = self.dir.join("cgroup.kill");
-        if kill.exists() && std::fs::read_to_string(self.dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty()) {
+        if kill.exists()
+            && std::fs::read_to_string(self.dir.join("cgroup.procs"))
+                .is_ok_and(|s| !s.trim().is_empty())
+        {
             let _ = std::fs::write(&kill, "1");
         }
         remove_dir(&self.dir)?;
@@ -133,7 +149,11 @@ mod tests {
     fn limits_are_written_in_v2_format() {
         let d = fixture("cpu memory pids\n", "cpu memory pids\n");
         let mut cg = V2::new(d.path(), "c1");
-        let res = Resources { memory: Some(64 << 20), cpus: Some(0.5), pids: Some(32) };
+        let res = Resources {
+            memory: Some(64 << 20),
+            cpus: Some(0.5),
+            pids: Some(32),
+        };
         cg.create(&res).unwrap();
         let rd = |f: &str| std::fs::read_to_string(d.path().join("c1").join(f)).unwrap();
         assert_eq!(rd("memory.max"), "67108864");
@@ -146,8 +166,22 @@ mod tests {
     fn missing_controller_is_named_and_nothing_is_created() {
         let d = fixture("cpu pids\n", "cpu pids\n");
         let mut cg = V2::new(d.path(), "c2");
-        let err = cg.create(&Resources { memory: Some(1 << 30), ..Default::default() }).unwrap_err();
-        assert!(matches!(err, Error::ControllerUnavailable { controller: "memory", .. }), "{err}");
+        let err = cg
+            .create(&Resources {
+                memory: Some(1 << 30),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ControllerUnavailable {
+                    controller: "memory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(!d.path().join("c2").exists());
     }
 
@@ -155,7 +189,11 @@ mod tests {
     fn available_controller_is_enabled_for_children() {
         let d = fixture("memory pids\n", "");
         let mut cg = V2::new(d.path(), "c3");
-        cg.create(&Resources { pids: Some(5), ..Default::default() }).unwrap();
+        cg.create(&Resources {
+            pids: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
         let st = std::fs::read_to_string(d.path().join("cgroup.subtree_control")).unwrap();
         assert_eq!(st, "+pids");
         cg.created = false;
@@ -168,7 +206,10 @@ mod tests {
         std::fs::create_dir(d.path().join("c4")).unwrap();
         let w = |f: &str, s: &str| std::fs::write(d.path().join("c4").join(f), s).unwrap();
         w("memory.peak", "1048576\n");
-        w("cpu.stat", "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n");
+        w(
+            "cpu.stat",
+            "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n",
+        );
         w("memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n");
         w("pids.events", "max 7\n");
         let s = cg.stats();

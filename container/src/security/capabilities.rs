@@ -66,13 +66,25 @@ impl CapabilitySet {
     /// The OCI default set in bounding, effective and permitted; nothing inheritable or ambient.
     pub fn oci_default() -> CapabilitySet {
         let m = mask(OCI_DEFAULT);
-        CapabilitySet { bounding: m, effective: m, permitted: m, inheritable: 0, ambient: 0 }
+        CapabilitySet {
+            bounding: m,
+            effective: m,
+            permitted: m,
+            inheritable: 0,
+            ambient: 0,
+        }
     }
 
     /// Every capability (no dropping at all; only for experiments).
     pub fn all() -> CapabilitySet {
         let m = mask(&caps::all().into_iter().collect::<Vec<_>>());
-        CapabilitySet { bounding: m, effective: m, permitted: m, inheritable: 0, ambient: 0 }
+        CapabilitySet {
+            bounding: m,
+            effective: m,
+            permitted: m,
+            inheritable: 0,
+            ambient: 0,
+        }
     }
 }
 
@@ -119,25 +131,53 @@ const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 /// Sets effective, permitted and inheritable sets, then the ambient set.
 pub fn apply_sets(set: &CapabilitySet) -> io::Result<()> {
-    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let lo = |m: u64| m as u32;
     let hi = |m: u64| (m >> 32) as u32;
     let data = [
-        CapData { effective: lo(set.effective), permitted: lo(set.permitted), inheritable: lo(set.inheritable) },
-        CapData { effective: hi(set.effective), permitted: hi(set.permitted), inheritable: hi(set.inheritable) },
+        CapData {
+            effective: lo(set.effective),
+            permitted: lo(set.permitted),
+            inheritable: lo(set.inheritable),
+        },
+        CapData {
+            effective: hi(set.effective),
+            permitted: hi(set.permitted),
+            inheritable: hi(set.inheritable),
+        },
     ];
     // SAFETY: header and data are the kernel's v3 layout and live across the call.
-    if unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) } != 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    } != 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) } != 0 {
+    if unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    } != 0
+    {
         return Err(io::Error::last_os_error());
     }
     for cap in 0..64u64 {
         if set.ambient & (1 << cap) != 0 {
             // SAFETY: prctl with integer arguments only.
-            let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap, 0, 0) };
+            let rc =
+                unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap, 0, 0) };
             if rc != 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -160,7 +200,10 @@ mod tests {
 
     #[test]
     fn names_parse_and_unknown_names_are_rejected() {
-        assert_eq!(parse_names("caps", &["CAP_KILL", "CAP_CHOWN"]).unwrap(), (1 << 5) | 1);
+        assert_eq!(
+            parse_names("caps", &["CAP_KILL", "CAP_CHOWN"]).unwrap(),
+            (1 << 5) | 1
+        );
         let err = parse_names("process.capabilities.bounding", &["CAP_FLY"]).unwrap_err();
         assert!(err.to_string().contains("CAP_FLY"), "{err}");
     }

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-    TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 
 use crate::{Error, Result};
@@ -83,26 +83,47 @@ fn arch() -> TargetArch {
     TargetArch::x86_64
 }
 
+// Syscall numbers are c_long: i64 here, not on 32-bit targets.
+#[allow(clippy::unnecessary_cast)]
 fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgram> {
-    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), arch())
-        .map_err(|e| Error::Seccomp(e.to_string()))?;
-    filter.try_into().map_err(|e: seccompiler::BackendError| Error::Seccomp(e.to_string()))
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        arch(),
+    )
+    .map_err(|e| Error::Seccomp(e.to_string()))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| Error::Seccomp(e.to_string()))
 }
 
 /// The default policy as BPF programs, to install in this order.
+#[allow(clippy::unnecessary_cast)]
 pub fn default_filters() -> Result<Vec<BpfProgram>> {
-    let mut deny: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|(_, nr)| (*nr as i64, Vec::new())).collect();
+    let mut deny: BTreeMap<i64, Vec<SeccompRule>> = DENIED
+        .iter()
+        .map(|(_, nr)| (*nr as i64, Vec::new()))
+        .collect();
     let clone_rules = NAMESPACE_FLAGS
         .iter()
         .map(|f| {
-            let cond = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(*f as u64), *f as u64)
-                .map_err(|e| Error::Seccomp(e.to_string()))?;
+            let cond = SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(*f as u64),
+                *f as u64,
+            )
+            .map_err(|e| Error::Seccomp(e.to_string()))?;
             SeccompRule::new(vec![cond]).map_err(|e| Error::Seccomp(e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
     deny.insert(libc::SYS_clone as i64, clone_rules);
     let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3 as i64, Vec::new())].into();
-    Ok(vec![compile(deny, libc::EPERM)?, compile(clone3, libc::ENOSYS)?])
+    Ok(vec![
+        compile(deny, libc::EPERM)?,
+        compile(clone3, libc::ENOSYS)?,
+    ])
 }
 
 #[cfg(test)]
@@ -111,8 +132,19 @@ mod tests {
 
     #[test]
     fn the_issue_list_is_denied() {
-        for name in ["kexec_load", "open_by_handle_at", "init_module", "bpf", "keyctl", "ptrace", "mount"] {
-            assert!(DENIED.iter().any(|(n, _)| *n == name), "{name} is not denied");
+        for name in [
+            "kexec_load",
+            "open_by_handle_at",
+            "init_module",
+            "bpf",
+            "keyctl",
+            "ptrace",
+            "mount",
+        ] {
+            assert!(
+                DENIED.iter().any(|(n, _)| *n == name),
+                "{name} is not denied"
+            );
         }
     }
 
@@ -141,7 +173,13 @@ mod tests {
                 let rc = unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) };
                 let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
                 // SAFETY: _exit in a forked child.
-                unsafe { libc::_exit(if rc == -1 && errno == libc::EPERM { 0 } else { 1 }) }
+                unsafe {
+                    libc::_exit(if rc == -1 && errno == libc::EPERM {
+                        0
+                    } else {
+                        1
+                    })
+                }
             }
             pid => {
                 let mut st = 0;

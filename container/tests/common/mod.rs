@@ -27,7 +27,10 @@ pub fn busybox_rootfs() -> tempfile::TempDir {
     if std::fs::hard_link("/bin/busybox", &bb).is_err() {
         std::fs::copy("/bin/busybox", &bb).unwrap();
     }
-    for a in ["sh", "true", "false", "cat", "ls", "echo", "hostname", "ps", "id", "grep", "dd", "sleep", "unshare", "seq", "wc", "mount", "head"] {
+    for a in [
+        "sh", "true", "false", "cat", "ls", "echo", "hostname", "ps", "id", "grep", "dd", "sleep",
+        "unshare", "seq", "wc", "mount", "head",
+    ] {
         std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
     }
     for d2 in ["proc", "dev", "sys", "tmp", "etc"] {
