@@ -281,6 +281,10 @@ fn indirect_tables_and_bad_heads_do_not_panic() {
         .unwrap();
     assert!(!r.blk.process_queue(0, &mut r.queue, &r.mem));
     assert!(r.blk.stats().bad_requests >= 2);
+    // The device stops serving the queue until the driver resets it.
+    assert!(r.blk.needs_reset());
+    r.blk.reset();
+    assert!(!r.blk.needs_reset());
 }
 
 #[test]
@@ -411,4 +415,15 @@ fn transport_drives_a_request_end_to_end() {
     reg_write(&mut t, 0x064, 1);
     assert_eq!(reg_read(&mut t, 0x060), 0);
     assert_eq!(t.device().stats().requests, 1);
+
+    // A broken available index: DEVICE_NEEDS_RESET and a config interrupt.
+    r.mem.write_obj(500u16, GuestAddress(AVAIL + 2)).unwrap();
+    reg_write(&mut t, 0x050, 0);
+    assert_ne!(reg_read(&mut t, 0x070) & status::DEVICE_NEEDS_RESET, 0);
+    assert_eq!(reg_read(&mut t, 0x060) & 2, 2);
+    reg_write(&mut t, 0x070, 0);
+    assert!(
+        !t.device().needs_reset(),
+        "a driver reset repairs the device"
+    );
 }

@@ -124,6 +124,7 @@ pub struct Block {
     read_only: bool,
     capacity: u64,
     stats: BlockStats,
+    broken: bool,
 }
 
 impl Block {
@@ -135,6 +136,7 @@ impl Block {
             read_only,
             capacity: len - len % SECTOR,
             stats: BlockStats::default(),
+            broken: false,
         })
     }
 
@@ -371,7 +373,7 @@ impl VirtioDevice for Block {
     }
 
     fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool {
-        if index != 0 || !queue.is_valid(mem) {
+        if index != 0 || !queue.is_valid(mem) || self.broken {
             self.stats.bad_requests += 1;
             return false;
         }
@@ -382,6 +384,7 @@ impl VirtioDevice for Block {
                 Err(e) => {
                     tracing::debug!(%e, "virtio-blk avail ring unreadable");
                     self.stats.bad_requests += 1;
+                    self.broken = true;
                     None
                 }
             };
@@ -396,5 +399,13 @@ impl VirtioDevice for Block {
             used_any = true;
         }
         used_any
+    }
+
+    fn needs_reset(&self) -> bool {
+        self.broken
+    }
+
+    fn reset(&mut self) {
+        self.broken = false;
     }
 }

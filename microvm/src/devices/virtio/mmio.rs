@@ -60,6 +60,8 @@ pub mod status {
 
 /// Interrupt status bit: a used buffer was returned.
 const INT_VRING: u32 = 1;
+/// Interrupt status bit: the configuration (or device status) changed.
+const INT_CONFIG: u32 = 2;
 
 /// A virtio device behind the MMIO register window.
 pub struct MmioTransport<D: VirtioDevice> {
@@ -129,6 +131,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
     }
 
     fn reset(&mut self) {
+        self.device.reset();
         for q in &mut self.queues {
             q.reset();
         }
@@ -148,7 +151,16 @@ impl<D: VirtioDevice> MmioTransport<D> {
         let Some(queue) = self.queues.get_mut(index as usize) else {
             return;
         };
-        if self.device.process_queue(index as usize, queue, &self.mem) {
+        let used = self.device.process_queue(index as usize, queue, &self.mem);
+        if self.device.needs_reset() && self.status & status::DEVICE_NEEDS_RESET == 0 {
+            // Tell the driver, with a configuration-change interrupt.
+            self.status |= status::DEVICE_NEEDS_RESET;
+            self.interrupt_status |= INT_CONFIG;
+            if let Err(e) = self.irq.trigger() {
+                tracing::debug!(%e, "virtio interrupt failed");
+            }
+        }
+        if used {
             let needs = queue.needs_notification(&self.mem).unwrap_or(true);
             if needs {
                 self.interrupt_status |= INT_VRING;

@@ -22,4 +22,11 @@ pub trait VirtioDevice: Send {
     /// Processes queue `index` after a notification. Returns whether any
     /// buffer was returned to the driver (so it may need an interrupt).
     fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool;
+    /// The driver broke the queue (e.g. its available index jumped past the
+    /// queue size) and must reset the device before it works again.
+    fn needs_reset(&self) -> bool {
+        false
+    }
+    /// Forgets device state on a driver reset.
+    fn reset(&mut self) {}
 }
