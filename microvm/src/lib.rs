@@ -13,6 +13,8 @@
 //! - [`builder`]: wires it all together;
 //! - [`probe`]: functional probes of what this host's KVM can do.
 
+#![warn(missing_docs)]
+
 pub mod accounting;
 pub mod arch;
 pub mod boot;
