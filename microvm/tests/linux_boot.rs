@@ -236,3 +236,52 @@ fn a_command_line_longer_than_the_kernel_accepts_is_refused() {
         other => panic!("expected CmdlineTooLong, got {other:?}"),
     }
 }
+
+#[test]
+fn the_real_bzimage_loads_with_its_64_bit_entry_and_header() {
+    use microvm::boot::linux::{KernelFormat, ZERO_PAGE_START, detect_format, load};
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+    let test = "the_real_bzimage_loads_with_its_64_bit_entry_and_header";
+    // No KVM needed: only the loader and guest memory.
+    let bz = guest_kernel().and_then(|v| {
+        let b = v.with_file_name("bzImage");
+        b.is_file()
+            .then_some(b)
+            .ok_or_else(|| format!("no bzImage next to {}", v.display()))
+    });
+    let ok = bz.as_ref().map(|_| ()).map_err(Clone::clone);
+    if !hostcaps::testing::require(test, "guest-kernel", ok) {
+        return;
+    }
+    let bz = bz.unwrap();
+    assert_eq!(detect_format(&bz).unwrap(), KernelFormat::BzImage);
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), (128 * MIB) as usize)]).unwrap();
+    let boot = LinuxBoot {
+        kernel: bz.clone(),
+        initramfs: Some(vec![0; 4096]),
+        cmdline: "console=ttyS0".into(),
+    };
+    let entry = load(&mem, &boot).unwrap();
+    assert_eq!(
+        entry.entry,
+        GuestAddress(0x10_0200),
+        "startup_64 of the decompressor"
+    );
+    let zp = ZERO_PAGE_START;
+    let version: u16 = mem.read_obj(GuestAddress(zp + 0x206)).unwrap();
+    let xloadflags: u16 = mem.read_obj(GuestAddress(zp + 0x236)).unwrap();
+    let init_size: u32 = mem.read_obj(GuestAddress(zp + 0x260)).unwrap();
+    let magic: u32 = mem.read_obj(GuestAddress(zp + 0x202)).unwrap();
+    assert_eq!(magic, u32::from_le_bytes(*b"HdrS"));
+    assert!(version >= 0x020c, "protocol {version:#x}");
+    assert_eq!(xloadflags & 1, 1, "XLF_KERNEL_64");
+    assert!(u64::from(init_size) > std::fs::metadata(&bz).unwrap().len());
+    // The payload (after the setup sectors) is at 1 MiB.
+    let setup_sects = std::fs::read(&bz).unwrap()[0x1f1] as usize;
+    let file = std::fs::read(&bz).unwrap();
+    let payload = &file[(setup_sects + 1) * 512..][..64];
+    let mut got = [0u8; 64];
+    mem.read_slice(&mut got, GuestAddress(0x10_0000)).unwrap();
+    assert_eq!(&got[..], payload);
+}
