@@ -3,6 +3,7 @@
 //! `run` — success, bad input, a KVM refusal — releases it all.
 
 use std::fs::File;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -59,7 +60,10 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     let mem = memory::create(config.memory_bytes, config.hugepages)?;
     // Load the image before touching KVM: bad images fail fast and clearly.
     let tiny = match &config.image {
-        GuestImage::Tiny { elf, .. } => Some(boot::tiny::load(&mem, config.memory_bytes, elf)?),
+        GuestImage::Tiny { elf, cmdline } => Some((
+            boot::tiny::load(&mem, config.memory_bytes, elf)?,
+            cmdline.as_str(),
+        )),
         GuestImage::Linux(_) => None,
     };
     let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
@@ -86,8 +90,8 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     let (io, mmio, handles) = build_devices(&vm, config, disk, tsc_khz, linux)?;
     let mem = vm.memory();
     regs::write_descriptor_tables(mem)?;
-    match (&config.image, tiny) {
-        (GuestImage::Tiny { cmdline, .. }, Some(elf)) => {
+    match (tiny, &config.image) {
+        (Some((elf, cmdline)), _) => {
             let blk = if config.disk.is_some() {
                 VIRTIO_BLK_MMIO
             } else {
@@ -111,7 +115,7 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
             };
             regs::enter_long_mode(&vcpus[0].fd, cr3, &entry)?;
         }
-        (GuestImage::Linux(lb), _) => {
+        (None, GuestImage::Linux(lb)) => {
             let mut lb = lb.clone();
             if config.disk.is_some() && !lb.cmdline.contains("virtio_mmio.device=") {
                 lb.cmdline.push_str(&format!(
@@ -134,7 +138,8 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
                 setup_lapic(v)?;
             }
         }
-        (GuestImage::Tiny { .. }, None) => unreachable!("tiny image is loaded above"),
+        // A tiny image is always loaded above.
+        (None, GuestImage::Tiny { .. }) => {}
     }
 
     let ctx = Arc::new(RunContext::new(io, mmio, !linux));
@@ -227,7 +232,7 @@ fn open_disk(path: &Path) -> Result<(File, bool), Error> {
         }),
     }
     .and_then(|(f, ro)| match f.metadata() {
-        Ok(m) if m.is_file() || m.file_type().is_block_device_like() => Ok((f, ro)),
+        Ok(m) if m.is_file() || m.file_type().is_block_device() => Ok((f, ro)),
         Ok(_) => Err(Error::DiskUnreadable {
             path: path.to_path_buf(),
             source: std::io::Error::new(
@@ -240,17 +245,6 @@ fn open_disk(path: &Path) -> Result<(File, bool), Error> {
             source,
         }),
     })
-}
-
-trait BlockDeviceLike {
-    fn is_block_device_like(&self) -> bool;
-}
-
-impl BlockDeviceLike for std::fs::FileType {
-    fn is_block_device_like(&self) -> bool {
-        use std::os::unix::fs::FileTypeExt;
-        self.is_block_device()
-    }
 }
 
 fn build_devices(
