@@ -245,6 +245,40 @@ pub fn backend(kind: IsolationKind) -> Result<Box<dyn Isolation>, IsolationError
 
 /// The backend for `kind`, or `Unsupported` with the reason this host (or
 /// this build) cannot run it.
-pub fn backend_with(kind: IsolationKind, _options: &BackendOptions) -> Result<Box<dyn Isolation>, IsolationError> {
-    Err(IsolationError::Unsupported { kind, reason: "this backend is not built yet".into() })
+pub fn backend_with(kind: IsolationKind, options: &BackendOptions) -> Result<Box<dyn Isolation>, IsolationError> {
+    let unsupported = |reason: String| IsolationError::Unsupported { kind, reason };
+    match kind {
+        IsolationKind::Native => Ok(Box::new(native::Native::new())),
+        IsolationKind::Container => {
+            if options.bundle.is_some() {
+                return Err(unsupported("OCI bundles are not wired into this command yet; use --rootfs".into()));
+            }
+            Ok(Box::new(container::Container { rootfs: options.rootfs.clone() }))
+        }
+        IsolationKind::VmTiny => {
+            hostcaps::kvm::device_usable().map_err(unsupported)?;
+            Ok(Box::new(vm_tiny::VmTiny::new()))
+        }
+        IsolationKind::VmLinux => {
+            linux_guest_verdict().map_err(unsupported)?;
+            Ok(Box::new(vm_linux::VmLinux { kernel: options.kernel.clone(), ..vm_linux::VmLinux::new() }))
+        }
+    }
+}
+
+/// Whether a Linux guest can boot here, from the same functional probes
+/// `isolab doctor` reports (not from module names alone).
+pub fn linux_guest_verdict() -> Result<(), String> {
+    hostcaps::kvm::device_usable()?;
+    let probe = ::microvm::probe::functional().map_err(|e| format!("the KVM probes failed: {e}"))?;
+    if probe.linux_guest_supported() {
+        Ok(())
+    } else {
+        Err(format!(
+            "this host's KVM cannot run a Linux guest (guest CPL 0 is {:.0}x slower than CPL 3, exceptions {}); \
+             `isolab doctor` explains; use a host with hardware virtualization",
+            probe.cpl0_slowdown,
+            if probe.exceptions_delivered { "delivered" } else { "not delivered" }
+        ))
+    }
 }
