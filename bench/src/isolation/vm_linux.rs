@@ -62,18 +62,27 @@ impl VmLinux {
     }
 }
 
-/// `Ok` when this host can run a Linux guest to `/init`; the error says why not.
-// Judged from the KVM kind until microvm's functional probe verdict
-// (`linux_guest_supported`) is available to call from here.
+/// `Ok` when this host can run a Linux guest to `/init`; the error says why
+/// not. The verdict is microvm's functional probe (`linux_guest_supported`:
+/// exceptions delivered and CPL-0 code at native speed), run once per process.
 pub fn linux_guest_support() -> Result<(), String> {
-    hostcaps::kvm::device_usable()?;
-    match hostcaps::kvm::facts().kind {
-        hostcaps::kvm::KvmKind::Hardware => Ok(()),
-        kind => Err(format!(
-            "this host's KVM is {kind:?}: a Linux guest stops at its first exception or interrupt \
-             (`isolab doctor` shows linux_guest: unsupported); use a host with VT-x/AMD-V, or the tiny guest"
-        )),
-    }
+    static VERDICT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    VERDICT
+        .get_or_init(|| {
+            hostcaps::kvm::device_usable()?;
+            let p = microvm::probe::functional()
+                .map_err(|e| format!("the KVM functional probe failed: {e}"))?;
+            if p.linux_guest_supported() {
+                return Ok(());
+            }
+            Err(format!(
+                "this host's KVM cannot run a Linux guest (guest kernel code {:.0}x slower than user code, \
+                 exceptions delivered: {}; {}), so the kernel would stop at its first exception or interrupt; \
+                 `isolab doctor` shows linux_guest: unsupported. Use a host with VT-x/AMD-V, or the tiny guest",
+                p.cpl0_slowdown, p.exceptions_delivered, p.exception_detail
+            ))
+        })
+        .clone()
 }
 
 impl Isolation for VmLinux {
