@@ -26,6 +26,7 @@ pub(crate) const MSG_EXEC: u32 = 3;
 #[repr(u32)]
 pub(crate) enum Step {
     Stdio = 1,
+    JoinCgroup = 2,
     // 2 was "wait for the runtime", which has nothing to report to.
     Setsid = 3,
     CgroupNs,
@@ -58,6 +59,7 @@ impl Step {
         }
         let s = match code {
             1 => "connect standard streams",
+            2 => "join the cgroup",
             3 => "setsid",
             4 => "enter a new cgroup namespace",
             5 => "set the hostname",
@@ -107,6 +109,8 @@ pub(crate) struct ChildConfig {
     pub plan: Plan,
     pub hostname: Option<CString>,
     pub unshare_cgroup: bool,
+    /// Open cgroup `tasks`/`cgroup.procs` files to write `0` to.
+    pub cgroup_files: Vec<RawFd>,
     pub loopback: bool,
     pub rlimits: Vec<Rlimit>,
     pub uid: u32,
@@ -183,6 +187,12 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
 }
 
 fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
+    // Into the cgroup first, so everything after is limited and accounted.
+    for fd in &cfg.cgroup_files {
+        // SAFETY: writing one byte from a static buffer to a fd the parent opened.
+        let n = unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) };
+        os(n as libc::c_long).map_err(at(Step::JoinCgroup))?;
+    }
     // Standard streams, then close every inherited fd but the sync socket
     // (fds of other containers being spawned concurrently included).
     for (target, src) in cfg.stdio.iter().enumerate() {
@@ -211,8 +221,12 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
     if cfg.loopback {
         crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
     }
-    // Only now wait for the runtime: it moved us into our cgroup (one RCU
-    // grace period on cgroup v1) while we were mounting.
+    if cfg.unshare_cgroup {
+        // SAFETY: flag-only syscall; we are already inside our cgroup.
+        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
+            .map_err(at(Step::CgroupNs))?;
+    }
+    // Wait for the runtime: it may be creating our veth meanwhile.
     let mut go = Go::default();
     // SAFETY: reading into a plain-data struct of the size we pass.
     let n = unsafe {
@@ -228,11 +242,6 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
         unsafe { libc::_exit(126) };
     }
 
-    if cfg.unshare_cgroup {
-        // SAFETY: flag-only syscall; we are already inside our cgroup.
-        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
-            .map_err(at(Step::CgroupNs))?;
-    }
     if go.veth_addr != 0 {
         let addr = std::net::Ipv4Addr::from(go.veth_addr);
         let mask = std::net::Ipv4Addr::from(go.veth_mask);

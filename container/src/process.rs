@@ -329,6 +329,17 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         }
     }
 
+    let cgroup_files = cgroup
+        .self_attach_files()
+        .iter()
+        .map(|p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .map(OwnedFd::from)
+                .map_err(|source| Error::Cgroup { op: "open", path: p.clone(), source })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut cfg = ChildConfig {
         sock: child_sock.as_raw_fd(),
         stdio,
@@ -339,6 +350,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             None
         },
         unshare_cgroup: spec.namespaces.cgroup,
+        cgroup_files: cgroup_files.iter().map(AsRawFd::as_raw_fd).collect(),
         loopback: spec.net != NetMode::Host,
         rlimits: spec.rlimits.clone(),
         uid: spec.uid,
@@ -405,7 +417,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     cfg.argv.clear();
     cfg.envp.clear();
 
-    cgroup.add_process(pid)?;
+    drop(cgroup_files);
     let veth = if spec.net == NetMode::Veth {
         Some(Veth::create(pid)?)
     } else {

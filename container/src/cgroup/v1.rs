@@ -135,6 +135,10 @@ impl CgroupManager for V1 {
         Ok(())
     }
 
+    fn self_attach_files(&self) -> Vec<PathBuf> {
+        self.created.iter().map(|d| d.join("tasks")).collect()
+    }
+
     fn stats(&self) -> CgroupStats {
         let made = |c: &str| self.dir(c).filter(|d| self.created.iter().any(|x| x == d));
         CgroupStats {

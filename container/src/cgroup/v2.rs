@@ -94,6 +94,11 @@ impl CgroupManager for V2 {
         write(&self.dir.join("cgroup.procs"), &pid.to_string())
     }
 
+    fn self_attach_files(&self) -> Vec<PathBuf> {
+        // v2 has no per-thread file outside threaded groups; cgroup.procs takes the lock.
+        vec![self.dir.join("cgroup.procs")]
+    }
+
     fn stats(&self) -> CgroupStats {
         CgroupStats {
             peak_memory_bytes: read_u64(&self.dir.join("memory.peak")),
