@@ -188,7 +188,19 @@ impl Table {
         for row in &self.rows {
             let mut line = vec![row.title.clone(), row.unit.clone()];
             for (c, cell) in self.columns.iter().zip(&row.cells) {
-                line.push(cell.as_ref().map_or("–".into(), value_cell));
+                let native_kind = row
+                    .cells
+                    .first()
+                    .and_then(|n| n.as_ref())
+                    .and_then(|n| n.kind.as_deref());
+                let differs = cell
+                    .as_ref()
+                    .is_some_and(|x| c != "native" && x.kind.as_deref() != native_kind);
+                let marker = if differs { "†" } else { "" };
+                line.push(
+                    cell.as_ref()
+                        .map_or("–".into(), |x| format!("{}{marker}", value_cell(x))),
+                );
                 if c != "native" {
                     let ratio = cell.as_ref().and_then(|x| x.ratio_to_native);
                     line.push(ratio.map_or("–".into(), |x| ratio_cell(&x, detail)));
@@ -230,6 +242,35 @@ impl Table {
         let mut lines = vec![format!(
             "Median ±95% CI half-width; ×native: median of per-round ratios [95% CI]; n ≥ {n} runs each."
         )];
+        let marked: Vec<String> = self
+            .rows
+            .iter()
+            .flat_map(|r| {
+                let native = r
+                    .cells
+                    .first()
+                    .and_then(|c| c.as_ref())
+                    .and_then(|c| c.kind.clone());
+                self.columns
+                    .iter()
+                    .zip(&r.cells)
+                    .skip(1)
+                    .filter_map(move |(col, c)| {
+                        let c = c.as_ref()?;
+                        (c.kind != native).then(|| {
+                            format!(
+                                "{} {col}: {} vs native {}",
+                                r.title,
+                                c.kind.as_deref().unwrap_or("?"),
+                                native.as_deref().unwrap_or("?")
+                            )
+                        })
+                    })
+            })
+            .collect();
+        if !marked.is_empty() {
+            lines.push(format!("† not like for like ({}).", marked.join("; ")));
+        }
         for (name, reason) in &self.not_measured {
             lines.push(format!("Not measured: {name}: {reason}"));
         }

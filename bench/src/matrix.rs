@@ -43,11 +43,12 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    /// The `--quick` matrix: 5 rounds, small sizes; under 2 minutes on a 2-core host.
+    /// The `--quick` matrix: 6 rounds (the fewest whose min–max interval
+    /// covers the median with ≥ 95%), small sizes; about 40 s on a 2-core host.
     pub fn quick() -> BenchOptions {
         BenchOptions {
             quick: true,
-            rounds: 5,
+            rounds: 6,
             warmup: 1,
             probes: ["cpu", "mem", "syscall", "io"].map(String::from).to_vec(),
             workload_args: [
@@ -256,8 +257,16 @@ fn collect_outcome(
                 }
             }
             let a = &o.accounting;
+            // A VMM that reports no whole-process peak RSS still reports its own
+            // overhead and the guest RAM touched; their sum is the host-side footprint.
+            let idle = a
+                .host_peak_rss_bytes
+                .or(match (a.overhead_bytes, a.guest_touched_bytes) {
+                    (Some(o), Some(g)) => Some(o + g),
+                    _ => None,
+                });
             let mem = [
-                ("idle_peak_rss_mib", a.host_peak_rss_bytes),
+                ("idle_peak_rss_mib", idle),
                 ("overhead_mib", a.overhead_bytes),
                 ("cgroup_peak_mib", a.cgroup_peak_bytes),
                 ("guest_touched_mib", a.guest_touched_bytes),
@@ -332,8 +341,21 @@ struct Subject {
     start_backend: Option<Box<dyn Isolation>>,
 }
 
-/// Runs the matrix.
+/// Makes the backend for an isolation kind (normally [`isolation::backend_with`]).
+pub type BackendFactory<'a> = dyn Fn(IsolationKind, &isolation::BackendOptions) -> Result<Box<dyn Isolation>, IsolationError>
+    + 'a;
+
+/// Runs the matrix with the backends this build and host provide.
 pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchError> {
+    run_with(opts, progress, &isolation::backend_with)
+}
+
+/// Runs the matrix with backends from `factory` (tests use stand-ins).
+pub fn run_with(
+    opts: &BenchOptions,
+    progress: &Progress,
+    factory: &BackendFactory<'_>,
+) -> Result<Results, BenchError> {
     if opts.rounds == 0 {
         return Err(BenchError::NoRounds(0));
     }
@@ -359,7 +381,7 @@ pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchErr
 
     let mut subjects: Vec<Subject> = Vec::new();
     for &kind in &opts.isolations {
-        match isolation::backend(kind) {
+        match factory(kind, &isolation::BackendOptions::default()) {
             Ok(backend) => {
                 let start_backend = match (kind, &peer_set) {
                     (IsolationKind::Container, Some(set)) => {
@@ -367,9 +389,11 @@ pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchErr
                             rootfs: Some(set.rootfs()),
                             ..Default::default()
                         };
-                        isolation::backend_with(kind, &o).ok()
+                        factory(kind, &o).ok()
                     }
-                    (IsolationKind::VmTiny, Some(_)) => isolation::backend(kind).ok(),
+                    (IsolationKind::VmTiny, Some(_)) => {
+                        factory(kind, &isolation::BackendOptions::default()).ok()
+                    }
                     _ => None,
                 };
                 subjects.push(Subject {
@@ -529,6 +553,19 @@ pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchErr
                                 continue;
                             }
                         }
+                        if matches!(task, Task::Idle(_))
+                            && o.accounting.host_peak_rss_bytes.is_none()
+                            && o.accounting.overhead_bytes.is_some()
+                            && o.accounting.guest_touched_bytes.is_some()
+                        {
+                            let n = format!(
+                                "{subject_name}: idle memory is the VMM's overhead plus the guest RAM it touched \
+                                 (the backend reports no whole-process peak RSS)"
+                            );
+                            if !notes.contains(&n) {
+                                notes.push(n);
+                            }
+                        }
                         for n in &o.notes {
                             let n = format!("{subject_name}: {n}");
                             if !notes.contains(&n) {
@@ -654,5 +691,215 @@ mod tests {
             run(&opts, &Progress::hidden()),
             Err(BenchError::NoRounds(0))
         ));
+    }
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use crate::isolation::{Accounting, BootTimes, Exit};
+    use workload::schema::{PlatformKind, ResultLine};
+
+    /// A stand-in backend: deterministic values scaled by `factor`, every call logged.
+    struct Fake {
+        kind: IsolationKind,
+        factor: f64,
+        fail_probes: bool,
+        log: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl Isolation for Fake {
+        fn kind(&self) -> IsolationKind {
+            self.kind
+        }
+
+        fn run(&self, inv: &Invocation, _limits: &Limits) -> Result<Outcome, IsolationError> {
+            let Invocation::Probes(args) = inv else {
+                panic!("the matrix only runs probes without peers")
+            };
+            self.log
+                .borrow_mut()
+                .push(format!("{} {}", self.kind, args[0]));
+            if self.fail_probes && args[0] != "idle" {
+                return Err(IsolationError::BadInput("fake failure".into()));
+            }
+            let n = self.log.borrow().len() as f64;
+            let line = |probe: &str, metric: &str, unit: &str, value: f64| ResultLine {
+                schema: 1,
+                probe: probe.into(),
+                metric: metric.into(),
+                value,
+                unit: unit.into(),
+                samples: vec![value],
+                platform: PlatformKind::Linux,
+                checksum: None,
+                kind: None,
+                extra: Default::default(),
+            };
+            let results = if args[0] == "idle" {
+                vec![line("idle", "slept_ms", "ms", 100.0)]
+            } else {
+                // Slight drift with call count, identical in relative terms for both kinds.
+                vec![line(
+                    "cpu",
+                    "ops_per_s",
+                    "blocks/s",
+                    1000.0 * self.factor * (1.0 + n / 1000.0),
+                )]
+            };
+            Ok(Outcome {
+                kind: self.kind,
+                exit: Exit::Exited { code: 0 },
+                boot: Some(BootTimes {
+                    total: Duration::from_millis((2.0 / self.factor) as u64),
+                    setup: None,
+                    kernel: None,
+                }),
+                results,
+                stdout: Vec::new(),
+                console: Vec::new(),
+                accounting: Accounting {
+                    host_peak_rss_bytes: Some((4.0 / self.factor) as u64 * 1024 * 1024),
+                    ..Default::default()
+                },
+                notes: Vec::new(),
+            })
+        }
+    }
+
+    fn options(rounds: u32) -> BenchOptions {
+        BenchOptions {
+            rounds,
+            warmup: 1,
+            peers: false,
+            label: Some("fake".into()),
+            ..BenchOptions::quick()
+        }
+    }
+
+    #[test]
+    fn interleaves_rounds_pairs_ratios_and_records_unsupported() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let factory = |kind: IsolationKind,
+                       _: &isolation::BackendOptions|
+         -> Result<Box<dyn Isolation>, IsolationError> {
+            let factor = match kind {
+                IsolationKind::Native => 1.0,
+                IsolationKind::Container => 0.5,
+                _ => {
+                    return Err(IsolationError::Unsupported {
+                        kind,
+                        reason: format!("no {kind} in this test"),
+                    });
+                }
+            };
+            Ok(Box::new(Fake {
+                kind,
+                factor,
+                fail_probes: false,
+                log: log.clone(),
+            }))
+        };
+        let r = run_with(&options(4), &Progress::hidden(), &factory).unwrap();
+
+        let calls = log.borrow().clone();
+        assert_eq!(calls.len(), 5 * 4, "warm-up + 4 rounds, 4 runs each");
+        assert_eq!(
+            calls[..4],
+            [
+                "native idle",
+                "container idle",
+                "native cpu",
+                "container cpu"
+            ]
+        );
+        assert_eq!(
+            calls[4..8],
+            calls[..4],
+            "every round runs in the same order"
+        );
+
+        let cpu = r.metric("native", "cpu", "ops_per_s", None).unwrap();
+        assert_eq!(cpu.summary.n, 4, "warm-up samples are discarded");
+        assert_eq!(cpu.rounds, [0, 1, 2, 3]);
+        let ratio = r
+            .ratio("container", "native", "cpu", "ops_per_s", None)
+            .unwrap();
+        // Paired within a round the drift cancels almost exactly: 0.5 × (1+n/1000)/(1+(n-1)/1000).
+        assert!(
+            (ratio.summary.median - 0.5).abs() < 0.001,
+            "{:?}",
+            ratio.summary
+        );
+        assert!(
+            r.ratio("container", "native", "boot", "total_ms", None)
+                .is_some()
+        );
+        assert!(
+            r.metric("container", "memory", "idle_peak_rss_mib", None)
+                .is_some()
+        );
+
+        let vm = r.subjects.iter().find(|s| s.name == "vm-tiny").unwrap();
+        assert_eq!(vm.status, Status::Unsupported);
+        assert_eq!(vm.reason.as_deref(), Some("no vm-tiny in this test"));
+        assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn a_failing_isolation_is_recorded_not_dropped_and_not_retried() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let factory = |kind: IsolationKind,
+                       _: &isolation::BackendOptions|
+         -> Result<Box<dyn Isolation>, IsolationError> {
+            match kind {
+                IsolationKind::Native | IsolationKind::Container => Ok(Box::new(Fake {
+                    kind,
+                    factor: 1.0,
+                    fail_probes: kind == IsolationKind::Container,
+                    log: log.clone(),
+                })),
+                _ => Err(IsolationError::Unsupported {
+                    kind,
+                    reason: "not here".into(),
+                }),
+            }
+        };
+        let r = run_with(&options(3), &Progress::hidden(), &factory).unwrap();
+        let container = r.subjects.iter().find(|s| s.name == "container").unwrap();
+        assert!(
+            container
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("fake failure"),
+            "{container:?}"
+        );
+        assert!(r.metric("container", "cpu", "ops_per_s", None).is_none());
+        let failed_calls = log
+            .borrow()
+            .iter()
+            .filter(|c| *c == "container cpu")
+            .count();
+        assert_eq!(
+            failed_calls, 1,
+            "a run that errs is not retried every round"
+        );
+    }
+
+    #[test]
+    fn no_native_baseline_is_an_error() {
+        let factory = |kind: IsolationKind,
+                       _: &isolation::BackendOptions|
+         -> Result<Box<dyn Isolation>, IsolationError> {
+            Err(IsolationError::Unsupported {
+                kind,
+                reason: "nothing works".into(),
+            })
+        };
+        let err = run_with(&options(2), &Progress::hidden(), &factory).unwrap_err();
+        assert!(
+            matches!(err, BenchError::NoBaseline(ref r) if r == "nothing works"),
+            "{err}"
+        );
     }
 }

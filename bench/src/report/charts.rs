@@ -346,7 +346,10 @@ pub fn short_number(v: f64) -> String {
         format!("{v:.1}")
     } else if a >= 1.0 {
         format!("{v:.2}")
-    } else {
+    } else if a >= 0.01 {
         format!("{v:.3}")
+    } else {
+        // Tiny ratios (e.g. a page-cache fsync against a real one) keep their digits.
+        format!("{v:.2e}")
     }
 }

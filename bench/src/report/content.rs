@@ -187,12 +187,16 @@ fn summary_section(doc: &mut Document, all: &[Results]) {
 fn not_measured_section(doc: &mut Document, all: &[Results]) {
     let mut items = Vec::new();
     for r in all {
-        for s in r.subjects.iter().filter(|s| s.status != Status::Measured) {
+        for s in r
+            .subjects
+            .iter()
+            .filter(|s| s.status != Status::Measured || s.reason.is_some())
+        {
             let what = match s.status {
                 Status::Missing => "not installed",
                 Status::Unsupported => "not possible on this host",
                 Status::Failed => "tried and failed",
-                Status::Measured => unreachable!("filtered above"),
+                Status::Measured => "partly measured",
             };
             items.push(format!(
                 "{}{} ({}, {what}): {}",
@@ -231,13 +235,7 @@ fn peers_section(doc: &mut Document, all: &[Results]) {
                 .ratios
                 .iter()
                 .filter(|x| x.probe == "start" && x.numerator == m.subject)
-                .map(|x| {
-                    format!(
-                        "{}× vs {}",
-                        fmt_ratio(&x.summary).trim_end_matches('×'),
-                        x.denominator
-                    )
-                })
+                .map(|x| format!("{} vs {}", fmt_ratio(&x.summary), x.denominator))
                 .collect();
             let version = r
                 .subjects
