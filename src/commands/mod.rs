@@ -2,6 +2,7 @@
 
 mod clean;
 mod doctor;
+mod kernel;
 mod run;
 
 use crate::args::Command;
@@ -20,7 +21,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Compare { .. } => Err(Unsupported("`isolab compare` is not built yet (needs the benchmark harness)".into()).into()),
         Command::Bench { .. } => Err(Unsupported("`isolab bench` is not built yet (needs the benchmark harness)".into()).into()),
         Command::Report { .. } => Err(Unsupported("`isolab report` is not built yet (needs the report writer)".into()).into()),
-        Command::Kernel { .. } => Err(Unsupported("`isolab kernel` is not built yet (needs the guest kernel builder)".into()).into()),
+        Command::Kernel { action } => kernel::run(action),
         Command::Clean => clean::run(),
     }
 }
