@@ -265,3 +265,65 @@ fn a_bad_probe_argument_is_reported_by_the_guest() {
     );
     assert!(console(&o).contains("--no-such-option"), "{}", console(&o));
 }
+
+#[test]
+fn the_same_image_boots_under_qemu_microvm_through_pvh() {
+    let test = "the_same_image_boots_under_qemu_microvm_through_pvh";
+    if !kvm(test) {
+        return;
+    }
+    let qemu = hostcaps::peers::which("qemu-system-x86_64");
+    let found = qemu
+        .clone()
+        .ok_or_else(|| "qemu-system-x86_64 is not installed".to_string());
+    if !hostcaps::testing::require(test, "qemu", found.map(|_| ())) {
+        return;
+    }
+    let out = std::process::Command::new(qemu.unwrap())
+        .args([
+            "-M",
+            "microvm,x-option-roms=off,isa-serial=on,rtc=off",
+            "-enable-kvm",
+        ])
+        .args([
+            "-cpu",
+            "host,-arch-capabilities",
+            "-m",
+            "128M",
+            "-nodefaults",
+            "-no-user-config",
+        ])
+        .args([
+            "-nographic",
+            "-serial",
+            "stdio",
+            "-device",
+            "isa-debug-exit,iobase=0x501",
+        ])
+        .arg("-kernel")
+        .arg(image())
+        .args(["-append", "cpu --reps 1 --cpu-size 64K --cpu-rounds 2"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // isa-debug-exit reports (status << 1) | 1: status 0 is exit code 1.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = bench::isolation::parse_results(&out.stdout).unwrap();
+    assert_eq!(results[0].probe, "ready", "{text}");
+    let expected = checksum(CpuParams {
+        size: 64 << 10,
+        rounds: 2,
+    })
+    .unwrap();
+    assert_eq!(
+        results[1].checksum.as_deref(),
+        Some(expected.as_str()),
+        "{text}"
+    );
+}
