@@ -238,8 +238,9 @@ impl KernelBuild {
             .map_err(io_err(format!("creating {}", kernel_dir.display())))?;
         // Everything happens in a temporary directory next to the entry so the
         // final rename is atomic and an interrupted build leaves nothing.
+        sweep_stale_temps(kernel_dir, BUILD_PREFIX);
         let work = tempfile::Builder::new()
-            .prefix(".build-")
+            .prefix(&temp_prefix(BUILD_PREFIX))
             .tempdir_in(kernel_dir)
             .map_err(io_err(format!(
                 "creating a build directory in {}",
@@ -336,6 +337,42 @@ impl KernelBuild {
             return Err(KernelError::ConfigDropped { options: dropped });
         }
         Ok(())
+    }
+}
+
+/// Prefix of the temporary build directories next to the cache entries.
+const BUILD_PREFIX: &str = ".build-";
+
+/// `prefix` + this process id + `-`: lets a later run tell a temporary left
+/// by a killed process from one still in use.
+pub(crate) fn temp_prefix(prefix: &str) -> String {
+    format!("{prefix}{}-", std::process::id())
+}
+
+/// Removes temporaries named by [`temp_prefix`] whose process is gone (a
+/// build or cache write interrupted by a signal cannot clean up itself).
+pub(crate) fn sweep_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = e.path();
+        tracing::info!(path = %path.display(), "removing a temporary left by an interrupted run");
+        let _ = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
     }
 }
 

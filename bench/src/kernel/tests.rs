@@ -189,3 +189,19 @@ fn resolve_prefers_explicit_then_env_then_cache() {
         other => panic!("expected NamedKernelMissing, got {other:?}"),
     }
 }
+
+#[test]
+fn temporaries_of_dead_processes_are_swept_and_live_ones_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No process has pid 0x7fff_fff0 (above pid_max).
+    let dead = tmp.path().join(".build-2147483632-abc");
+    let live = tmp.path().join(format!("{}abc", temp_prefix(".build-")));
+    let other = tmp.path().join("0123456789abcdef");
+    for d in [&dead, &live, &other] {
+        fs::create_dir_all(d.join("linux-source-6.1")).unwrap();
+    }
+    sweep_stale_temps(tmp.path(), ".build-");
+    assert!(!dead.exists(), "stale build directory kept");
+    assert!(live.exists(), "a running build's directory was removed");
+    assert!(other.exists(), "a cache entry was removed");
+}

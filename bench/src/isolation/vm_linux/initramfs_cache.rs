@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 
 /// Bump when the layout built below changes.
 const LAYOUT_VERSION: &str = "1";
+/// Prefix of archives being written.
+const TEMP_PREFIX: &str = ".initramfs-";
 /// `/dev/vda`: virtio-blk is the only block driver with a dynamic major in
 /// the project kernel, and dynamic majors are handed out from 254 down.
 const VDA_DEV: (u32, u32) = (254, 0);
@@ -99,8 +101,9 @@ pub fn get(cache_dir: &Path, spec: &InitramfsSpec) -> Result<Vec<u8>, CacheError
     }
     let bytes = spec.build()?;
     fs::create_dir_all(cache_dir).map_err(io(cache_dir))?;
+    crate::kernel::sweep_stale_temps(cache_dir, TEMP_PREFIX);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".initramfs-")
+        .prefix(&crate::kernel::temp_prefix(TEMP_PREFIX))
         .tempfile_in(cache_dir)
         .map_err(io(cache_dir))?;
     tmp.write_all(&bytes).map_err(io(tmp.path()))?;
