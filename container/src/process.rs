@@ -337,7 +337,11 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
                 .write(true)
                 .open(p)
                 .map(OwnedFd::from)
-                .map_err(|source| Error::Cgroup { op: "open", path: p.clone(), source })
+                .map_err(|source| Error::Cgroup {
+                    op: "open",
+                    path: p.clone(),
+                    source,
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut cfg = ChildConfig {
@@ -384,27 +388,64 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     if spec.net != NetMode::Host {
         flags |= libc::CLONE_NEWNET;
     }
+    // On cgroup v2, clone3(CLONE_INTO_CGROUP) starts the child inside its
+    // group; where that is missing (Linux < 5.7) the child joins it itself.
+    let into_dir = cgroup
+        .clone_into_dir()
+        .map(|d| {
+            std::fs::File::open(&d)
+                .map(OwnedFd::from)
+                .map_err(|source| Error::Cgroup {
+                    op: "open",
+                    path: d,
+                    source,
+                })
+        })
+        .transpose()?;
+    let attach_fds = cfg.cgroup_files.clone();
     let before_clone = Instant::now();
     let mut pidfd: libc::c_int = -1;
-    // SAFETY: fork-like clone (no new stack: the child continues on a copy of
-    // ours). The child only runs `child_main`, which never returns and never
-    // allocates; CLONE_PIDFD stores the pidfd through the third argument.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            std::ptr::null_mut::<libc::c_void>(),
-            &mut pidfd as *mut libc::c_int,
-            std::ptr::null_mut::<libc::c_int>(),
-            0usize,
-        )
-    };
-    if pid == 0 {
-        init::child_main(&cfg);
+    let mut pid = -1;
+    if let Some(dir) = &into_dir {
+        cfg.cgroup_files.clear();
+        pid = clone3_into(flags, &mut pidfd, dir.as_raw_fd());
+        if pid == 0 {
+            init::child_main(&cfg);
+        }
+        if pid < 0 {
+            let e = io::Error::last_os_error();
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+            ) {
+                return Err(Error::host("clone3", e));
+            }
+            tracing::debug!(error = %e, "clone3(CLONE_INTO_CGROUP) unavailable; the child joins its cgroup itself");
+            cfg.cgroup_files = attach_fds;
+        }
     }
     if pid < 0 {
-        return Err(Error::host("clone", io::Error::last_os_error()));
+        // SAFETY: fork-like clone (no new stack: the child continues on a copy of
+        // ours). The child only runs `child_main`, which never returns and never
+        // allocates; CLONE_PIDFD stores the pidfd through the third argument.
+        pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                std::ptr::null_mut::<libc::c_void>(),
+                &mut pidfd as *mut libc::c_int,
+                std::ptr::null_mut::<libc::c_int>(),
+                0usize,
+            )
+        };
+        if pid == 0 {
+            init::child_main(&cfg);
+        }
+        if pid < 0 {
+            return Err(Error::host("clone", io::Error::last_os_error()));
+        }
     }
+    drop(into_dir);
     let pid = pid as libc::pid_t;
     // SAFETY: CLONE_PIDFD gave us this fd; nobody else owns it.
     let mut child = Child {
@@ -521,6 +562,47 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         timeout: spec.timeout,
         forward_signals: spec.forward_signals,
     })
+}
+
+/// `clone3` arguments (the kernel's `struct clone_args`, version 2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Fork-like `clone3` into the cgroup directory `cgroup_fd`. Returns the
+/// child's pid (0 in the child), or -1 with errno set.
+fn clone3_into(flags: libc::c_int, pidfd: &mut libc::c_int, cgroup_fd: RawFd) -> i64 {
+    let args = CloneArgs {
+        flags: flags as u64 | CLONE_INTO_CGROUP,
+        pidfd: pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup_fd as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: args is a valid clone_args of the size passed; stack 0 makes the
+    // child continue on a copy of our stack, like fork. The caller sends the
+    // child straight into `child_main`, which never returns.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
 }
 
 fn wait_readable(fd: RawFd, deadline: Instant) -> bool {

@@ -61,6 +61,11 @@ pub trait CgroupManager: Send + std::fmt::Debug {
     /// global threadgroup lock, whose RCU grace period makes moving another
     /// process by pid cost milliseconds.
     fn self_attach_files(&self) -> Vec<PathBuf>;
+    /// The group directory to start the child in with `clone3(CLONE_INTO_CGROUP)`
+    /// (cgroup v2 only); then [`CgroupManager::self_attach_files`] is only the fallback.
+    fn clone_into_dir(&self) -> Option<PathBuf> {
+        None
+    }
     /// Reads the accounting.
     fn stats(&self) -> CgroupStats;
     /// Removes the group(s), killing any task still inside. Idempotent.

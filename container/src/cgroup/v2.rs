@@ -99,6 +99,10 @@ impl CgroupManager for V2 {
         vec![self.dir.join("cgroup.procs")]
     }
 
+    fn clone_into_dir(&self) -> Option<PathBuf> {
+        self.created.then(|| self.dir.clone())
+    }
+
     fn stats(&self) -> CgroupStats {
         CgroupStats {
             peak_memory_bytes: read_u64(&self.dir.join("memory.peak")),
