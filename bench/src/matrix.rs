@@ -6,6 +6,7 @@
 //! equally, and samples of one round can be paired for ratios.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -40,6 +41,10 @@ pub struct BenchOptions {
     pub label: Option<String>,
     /// Time limit of a single run.
     pub timeout: Duration,
+    /// Directory every isolation's `io` probe writes in (default: a fresh
+    /// temporary directory, removed afterwards). One directory for all keeps
+    /// the filesystem the same, so only the isolation differs.
+    pub io_dir: Option<PathBuf>,
 }
 
 impl BenchOptions {
@@ -75,6 +80,7 @@ impl BenchOptions {
             peers: true,
             label: None,
             timeout: Duration::from_secs(60),
+            io_dir: None,
         }
     }
 
@@ -101,6 +107,14 @@ pub enum BenchError {
     /// Native is the baseline every ratio needs.
     #[error("the native baseline cannot run, so nothing can be compared: {0}")]
     NoBaseline(String),
+    /// The directory for the `io` probe is unusable.
+    #[error("io directory {path}: {source}")]
+    IoDir {
+        /// The directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// Preparing the peers failed in a way that is not about one peer.
     #[error(transparent)]
     Peers(#[from] peers::PeerError),
@@ -360,7 +374,8 @@ pub fn run_with(
         return Err(BenchError::NoRounds(0));
     }
     let started = Instant::now();
-    let environment = Environment::collect();
+    let mut environment = Environment::collect();
+    environment.attach_doctor(&crate::doctor::run());
     let mut statuses: Vec<SubjectStatus> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
 
@@ -425,8 +440,33 @@ pub fn run_with(
     probes_args.extend(opts.workload_args.iter().cloned());
     let idle_ms = if opts.quick { "100" } else { "300" };
     let idle_args: Vec<String> = ["idle", "--idle-ms", idle_ms].map(String::from).to_vec();
+    // Removed when dropped at the end of this function.
+    let io_temp = match &opts.io_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("isolab-io-")
+                .tempdir()
+                .map_err(|source| BenchError::IoDir {
+                    path: std::env::temp_dir(),
+                    source,
+                })?,
+        ),
+    };
+    let io_dir = match (&opts.io_dir, &io_temp) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.path().to_path_buf(),
+        (None, None) => unreachable!("a temporary directory is made when none is given"),
+    };
+    if !io_dir.is_dir() {
+        return Err(BenchError::IoDir {
+            path: io_dir,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not an existing directory"),
+        });
+    }
     let limits = Limits {
         timeout: opts.timeout,
+        io_target: Some(io_dir.clone()),
         ..Limits::default()
     };
 
@@ -654,8 +694,9 @@ pub fn run_with(
     for r in &peer_runners {
         results.add_ratios(r.counterpart.subject(), &r.name);
     }
-    // The peer set (and its temporary bundle) is dropped here, removing it.
+    // The peer set (and its temporary bundle) and the io directory are removed here.
     drop(peer_set);
+    drop(io_temp);
     Ok(results)
 }
 

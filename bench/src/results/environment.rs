@@ -113,6 +113,51 @@ impl Environment {
         }
     }
 
+    /// Replaces the static verdicts with `isolab doctor`'s functional ones and
+    /// keeps the whole doctor report.
+    pub fn attach_doctor(&mut self, report: &crate::doctor::DoctorReport) {
+        use crate::doctor::Status;
+        let kvm = &report.kvm;
+        let mut verdicts = vec![
+            Verdict {
+                name: "linux_guest".into(),
+                ok: kvm.linux_guest,
+                detail: if kvm.linux_guest {
+                    "a Linux guest can boot here".into()
+                } else {
+                    format!(
+                        "a Linux guest cannot boot here{}",
+                        kvm.exception_detail
+                            .as_deref()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    )
+                },
+            },
+            Verdict {
+                name: "tiny_guest".into(),
+                ok: kvm.tiny_guest,
+                detail: if kvm.tiny_guest {
+                    "the tiny guest (workload at CPL 3) runs here".into()
+                } else {
+                    "the tiny guest cannot run here".into()
+                },
+            },
+        ];
+        verdicts.extend(report.checks.iter().map(|c| Verdict {
+            name: c.name.clone(),
+            ok: c.status == Status::Ok,
+            detail: match (&c.status, &c.advice) {
+                (Status::Ok, _) | (_, None) => c.detail.clone(),
+                (_, Some(advice)) => format!("{} ({advice})", c.detail),
+            },
+        }));
+        self.verdicts = verdicts;
+        self.kvm_kind = serde_name(&kvm.kind);
+        self.verdict_source = "isolab doctor".into();
+        self.doctor = serde_json::to_value(report).ok();
+    }
+
     /// The verdict called `name`, if present.
     pub fn verdict(&self, name: &str) -> Option<&Verdict> {
         self.verdicts.iter().find(|v| v.name == name)
