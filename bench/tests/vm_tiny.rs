@@ -210,24 +210,32 @@ fn hostile_virtio_descriptors_are_refused_and_the_device_keeps_working() {
         1 << 20,
         "the disk was not resized"
     );
-    // A fresh VM on the same VMM code does real I/O again.
-    let o = VmTiny::new()
-        .run(
-            &probes(&[
-                "io",
-                "--reps",
-                "1",
-                "--io-size",
-                "1M",
-                "--io-rand-ops",
-                "8",
-                "--fsync-ops",
-                "1",
-            ]),
-            &limits(60),
-        )
-        .unwrap();
+    // A fresh VM on the same VMM code does real I/O again, and its disk in
+    // the io target directory leaves nothing behind.
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = Limits {
+        io_target: Some(dir.path().to_path_buf()),
+        ..limits(60)
+    };
+    let args = [
+        "io",
+        "--reps",
+        "1",
+        "--io-size",
+        "1M",
+        "--io-rand-ops",
+        "8",
+        "--fsync-ops",
+        "1",
+    ];
+    let o = VmTiny::new().run(&probes(&args), &in_dir).unwrap();
     assert!(o.exit.success(), "{:?}\n{}", o.exit, console(&o));
+    assert!(o.results.iter().any(|r| r.probe == "io"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "files left in the io target"
+    );
 }
 
 #[test]

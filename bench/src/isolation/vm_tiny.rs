@@ -63,10 +63,13 @@ impl Disk {
     }
 }
 
-/// Bytes the `io` probe will ask for, when the arguments run it.
-fn io_bytes(probes: &[String]) -> Option<u64> {
+/// What the `io` probe needs from the host, when the arguments run it: its
+/// size in bytes and the `--io-target` named among the probe arguments.
+fn io_request(probes: &[String]) -> Option<(u64, Option<PathBuf>)> {
     match args::parse(probes.iter().map(String::as_str)) {
-        Ok(Command::Run(cfg)) if cfg.probes.contains(&Probe::Io) => Some(cfg.io_size),
+        Ok(Command::Run(cfg)) if cfg.probes.contains(&Probe::Io) => {
+            Some((cfg.io_size, cfg.io_target.map(PathBuf::from)))
+        }
         // A bad command line is the guest's to report, like any workload's.
         _ => None,
     }
@@ -199,8 +202,12 @@ impl Isolation for VmTiny {
             ));
         }
         // Owned here, so the temporary file goes away on every path out.
-        let disk = io_bytes(probes)
-            .map(|size| prepare_disk(limits.io_target.as_deref(), size))
+        // The host side of `--io-target`: the limits' target, else the one
+        // among the probe arguments (the guest itself only sees its disk).
+        let disk = io_request(probes)
+            .map(|(size, named)| {
+                prepare_disk(limits.io_target.as_deref().or(named.as_deref()), size)
+            })
             .transpose()?;
 
         let mut config = microvm::VmConfig::tiny(elf, cmdline);
@@ -240,12 +247,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn io_size_is_taken_from_the_probe_arguments() {
+    fn io_size_and_target_are_taken_from_the_probe_arguments() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(io_bytes(&args(&["io", "--io-size", "8M"])), Some(8 << 20));
-        assert_eq!(io_bytes(&args(&["all", "--io-size", "2M"])), Some(2 << 20));
-        assert_eq!(io_bytes(&args(&["cpu"])), None);
-        assert_eq!(io_bytes(&args(&["io", "--no-such-option"])), None);
+        assert_eq!(
+            io_request(&args(&["io", "--io-size", "8M"])),
+            Some((8 << 20, None))
+        );
+        assert_eq!(
+            io_request(&args(&["all", "--io-size", "2M", "--io-target", "/d"])),
+            Some((2 << 20, Some(PathBuf::from("/d"))))
+        );
+        assert_eq!(io_request(&args(&["cpu"])), None);
+        assert_eq!(io_request(&args(&["io", "--no-such-option"])), None);
     }
 
     #[test]
