@@ -111,4 +111,12 @@ fn main() {
             ms(o) / ms(b)
         );
     }
+    // SAFETY: getrusage fills a zeroed struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    println!(
+        "peak RSS of this process (runtime + benchmark loop): {} KiB",
+        ru.ru_maxrss
+    );
 }

@@ -271,6 +271,18 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
         os(unsafe { libc::setresuid(cfg.uid, cfg.uid, cfg.uid) } as libc::c_long)
             .map_err(at(Step::Uid))?;
     }
+    // If the runtime is killed outright, the container dies with it instead of
+    // running on unsupervised (set after the uid change, which would clear it).
+    // SAFETY: prctl with integers.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     capabilities::apply_sets(&cfg.caps).map_err(at(Step::Capabilities))?;
     // SAFETY: valid C string.
     os(unsafe { libc::chdir(cfg.cwd.as_ptr()) } as libc::c_long).map_err(at(Step::Cwd))?;
