@@ -116,6 +116,11 @@ fn two_results_files_make_one_side_by_side_report() {
         md.contains("| 8 |"),
         "run counts of the second file are shown"
     );
+    assert!(
+        md.contains("## Do the runs agree?"),
+        "two runs are checked against each other"
+    );
+    assert!(md.contains("CPU (SHA-256) container/native") && md.contains("yes: intervals overlap"));
 }
 
 #[test]

@@ -76,7 +76,9 @@ pub const HEADLINES: [Headline; 10] = [
         probe: "mem",
         metric: "first_touch_ns_per_page",
         explains: "The first write to each page takes a page fault. In a VM with two-level paging the fault may also \
-                   populate the host's mapping of guest memory (an EPT/NPT violation handled by the host).",
+                   populate the host's mapping of guest memory (an EPT/NPT violation handled by the host). \
+                   The tiny guest maps all its RAM at boot and takes no page faults of its own, so only the \
+                   host's side (if any) remains.",
         reference: None,
     },
     Headline {

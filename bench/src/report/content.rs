@@ -41,7 +41,12 @@ pub fn headline_ratio<'a>(r: &'a Results, h: &Headline, subject: &str) -> Option
 pub fn judge(ratio: &Ratio) -> String {
     let s = &ratio.summary;
     if s.ci_low <= 1.0 && 1.0 <= s.ci_high {
-        return "indistinguishable from native at this sample size".into();
+        return if s.ci_low > 0.0 && s.ci_high / s.ci_low > 1.5 {
+            "indistinguishable from native, but the interval is wide: more rounds would narrow it"
+                .into()
+        } else {
+            "indistinguishable from native at this sample size".into()
+        };
     }
     let worse = match ratio.better {
         Better::Higher => s.median < 1.0,
@@ -82,6 +87,9 @@ pub fn build(all: &[Results], charts: &[(Chart, String)]) -> Document {
         labels.join(", ")
     ));
     summary_section(&mut doc, all);
+    if all.len() > 1 {
+        agreement_section(&mut doc, all);
+    }
     not_measured_section(&mut doc, all);
     if !charts.is_empty() {
         doc.heading(2, "Charts");
@@ -182,6 +190,55 @@ fn summary_section(doc: &mut Document, all: &[Results]) {
         }
         doc.table(header, rows, 1);
     }
+}
+
+/// Whether the ratios of several runs agree: their confidence intervals overlap.
+/// Run-to-run noise is shown, not hidden.
+fn agreement_section(doc: &mut Document, all: &[Results]) {
+    let first = &all[0];
+    let mut rows = Vec::new();
+    for h in &HEADLINES {
+        for iso in ISOLATIONS.iter().filter(|i| **i != "native") {
+            let ratios: Vec<Option<&Ratio>> =
+                all.iter().map(|r| headline_ratio(r, h, iso)).collect();
+            let present: Vec<&Ratio> = ratios.iter().flatten().copied().collect();
+            if present.len() < 2 {
+                continue;
+            }
+            let overlap = present
+                .iter()
+                .all(|a| present.iter().all(|b| a.summary.overlaps(&b.summary)));
+            let mut row = vec![format!("{} {iso}/native", h.title)];
+            row.extend(
+                ratios
+                    .iter()
+                    .map(|x| x.map(|x| fmt_ratio(&x.summary)).unwrap_or("–".into())),
+            );
+            row.push(
+                if overlap {
+                    "yes: intervals overlap"
+                } else {
+                    "no: intervals are disjoint"
+                }
+                .into(),
+            );
+            rows.push(row);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    doc.heading(2, "Do the runs agree?");
+    doc.para(format!(
+        "Each ratio to native per results file; the runs agree on a ratio when their 95% intervals overlap. \
+         Disagreement between machines is expected (different hardware); between two runs on one machine \
+         (`{}` …) it means the noise is larger than the intervals admit.",
+        first.label
+    ));
+    let mut header = vec!["ratio".to_string()];
+    header.extend(all.iter().map(|r| r.label.clone()));
+    header.push("agree?".into());
+    doc.table(header, rows, 1);
 }
 
 fn not_measured_section(doc: &mut Document, all: &[Results]) {
@@ -367,11 +424,15 @@ fn agreement(h: &Headline, r: &Results) -> Option<String> {
                         // "About half": accept a ratio between a third and two thirds.
                         s.ci_low <= 0.67 && s.ci_high >= 0.33
                     };
-                    parts.push(format!(
-                        "{iso} {} ({})",
-                        if agrees { "agrees" } else { "differs" },
-                        fmt_ratio(s)
-                    ));
+                    // An interval spanning more than a factor 1.5 cannot confirm or refute anything.
+                    let word = if s.ci_low > 0.0 && s.ci_high / s.ci_low > 1.5 {
+                        "is too noisy to judge"
+                    } else if agrees {
+                        "agrees"
+                    } else {
+                        "differs"
+                    };
+                    parts.push(format!("{iso} {word} ({})", fmt_ratio(s)));
                 }
             }
             (!parts.is_empty()).then(|| format!("{prefix}: {}.", parts.join(", ")))
