@@ -349,8 +349,31 @@ impl Comparison {
 /// Runs the short matrix, writes `results.json` (+ CSV) and the report into
 /// `out_dir`, and returns the table.
 pub fn run(opts: &CompareOptions, progress: &Progress) -> Result<Comparison, CompareError> {
-    let results = matrix::run(&opts.bench, progress)?;
+    let kernel_note = ensure_linux_kernel(progress);
+    let mut results = matrix::run(&opts.bench, progress)?;
+    results.notes.extend(kernel_note);
     write(&results, &opts.out_dir)
+}
+
+/// Builds the guest kernel on first use, but only where a Linux guest can
+/// boot (a build takes minutes and would be wasted elsewhere). Returns a note
+/// when the build was attempted and failed; the matrix then records vm-linux
+/// as unsupported with the backend's own reason.
+fn ensure_linux_kernel(progress: &Progress) -> Option<String> {
+    if !crate::doctor::run().kvm.linux_guest {
+        return None;
+    }
+    match crate::kernel::cached_path() {
+        Ok(Some(_)) => None,
+        _ => {
+            progress
+                .bar()
+                .set_message("building the guest kernel (first use only)");
+            crate::kernel::build(progress.bar())
+                .err()
+                .map(|e| format!("vm-linux: building the guest kernel failed: {e}"))
+        }
+    }
 }
 
 /// Writes the results and report of an already-run matrix into `out_dir`.

@@ -153,6 +153,11 @@ impl Progress {
         Progress { bar }
     }
 
+    /// The underlying bar, for steps outside the matrix (e.g. a kernel build).
+    pub fn bar(&self) -> &ProgressBar {
+        &self.bar
+    }
+
     fn start(&self, total: u64) {
         self.bar.set_length(total);
         self.bar.set_position(0);
