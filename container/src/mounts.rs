@@ -37,7 +37,7 @@ pub fn default_mounts() -> Vec<MountSpec> {
             "/dev",
             "tmpfs",
             "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            &["nosuid", "nodev", "strictatime", "mode=755", "size=65536k"],
         ),
         MountSpec::new(
             "/dev/pts",

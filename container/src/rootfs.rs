@@ -310,6 +310,14 @@ fn add_mount(p: &mut Plan, staging: &Path, m: &MountSpec) -> Result<()> {
         )?;
     } else {
         p.mkdir_p(staging, &target)?;
+        // nodev everywhere (a bundle's /dev tmpfs included): a node made with
+        // CAP_MKNOD cannot be opened. Only the bind-mounted host nodes work;
+        // devpts keeps dev for its ptys and refuses mknod itself.
+        let nodev = if m.fstype == "devpts" {
+            0
+        } else {
+            libc::MS_NODEV
+        };
         let data = if o.data.is_empty() {
             None
         } else {
@@ -319,7 +327,7 @@ fn add_mount(p: &mut Plan, staging: &Path, m: &MountSpec) -> Result<()> {
             source: Some(cstr(&m.source)?),
             target: cstr(&target)?,
             fstype: Some(cstr(&m.fstype)?),
-            flags: o.flags,
+            flags: o.flags | nodev,
             data,
         });
     }
@@ -597,6 +605,26 @@ mod tests {
                 flags: libc::MS_RDONLY | libc::MS_NODEV
             }
         );
+    }
+
+    #[test]
+    fn every_filesystem_but_devpts_is_nodev() {
+        let d = tempfile::tempdir().unwrap();
+        let plan = plan(&spec_dir(d.path()), Path::new("/s")).unwrap();
+        let mut seen = 0;
+        for op in &plan.ops {
+            if let Op::Mount {
+                fstype: Some(t),
+                flags,
+                ..
+            } = op
+            {
+                let devpts = t.as_bytes() == b"devpts";
+                assert_eq!(flags & libc::MS_NODEV == 0, devpts, "{op}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 6);
     }
 
     #[test]
