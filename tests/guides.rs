@@ -12,7 +12,8 @@
 //!   Korean blocks are identical, checked above), in order, one fresh
 //!   working directory per lab, with the freshly built `isolab` first on
 //!   `PATH`. A block whose needs this host lacks is skipped through the
-//!   project's test policy (`SKIP <test>: <reason>`).
+//!   project's test policy (`hostcaps::testing`: `SKIP <test>: <reason>`,
+//!   refused under CI for capabilities listed in `ISOLAB_REQUIRE`).
 //!
 //! Environment: `ISOLAB_GUIDES_ONLY=03` runs only the labs whose file name
 //! starts with `03`; `ISOLAB_GUIDES_SLOW=1` also runs blocks marked `slow`.
@@ -25,24 +26,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-// The project's test policy (`SKIP <test>: <reason>`, refused under CI for
-// required capabilities). The root package does not depend on `hostcaps`, so
-// the policy module is compiled in from its source; it only needs `is_root`.
-#[allow(dead_code)]
-#[path = "../hostcaps/src/testing.rs"]
-mod testing;
-
-/// What `hostcaps::testing` expects at its crate root.
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
+use hostcaps::cgroup::CgroupMode;
+use hostcaps::kvm::KvmKind;
+use hostcaps::namespaces::Namespace;
+use hostcaps::testing;
 
 const LANGS: [&str; 2] = ["en", "ko"];
 const LABS: usize = 8;
@@ -303,30 +290,11 @@ fn doctor_flag(path: &str, what: &str) -> Result<(), String> {
     }
 }
 
-fn cgroup_controller(name: &str) -> Result<(), String> {
-    let d = doctor().as_ref().map_err(Clone::clone)?;
-    let list = doctor_field(d, "cgroup.controllers")?.as_array().cloned().unwrap_or_default();
-    let c = list
-        .iter()
-        .find(|c| c.get("name").and_then(|n| n.as_str()) == Some(name))
-        .ok_or_else(|| format!("the cgroup `{name}` controller is not available (isolab doctor)"))?;
-    if c.get("can_create_child").and_then(|b| b.as_bool()) == Some(true) {
-        Ok(())
-    } else {
-        let err = c.get("error").and_then(|e| e.as_str()).unwrap_or("cannot create a child group");
-        Err(format!("the cgroup `{name}` controller is not usable: {err}"))
-    }
-}
-
-fn cgroup_mode(want: &str) -> Result<(), String> {
-    let d = doctor().as_ref().map_err(Clone::clone)?;
-    let mode = doctor_field(d, "cgroup.mode")?.as_str().unwrap_or("?").to_string();
-    let ok = match want {
-        // hybrid hosts have the v1 controllers
-        "v1" => mode == "v1" || mode == "hybrid",
-        _ => mode == want,
-    };
-    if ok { Ok(()) } else { Err(format!("needs cgroup {want}; this host is `{mode}` (isolab doctor)")) }
+fn cgroup_mode(want: CgroupMode) -> Result<(), String> {
+    let mode = hostcaps::cgroup::mode();
+    // hybrid hosts have the v1 controllers
+    let ok = mode == want || (want == CgroupMode::V1 && mode == CgroupMode::Hybrid);
+    if ok { Ok(()) } else { Err(format!("needs cgroup {want:?}; this host is {mode:?}")) }
 }
 
 fn program(name: &str, package: &str) -> Result<(), String> {
@@ -337,28 +305,22 @@ fn program(name: &str, package: &str) -> Result<(), String> {
 fn need(name: &str) -> Result<(), String> {
     match name {
         "root" => {
-            if is_root() {
+            if hostcaps::is_root() {
                 Ok(())
             } else {
                 Err("needs root (run the tests as root)".into())
             }
         }
-        "kvm" => fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-            .map(drop)
-            .map_err(|e| format!("needs KVM: /dev/kvm: {e}")),
+        "kvm" => hostcaps::kvm::device_usable(),
         "tiny-guest" => doctor_flag("kvm.tiny_guest", "needs the tiny guest"),
         "linux-guest" => doctor_flag(
             "kvm.linux_guest",
             "needs a host that can boot a Linux guest (hardware KVM; `isolab doctor` says linux_guest unsupported here)",
         ),
-        "hardware-kvm" => {
-            let d = doctor().as_ref().map_err(Clone::clone)?;
-            let kind = doctor_field(d, "kvm.kind")?.as_str().unwrap_or("?");
-            if kind == "hardware" { Ok(()) } else { Err(format!("needs hardware KVM; this host's KVM is `{kind}`")) }
-        }
+        "hardware-kvm" => match hostcaps::kvm::facts().kind {
+            KvmKind::Hardware => Ok(()),
+            other => Err(format!("needs hardware KVM; this host's KVM is {other:?}")),
+        },
         "kernel" => {
             let out = Command::new(isolab()).args(["kernel", "path"]).output().map_err(|e| e.to_string())?;
             if out.status.success() {
@@ -370,23 +332,14 @@ fn need(name: &str) -> Result<(), String> {
                 ))
             }
         }
-        "cgroup-memory" | "cgroup-cpu" | "cgroup-pids" => cgroup_controller(&name["cgroup-".len()..]),
-        "cgroup-v1" => cgroup_mode("v1"),
-        "cgroup-v2" => cgroup_mode("v2"),
-        "userns" => {
-            let d = doctor().as_ref().map_err(Clone::clone)?;
-            let list = doctor_field(d, "namespaces")?.as_array().cloned().unwrap_or_default();
-            let ok = list.iter().any(|e| e.get(0).and_then(|n| n.as_str()) == Some("user") && e.get(1) == Some(&true.into()));
-            if ok { Ok(()) } else { Err("user namespaces cannot be created here (isolab doctor)".into()) }
+        "cgroup-memory" | "cgroup-cpu" | "cgroup-pids" => {
+            let c = &name["cgroup-".len()..];
+            hostcaps::cgroup::controller_usable(c).map_err(|e| format!("the cgroup `{c}` controller is not usable: {e}"))
         }
-        "seccomp" => {
-            let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-            if status.lines().any(|l| l.starts_with("Seccomp:")) {
-                Ok(())
-            } else {
-                Err("the kernel has no seccomp (no Seccomp: line in /proc/self/status)".into())
-            }
-        }
+        "cgroup-v1" => cgroup_mode(CgroupMode::V1),
+        "cgroup-v2" => cgroup_mode(CgroupMode::V2),
+        "userns" => hostcaps::namespaces::can_create(Namespace::User),
+        "seccomp" => hostcaps::features::seccomp(),
         "busybox" => program("busybox", "busybox-static"),
         "cc" => program("cc", "gcc"),
         "cargo" => program("cargo", "rustup"),
