@@ -36,7 +36,7 @@ const INSTALL_HINT: &str = "apt-get install linux-source-6.1 flex bison bc libel
 /// About how many output lines a full build produces (measured on Linux
 /// 6.1 with the committed fragment): the length for a determinate progress
 /// bar, since [`KernelBuild::build`] advances the bar by one per line.
-pub const APPROX_OUTPUT_LINES: u64 = 1250;
+pub const APPROX_OUTPUT_LINES: u64 = 1300;
 /// Lines of build output kept for error messages.
 const TAIL_LINES: usize = 30;
 
