@@ -58,12 +58,20 @@ const KNOWN_NEEDS: &[&str] = &[
     "fio",
     "qemu",
     "slow",
+    "isolab-bench",
+    "isolab-report",
 ];
 
 /// Headings every lab must have, per language (level-2 headings, prefix match).
 fn required_sections(lang: &str) -> &'static [&'static str] {
     match lang {
-        "en" => &["Goal", "Background", "Steps", "Questions", "Instructor notes"],
+        "en" => &[
+            "Goal",
+            "Background",
+            "Steps",
+            "Questions",
+            "Instructor notes",
+        ],
         _ => &["목표", "배경", "실습", "질문", "강사 노트"],
     }
 }
@@ -110,7 +118,10 @@ fn parse_info(raw: &str) -> Result<Info, String> {
         Some(i) => (&raw[..i], raw[i..].trim()),
         None => (raw, ""),
     };
-    let mut info = Info { lang: lang.to_string(), ..Info::default() };
+    let mut info = Info {
+        lang: lang.to_string(),
+        ..Info::default()
+    };
     if rest.is_empty() {
         return Ok(info);
     }
@@ -120,9 +131,15 @@ fn parse_info(raw: &str) -> Result<Info, String> {
         .ok_or_else(|| format!("info string `{raw}`: attributes go in one pair of braces"))?;
     for attr in inner.split_whitespace() {
         match attr.split_once('=') {
-            Some(("needs", v)) => info.needs.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
+            Some(("needs", v)) => info
+                .needs
+                .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
             Some(("timeout", v)) => {
-                info.timeout = Some(v.trim_end_matches('s').parse().map_err(|_| format!("bad timeout `{v}`"))?)
+                info.timeout = Some(
+                    v.trim_end_matches('s')
+                        .parse()
+                        .map_err(|_| format!("bad timeout `{v}`"))?,
+                )
             }
             None if attr == "no-run" => info.no_run = true,
             None if attr == "sample" => info.sample = true,
@@ -158,7 +175,11 @@ fn fences(text: &str) -> Result<Vec<Fence>, String> {
         if !closed {
             return Err(format!("line {}: unclosed code block", i + 1));
         }
-        out.push(Fence { line: i + 1, info, body });
+        out.push(Fence {
+            line: i + 1,
+            info,
+            body,
+        });
     }
     Ok(out)
 }
@@ -171,7 +192,12 @@ fn parse_lab(path: &Path) -> Result<Lab, String> {
     for f in fs_ {
         match f.info.lang.as_str() {
             "sh" => {
-                blocks.push(Block { line: f.line, info: f.info, code: f.body, expect: None });
+                blocks.push(Block {
+                    line: f.line,
+                    info: f.info,
+                    code: f.body,
+                    expect: None,
+                });
                 prev_was_sh = true;
             }
             "text" if prev_was_sh => {
@@ -195,13 +221,19 @@ fn labs(lang: &str) -> Vec<Lab> {
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| parse_lab(p).unwrap_or_else(|e| panic!("{e}"))).collect()
+    paths
+        .iter()
+        .map(|p| parse_lab(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }
 
 /// The lines of a command block that must agree across languages: comment
 /// lines (`# …`) may be translated, everything else may not.
 fn command_lines(code: &str) -> Vec<&str> {
-    code.lines().map(str::trim_end).filter(|l| !(l.trim_start() == "#" || l.trim_start().starts_with("# "))).collect()
+    code.lines()
+        .map(str::trim_end)
+        .filter(|l| !(l.trim_start() == "#" || l.trim_start().starts_with("# ")))
+        .collect()
 }
 
 // ---------------------------------------------------------------- matching
@@ -231,7 +263,11 @@ fn line_matches(pattern: &str, line: &str) -> bool {
 /// The checked lines of an expected-output block: every non-blank line that
 /// is not just `…`.
 fn patterns(expect: &str) -> Vec<&str> {
-    expect.lines().map(str::trim).filter(|l| !l.is_empty() && *l != "…").collect()
+    expect
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "…")
+        .collect()
 }
 
 /// Every pattern must match an output line, in order. Returns the first
@@ -264,7 +300,10 @@ fn isolab() -> &'static str {
 fn doctor() -> &'static Result<serde_json::Value, String> {
     static DOCTOR: OnceLock<Result<serde_json::Value, String>> = OnceLock::new();
     DOCTOR.get_or_init(|| {
-        let out = Command::new(isolab()).args(["doctor", "--json"]).output().map_err(|e| format!("isolab doctor: {e}"))?;
+        let out = Command::new(isolab())
+            .args(["doctor", "--json"])
+            .output()
+            .map_err(|e| format!("isolab doctor: {e}"))?;
         if !out.status.success() {
             return Err(format!(
                 "`isolab doctor --json` failed ({}): {}",
@@ -272,7 +311,8 @@ fn doctor() -> &'static Result<serde_json::Value, String> {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("`isolab doctor --json` is not JSON: {e}"))
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("`isolab doctor --json` is not JSON: {e}"))
     })
 }
 
@@ -294,11 +334,39 @@ fn cgroup_mode(want: CgroupMode) -> Result<(), String> {
     let mode = hostcaps::cgroup::mode();
     // hybrid hosts have the v1 controllers
     let ok = mode == want || (want == CgroupMode::V1 && mode == CgroupMode::Hybrid);
-    if ok { Ok(()) } else { Err(format!("needs cgroup {want:?}; this host is {mode:?}")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("needs cgroup {want:?}; this host is {mode:?}"))
+    }
 }
 
 fn program(name: &str, package: &str) -> Result<(), String> {
-    if on_path(name) { Ok(()) } else { Err(format!("`{name}` is not installed (Debian package `{package}`)")) }
+    if on_path(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not installed (Debian package `{package}`)"
+        ))
+    }
+}
+
+/// Whether this build of `isolab` has a subcommand: a command that is not
+/// built yet answers with a fixed message (and exit status 2) that is a
+/// string literal in the binary, so look for it there without running anything.
+fn built(stub_message: &str) -> Result<(), String> {
+    let bin = fs::read(isolab()).map_err(|e| format!("{}: {e}", isolab()))?;
+    let needle = stub_message.as_bytes();
+    let found = bin
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == needle[0])
+        .any(|(i, _)| bin[i..].starts_with(needle));
+    if found {
+        Err(format!("this build of isolab says: {stub_message}"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Evaluates one need; `Err` is the reason to skip.
@@ -322,7 +390,10 @@ fn need(name: &str) -> Result<(), String> {
             other => Err(format!("needs hardware KVM; this host's KVM is {other:?}")),
         },
         "kernel" => {
-            let out = Command::new(isolab()).args(["kernel", "path"]).output().map_err(|e| e.to_string())?;
+            let out = Command::new(isolab())
+                .args(["kernel", "path"])
+                .output()
+                .map_err(|e| e.to_string())?;
             if out.status.success() {
                 Ok(())
             } else {
@@ -334,7 +405,8 @@ fn need(name: &str) -> Result<(), String> {
         }
         "cgroup-memory" | "cgroup-cpu" | "cgroup-pids" => {
             let c = &name["cgroup-".len()..];
-            hostcaps::cgroup::controller_usable(c).map_err(|e| format!("the cgroup `{c}` controller is not usable: {e}"))
+            hostcaps::cgroup::controller_usable(c)
+                .map_err(|e| format!("the cgroup `{c}` controller is not usable: {e}"))
         }
         "cgroup-v1" => cgroup_mode(CgroupMode::V1),
         "cgroup-v2" => cgroup_mode(CgroupMode::V2),
@@ -354,6 +426,8 @@ fn need(name: &str) -> Result<(), String> {
                 Err("slow block (minutes); set ISOLAB_GUIDES_SLOW=1 to run it".into())
             }
         }
+        "isolab-bench" => built("`isolab bench` is not built yet"),
+        "isolab-report" => built("`isolab report` is not built yet"),
         other => Err(format!("unknown need `{other}`")),
     }
 }
@@ -371,9 +445,9 @@ fn run_block(code: &str, cwd: &Path, logs: &Path, n: usize, timeout: Duration) -
     fs::write(&script, format!("set -e\nexec 2>&1\n{code}")).unwrap();
     let out = fs::File::create(&log).unwrap();
     let bin_dir = Path::new(isolab()).parent().unwrap().to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
     use std::os::unix::process::CommandExt;
     let mut child = Command::new("bash")
@@ -397,14 +471,19 @@ fn run_block(code: &str, cwd: &Path, logs: &Path, n: usize, timeout: Duration) -
             break Some(s);
         }
         if start.elapsed() > timeout {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     // Let stragglers of the process group go too (a block must not leave any).
-    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
     let mut output = String::new();
     let _ = fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut output));
     let ran = match status {
@@ -435,12 +514,22 @@ fn guides_are_complete() {
         for (i, lab) in labs.iter().enumerate() {
             let prefix = format!("{:02}-", i + 1);
             if !lab.name.starts_with(&prefix) {
-                problems.push(format!("{lang}/{}: expected a name starting with {prefix}", lab.name));
+                problems.push(format!(
+                    "{lang}/{}: expected a name starting with {prefix}",
+                    lab.name
+                ));
             }
             if !readme.contains(&format!("({lang}/{})", lab.name)) {
-                problems.push(format!("guides/README.md does not link {lang}/{}", lab.name));
+                problems.push(format!(
+                    "guides/README.md does not link {lang}/{}",
+                    lab.name
+                ));
             }
-            let headings: Vec<&str> = lab.text.lines().filter_map(|l| l.strip_prefix("## ")).collect();
+            let headings: Vec<&str> = lab
+                .text
+                .lines()
+                .filter_map(|l| l.strip_prefix("## "))
+                .collect();
             let mut section_at = Vec::new();
             for s in required_sections(lang) {
                 match headings.iter().position(|h| h.starts_with(s)) {
@@ -470,7 +559,10 @@ fn guides_are_complete() {
                 })
                 .unwrap_or(0);
             if questions < 3 {
-                problems.push(format!("{lang}/{}: {questions} numbered questions, expected at least 3", lab.name));
+                problems.push(format!(
+                    "{lang}/{}: {questions} numbered questions, expected at least 3",
+                    lab.name
+                ));
             }
             if lab.blocks.iter().filter(|b| !b.info.no_run).count() == 0 {
                 problems.push(format!("{lang}/{}: no runnable command block", lab.name));
@@ -478,11 +570,17 @@ fn guides_are_complete() {
             for b in &lab.blocks {
                 for n in &b.info.needs {
                     if !KNOWN_NEEDS.contains(&n.as_str()) {
-                        problems.push(format!("{lang}/{}:{}: unknown need `{n}`", lab.name, b.line));
+                        problems.push(format!(
+                            "{lang}/{}:{}: unknown need `{n}`",
+                            lab.name, b.line
+                        ));
                     }
                 }
                 if b.code.trim().is_empty() {
-                    problems.push(format!("{lang}/{}:{}: empty command block", lab.name, b.line));
+                    problems.push(format!(
+                        "{lang}/{}:{}: empty command block",
+                        lab.name, b.line
+                    ));
                 }
             }
         }
@@ -492,25 +590,43 @@ fn guides_are_complete() {
     let (en, ko) = (&by_lang["en"], &by_lang["ko"]);
     for (e, k) in en.iter().zip(ko.iter()) {
         if e.name != k.name {
-            problems.push(format!("en/{} and ko/{} should have the same file name", e.name, k.name));
+            problems.push(format!(
+                "en/{} and ko/{} should have the same file name",
+                e.name, k.name
+            ));
             continue;
         }
         if e.blocks.len() != k.blocks.len() {
-            problems.push(format!("{}: {} command blocks in en, {} in ko", e.name, e.blocks.len(), k.blocks.len()));
+            problems.push(format!(
+                "{}: {} command blocks in en, {} in ko",
+                e.name,
+                e.blocks.len(),
+                k.blocks.len()
+            ));
             continue;
         }
         for (a, b) in e.blocks.iter().zip(k.blocks.iter()) {
             if a.info != b.info || command_lines(&a.code) != command_lines(&b.code) {
-                problems.push(format!("{}: en line {} and ko line {} are different commands", e.name, a.line, b.line));
+                problems.push(format!(
+                    "{}: en line {} and ko line {} are different commands",
+                    e.name, a.line, b.line
+                ));
             }
             let ea = a.expect.as_ref().map(|(_, t)| patterns(t));
             let eb = b.expect.as_ref().map(|(_, t)| patterns(t));
             if ea != eb {
-                problems.push(format!("{}: en line {} and ko line {} expect different output", e.name, a.line, b.line));
+                problems.push(format!(
+                    "{}: en line {} and ko line {} expect different output",
+                    e.name, a.line, b.line
+                ));
             }
         }
     }
-    assert!(problems.is_empty(), "guides are incomplete:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "guides are incomplete:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 #[test]
@@ -533,9 +649,17 @@ fn guide_commands_run() {
                 no_run += 1;
                 continue;
             }
-            let missing = b.info.needs.iter().find_map(|name| need(name).err().map(|r| (name.clone(), r)));
+            let missing = b
+                .info
+                .needs
+                .iter()
+                .find_map(|name| need(name).err().map(|r| (name.clone(), r)));
             if let Some((cap, reason)) = missing {
-                assert!(!testing::require(&id, &cap, Err(format!("{cap}: {reason}"))));
+                assert!(!testing::require(
+                    &id,
+                    &cap,
+                    Err(format!("{cap}: {reason}"))
+                ));
                 skipped += 1;
                 continue;
             }
@@ -563,9 +687,19 @@ fn guide_commands_run() {
             }
         }
     }
-    println!("guide blocks: {passed} passed, {skipped} skipped, {no_run} not run (illustrative), {} failed", failures.len());
-    assert!(failures.is_empty(), "guide blocks failed:\n  {}", failures.join("\n  "));
-    assert!(passed + skipped + no_run > 0 || only.is_some(), "no guide blocks found");
+    println!(
+        "guide blocks: {passed} passed, {skipped} skipped, {no_run} not run (illustrative), {} failed",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "guide blocks failed:\n  {}",
+        failures.join("\n  ")
+    );
+    assert!(
+        passed + skipped + no_run > 0 || only.is_some(),
+        "no guide blocks found"
+    );
 }
 
 // ------------------------------------------------------- the checker itself
@@ -576,9 +710,15 @@ fn checker_matches_loosely_and_in_order() {
     assert!(check_output("1 root ps\nboot: … ms to the ready marker\n", out).is_ok());
     assert!(check_output("…\nhostname: lab\n", out).is_ok());
     // order matters
-    assert_eq!(check_output("hostname: lab\n1 root ps\n", out), Err("1 root ps"));
+    assert_eq!(
+        check_output("hostname: lab\n1 root ps\n", out),
+        Err("1 root ps")
+    );
     // pieces around … must all appear
-    assert!(!line_matches("boot: … s to the … marker", "boot: 2 ms to the ready"));
+    assert!(!line_matches(
+        "boot: … s to the … marker",
+        "boot: 2 ms to the ready"
+    ));
     assert!(line_matches("a…b…c", "xxaYYbZZc"));
     assert!(!line_matches("a…b", "ba"));
 }
@@ -608,7 +748,10 @@ fn fences_pair_commands_with_their_output() {
     assert_eq!(lab.blocks[0].expect.as_ref().unwrap().1, "hi\n");
     assert!(lab.blocks[1].expect.is_none());
     assert!(fences("```sh\nunclosed\n").is_err());
-    assert_eq!(command_lines("# comment\necho a\n#!/bin/sh\n"), ["echo a", "#!/bin/sh"]);
+    assert_eq!(
+        command_lines("# comment\necho a\n#!/bin/sh\n"),
+        ["echo a", "#!/bin/sh"]
+    );
 }
 
 #[test]
