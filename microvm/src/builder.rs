@@ -5,15 +5,12 @@
 use std::fs::File;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kvm_ioctls::Kvm;
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
-use vmm_sys_util::signal::Killable;
 
 use crate::accounting;
 use crate::arch::x86_64::layout::{
@@ -32,6 +29,7 @@ use crate::error::Error;
 use crate::outcome::{VmExit, VmMemory, VmOutcome, VmTimings};
 use crate::vstate::kick;
 use crate::vstate::memory;
+use crate::vstate::threads::VcpuThreads;
 use crate::vstate::vcpu::{RunContext, Vcpu};
 use crate::vstate::vm::Vm;
 
@@ -57,6 +55,8 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
         source,
     })?;
 
+    // Thread creation overlaps with the set-up below.
+    let threads = VcpuThreads::spawn(config.vcpus)?;
     let mem = memory::create(config.memory_bytes, config.hugepages)?;
     // Load the image before touching KVM: bad images fail fast and clearly.
     let tiny = match &config.image {
@@ -143,7 +143,7 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     }
 
     let ctx = Arc::new(RunContext::new(io, mmio, !linux));
-    let (exit, stopped_at) = run_vcpus(vcpus, &ctx, config.timeout, start)?;
+    let (exit, stopped_at) = threads.run(vcpus, &ctx, start + config.timeout);
     // Reading the host's facts costs a few hundred microseconds: only when needed.
     let exit = match exit {
         e @ VmExit::InternalError { .. } => e.classify(hostcaps::kvm::facts().kind),
@@ -326,90 +326,6 @@ fn setup_lapic(vcpu: &Vcpu) -> Result<(), Error> {
     vcpu.fd
         .set_lapic(&lapic)
         .map_err(Error::kvm("KVM_SET_LAPIC"))
-}
-
-/// Runs every vCPU on its own thread until the first one stops the VM or the
-/// timeout passes; then stops, kicks and joins them all. Returns the exit and
-/// when the VM stopped.
-fn run_vcpus(
-    vcpus: Vec<Vcpu>,
-    ctx: &Arc<RunContext>,
-    timeout: Duration,
-    start: Instant,
-) -> Result<(VmExit, Instant), Error> {
-    let (tx, rx) = mpsc::channel::<VmExit>();
-    let mut threads: Vec<JoinHandle<Vcpu>> = Vec::with_capacity(vcpus.len());
-    let mut spawn_error = None;
-    for mut vcpu in vcpus {
-        let (ctx, tx) = (Arc::clone(ctx), tx.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("vcpu{}", vcpu.id))
-            .spawn(move || {
-                let exit = vcpu.run_loop(&ctx);
-                let _ = tx.send(exit);
-                vcpu
-            });
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(source) => {
-                spawn_error = Some(Error::Host {
-                    what: "vCPU thread",
-                    source,
-                });
-                break;
-            }
-        }
-    }
-    drop(tx);
-
-    let deadline = start + timeout;
-    let mut reported = 0usize;
-    let exit = if spawn_error.is_some() {
-        VmExit::Timeout
-    } else {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(exit) => {
-                reported += 1;
-                exit
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => VmExit::Timeout,
-            Err(mpsc::RecvTimeoutError::Disconnected) => VmExit::Unhandled {
-                detail: "every vCPU thread ended without an exit".into(),
-            },
-        }
-    };
-    let stopped_at = Instant::now();
-
-    // Stop the others: set the flag, kick until each has reported.
-    ctx.stop.store(true, std::sync::atomic::Ordering::Release);
-    while reported < threads.len() {
-        for t in threads.iter().filter(|t| !t.is_finished()) {
-            if let Err(e) = t.kill(kick::signal()) {
-                tracing::debug!(%e, "kicking a vCPU thread failed");
-            }
-        }
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(_) => reported += 1,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let mut panicked = false;
-    for t in threads {
-        panicked |= t.join().is_err();
-    }
-    if let Some(e) = spawn_error {
-        return Err(e);
-    }
-    if panicked {
-        return Ok((
-            VmExit::Unhandled {
-                detail: "a vCPU thread panicked".into(),
-            },
-            stopped_at,
-        ));
-    }
-    Ok((exit, stopped_at))
 }
 
 fn measure_memory(mem: &GuestMemoryMmap) -> VmMemory {

@@ -33,7 +33,17 @@ fn two_hundred_runs_leave_nothing_behind() {
     let disk = tempfile::NamedTempFile::new().unwrap();
     disk.as_file().set_len(1 << 20).unwrap();
 
+    let not_elf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_elf.path(), b"not an ELF").unwrap();
     let run = |i: usize| {
+        if i % 10 == 5 {
+            // A run that fails after its vCPU thread was started.
+            let mut cfg = common::config(&not_elf);
+            cfg.disk = Some(disk.path().into());
+            let e = microvm::run(&cfg).unwrap_err();
+            assert!(matches!(e, microvm::Error::ImageNotElf { .. }), "{e}");
+            return;
+        }
         let (img, timeout) = if i.is_multiple_of(25) {
             (&spin, true)
         } else {

@@ -5,5 +5,6 @@
 
 pub mod kick;
 pub mod memory;
+pub mod threads;
 pub mod vcpu;
 pub mod vm;
