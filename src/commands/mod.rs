@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod clean;
 mod doctor;
 mod kernel;
@@ -18,9 +19,9 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Doctor { json } => doctor::run(json),
         Command::Run(a) => run::run(a),
         Command::Probe(a) => run::probe(a),
-        Command::Compare { .. } => Err(Unsupported("`isolab compare` is not built yet (needs the benchmark harness)".into()).into()),
-        Command::Bench { .. } => Err(Unsupported("`isolab bench` is not built yet (needs the benchmark harness)".into()).into()),
-        Command::Report { .. } => Err(Unsupported("`isolab report` is not built yet (needs the report writer)".into()).into()),
+        Command::Compare { out, json } => bench::compare(out, json),
+        Command::Bench { quick, runs, out } => bench::bench(quick, runs, &out),
+        Command::Report { results, out } => bench::report(&results, &out),
         Command::Kernel { action } => kernel::run(action),
         Command::Clean => clean::run(),
     }
