@@ -44,6 +44,7 @@ fn committed_fragment_asks_for_what_the_guest_needs() {
         "CONFIG_PARAVIRT_CLOCK=y",
         "CONFIG_SMP=y",
         "CONFIG_BINFMT_ELF=y",
+        "CONFIG_X86_IOPL_IOPERM=y",
         "# CONFIG_MODULES is not set",
     ] {
         assert!(
