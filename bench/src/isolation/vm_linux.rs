@@ -38,6 +38,9 @@ pub struct VmLinux {
     pub extra_cmdline: String,
     /// Copy the guest console to stdout while it runs.
     pub serial_echo: bool,
+    /// Boot with `quiet`: far fewer console exits (what boot-time benchmarks
+    /// want), but no kernel share in the boot-time split.
+    pub quiet: bool,
 }
 
 /// Everything needed to start the VM, decided before touching KVM.
@@ -136,6 +139,7 @@ pub fn prepare(
         source,
     })?;
     let mut builder = CmdlineBuilder::new()
+        .quiet(vm.quiet)
         .disk(disk.is_some())
         .params(&vm.extra_cmdline);
     let (busybox, program) = match invocation {

@@ -157,6 +157,7 @@ fn prepare_builds_cmdline_initramfs_and_config() {
         kernel: Some(kernel.clone()),
         extra_cmdline: "loglevel=4".into(),
         serial_echo: false,
+        quiet: true,
     };
     let limits = Limits {
         memory: Some(96 << 20),
@@ -179,6 +180,7 @@ fn prepare_builds_cmdline_initramfs_and_config() {
     };
     assert_eq!(lb.kernel, kernel);
     assert!(lb.cmdline.contains("loglevel=4"), "{}", lb.cmdline);
+    assert!(lb.cmdline.contains(" quiet "), "{}", lb.cmdline);
     assert!(lb.cmdline.contains("virtio_mmio.device=4K@0xd0000000:5"));
     assert!(
         lb.cmdline.ends_with(" -- cpu io --io-target /dev/vda"),
