@@ -157,8 +157,11 @@ pub fn prepare(
             } else {
                 format!("/bin/{program}")
             };
+            // The program is PID 1: its exit panics the kernel, which then
+            // resets at once (panic=-1; the later setting wins) instead of
+            // waiting the default second.
             builder = builder
-                .params(&format!("rdinit={path}"))
+                .params(&format!("rdinit={path} panic=-1"))
                 .init_args(args.clone());
             (Some(busybox()?), true)
         }
