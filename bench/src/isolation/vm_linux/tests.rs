@@ -207,3 +207,47 @@ fn prepare_builds_cmdline_initramfs_and_config() {
         1
     );
 }
+
+#[test]
+fn prepare_runs_a_program_as_pid1_with_busybox() {
+    let test = "prepare_runs_a_program_as_pid1_with_busybox";
+    let ok = crate::artifacts::workload_binary()
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    if !hostcaps::testing::require(test, "workload", ok) {
+        return;
+    }
+    if !hostcaps::testing::require(
+        test,
+        "busybox",
+        busybox().map(|_| ()).map_err(|e| e.to_string()),
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let kernel = tmp.path().join("vmlinux");
+    std::fs::write(&kernel, b"\x7fELF").unwrap();
+    let vm = VmLinux {
+        kernel: Some(kernel),
+        ..VmLinux::new()
+    };
+    let inv = Invocation::Program {
+        program: "sh".into(),
+        args: vec!["-c".into(), "exit 3".into()],
+    };
+    let p = prepare(&vm, &inv, &Limits::default(), &tmp.path().join("cache")).unwrap();
+    assert!(p.program);
+    let GuestImage::Linux(lb) = &p.config.image else {
+        panic!("not a Linux image")
+    };
+    assert!(
+        lb.cmdline
+            .contains("rdinit=/bin/sh panic=-1 -- -c \"exit 3\""),
+        "{}",
+        lb.cmdline
+    );
+    let initrd = String::from_utf8_lossy(lb.initramfs.as_ref().unwrap()).into_owned();
+    assert!(initrd.contains("bin/busybox\0") && initrd.contains("bin/sh\0"));
+    assert_eq!(p.config.memory_bytes, DEFAULT_MEMORY);
+    assert_eq!(p.config.disk, None);
+}
