@@ -44,9 +44,12 @@ fn main() {
         .expect("usage: probe_overhead WORKLOAD [ROUNDS]");
     let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
     let probe_args = ["cpu", "syscall", "--reps", "5"];
-    let spec = ContainerSpec::minimal(&workload)
+    let mut spec = ContainerSpec::minimal(&workload)
         .args(probe_args)
         .stdout(Stdio::Piped);
+    // Knobs to attribute an overhead: ISOLAB_NO_TIMENS=1, ISOLAB_NO_SECCOMP=1.
+    spec.namespaces.time = std::env::var_os("ISOLAB_NO_TIMENS").is_none();
+    spec.seccomp = std::env::var_os("ISOLAB_NO_SECCOMP").is_none();
     let (mut native, mut contained) = (Samples::new(), Samples::new());
     for _ in 0..rounds {
         let out = Command::new(&workload)

@@ -296,6 +296,7 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     spec.namespaces.uts = false;
     spec.namespaces.ipc = false;
     spec.namespaces.cgroup = false;
+    spec.namespaces.time = false;
     spec.seccomp = false;
     if let Some(linux) = top.get("linux") {
         map_linux(obj(linux, "linux")?, &mut spec)?;
@@ -379,6 +380,7 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
             "uts" => spec.namespaces.uts = true,
             "ipc" => spec.namespaces.ipc = true,
             "cgroup" => spec.namespaces.cgroup = true,
+            "time" => spec.namespaces.time = true,
             other => {
                 return Err(unsupported(
                     &format!("linux.namespaces[{other}]"),

@@ -403,12 +403,23 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         })
         .transpose()?;
     let attach_fds = cfg.cgroup_files.clone();
+    // A time namespace needs clone3 (its flag collides with clone's signal byte).
+    let time_ns = spec.namespaces.time && std::path::Path::new("/proc/self/ns/time").exists();
     let before_clone = Instant::now();
     let mut pidfd: libc::c_int = -1;
     let mut pid = -1;
-    if let Some(dir) = &into_dir {
-        cfg.cgroup_files.clear();
-        pid = clone3_into(flags, &mut pidfd, dir.as_raw_fd());
+    if into_dir.is_some() || time_ns {
+        let mut extra = if time_ns {
+            libc::CLONE_NEWTIME as u64
+        } else {
+            0
+        };
+        if into_dir.is_some() {
+            extra |= CLONE_INTO_CGROUP;
+            cfg.cgroup_files.clear();
+        }
+        let dir_fd = into_dir.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        pid = clone3(flags as u64 | extra, &mut pidfd, dir_fd);
         if pid == 0 {
             init::child_main(&cfg);
         }
@@ -420,7 +431,8 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             ) {
                 return Err(Error::host("clone3", e));
             }
-            tracing::debug!(error = %e, "clone3(CLONE_INTO_CGROUP) unavailable; the child joins its cgroup itself");
+            // Old kernels: no time namespace, and the child joins its cgroup itself.
+            tracing::debug!(error = %e, "clone3 with CLONE_INTO_CGROUP/CLONE_NEWTIME unavailable");
             cfg.cgroup_files = attach_fds;
         }
     }
@@ -583,14 +595,14 @@ struct CloneArgs {
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// Fork-like `clone3` into the cgroup directory `cgroup_fd`. Returns the
-/// child's pid (0 in the child), or -1 with errno set.
-fn clone3_into(flags: libc::c_int, pidfd: &mut libc::c_int, cgroup_fd: RawFd) -> i64 {
+/// Fork-like `clone3` with `flags` (and, with `CLONE_INTO_CGROUP`, the cgroup
+/// directory `cgroup_fd`). Returns the child's pid (0 in the child), or -1 with errno set.
+fn clone3(flags: u64, pidfd: &mut libc::c_int, cgroup_fd: RawFd) -> i64 {
     let args = CloneArgs {
-        flags: flags as u64 | CLONE_INTO_CGROUP,
+        flags,
         pidfd: pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup_fd as u64,
+        cgroup: cgroup_fd.max(0) as u64,
         ..CloneArgs::default()
     };
     // SAFETY: args is a valid clone_args of the size passed; stack 0 makes the

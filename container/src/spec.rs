@@ -142,6 +142,8 @@ pub struct Namespaces {
     pub ipc: bool,
     /// New cgroup namespace (entered after the process is in its cgroup).
     pub cgroup: bool,
+    /// New time namespace (zero offsets), where the kernel has them (5.6+).
+    pub time: bool,
 }
 
 impl Default for Namespaces {
@@ -150,6 +152,7 @@ impl Default for Namespaces {
             uts: true,
             ipc: true,
             cgroup: true,
+            time: true,
         }
     }
 }

@@ -365,3 +365,32 @@ fn setup_errors_come_back_as_messages() {
         e => panic!("unexpected error {e}"),
     }
 }
+
+#[test]
+fn new_time_namespace_where_the_kernel_has_one() {
+    let name = "new_time_namespace_where_the_kernel_has_one";
+    if !ready(name) {
+        return;
+    }
+    let has = if std::path::Path::new("/proc/self/ns/time").exists() {
+        Ok(())
+    } else {
+        Err("the kernel has no time namespaces (needs Linux 5.6+)".to_string())
+    };
+    if !hostcaps::testing::require(name, "timens", has) {
+        return;
+    }
+    let root = busybox_rootfs();
+    let host = std::fs::read_link("/proc/self/ns/time").unwrap();
+    let r = run(&sh(root.path(), "readlink /proc/self/ns/time"));
+    let inside = out(&r);
+    assert!(inside.starts_with("time:["), "{inside}");
+    assert_ne!(
+        inside.trim(),
+        host.to_string_lossy(),
+        "same time namespace as the host"
+    );
+    let mut weak = sh(root.path(), "readlink /proc/self/ns/time");
+    weak.namespaces.time = false;
+    assert_eq!(out(&run(&weak)).trim(), host.to_string_lossy());
+}
