@@ -17,11 +17,10 @@ fn probe_verdicts_match_the_kind_of_kvm() {
         p.cpl3_ns_per_iter > 0.0 && p.cpl3_ns_per_iter < 50.0,
         "CPL 3 runs natively: {p:?}"
     );
-    assert!(
-        p.elapsed.as_secs_f64() < 1.0,
-        "probes must stay well under a second: {:?}",
-        p.elapsed
-    );
+    // The loop lengths adapt to the host's speed, so even emulated CPL 0 takes
+    // milliseconds (typically 40-100 ms in all here). The bound only catches a
+    // probe that stopped adapting; timing targets belong to benchmarks.
+    assert!(p.elapsed.as_secs() < 10, "probes took {:?}", p.elapsed);
     match hostcaps::kvm::facts().kind {
         KvmKind::SoftwareAssisted => {
             assert!(!p.exceptions_delivered, "{}", p.exception_detail);
