@@ -17,7 +17,6 @@ use crate::spec::Rlimit;
 use crate::syscall::Linux;
 
 /// Message kinds from child to parent.
-pub(crate) const MSG_STARTED: u32 = 1;
 pub(crate) const MSG_ERROR: u32 = 2;
 pub(crate) const MSG_EXEC: u32 = 3;
 
@@ -90,8 +89,10 @@ pub(crate) struct Report {
     pub step: u32,
     pub errno: i32,
     pub _pad: u32,
-    /// CLOCK_MONOTONIC, nanoseconds.
+    /// CLOCK_MONOTONIC when the report was sent, nanoseconds.
     pub mono_ns: u64,
+    /// CLOCK_MONOTONIC at the child's first instruction.
+    pub started_ns: u64,
 }
 
 /// Parent → child: go ahead, with the veth address if there is one.
@@ -162,15 +163,10 @@ fn at(step: Step) -> impl Fn(io::Error) -> (u32, io::Error) {
 
 /// Entry of the cloned child. Never returns.
 pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
-    send(
-        cfg.sock,
-        Report {
-            kind: MSG_STARTED,
-            mono_ns: mono_ns(),
-            ..Report::default()
-        },
-    );
-    if let Err((step, e)) = setup_and_exec(cfg) {
+    // One report per run (exec or error), carrying the start time too: every
+    // message wakes the runtime, which competes with us for a CPU.
+    let started_ns = mono_ns();
+    if let Err((step, e)) = setup_and_exec(cfg, started_ns) {
         send(
             cfg.sock,
             Report {
@@ -178,6 +174,7 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
                 step,
                 errno: e.raw_os_error().unwrap_or(0),
                 mono_ns: mono_ns(),
+                started_ns,
                 _pad: 0,
             },
         );
@@ -186,7 +183,7 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
+fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
     // Into the cgroup first, so everything after is limited and accounted.
     for fd in &cfg.cgroup_files {
         // SAFETY: writing one byte from a static buffer to a fd the parent opened.
@@ -306,6 +303,7 @@ fn setup_and_exec(cfg: &ChildConfig) -> StepResult {
         Report {
             kind: MSG_EXEC,
             mono_ns: mono_ns(),
+            started_ns,
             ..Report::default()
         },
     );

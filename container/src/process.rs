@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::{CgroupManager, CgroupStats};
-use crate::init::{self, ChildConfig, Go, MSG_ERROR, MSG_EXEC, MSG_STARTED, Report};
+use crate::init::{self, ChildConfig, Go, MSG_ERROR, MSG_EXEC, Report};
 use crate::net::Veth;
 use crate::signals::SignalGuard;
 use crate::spec::{ContainerSpec, NetMode, Stdio};
@@ -542,8 +542,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             return Err(Error::host("read from the container init", e));
         }
         match r.kind {
-            MSG_STARTED => times.child_started = Some(at(r.mono_ns)),
-            MSG_EXEC => times.exec = Some(at(r.mono_ns)),
+            MSG_EXEC => {
+                times.child_started = Some(at(r.started_ns));
+                times.exec = Some(at(r.mono_ns));
+            }
             MSG_ERROR => {
                 let status = child.reap();
                 tracing::debug!(?status, "container init failed during set-up");
