@@ -30,15 +30,18 @@ pub struct CgroupMount {
 }
 
 /// The v1 controllers isolab knows about.
-pub const V1_CONTROLLERS: [&str; 8] =
-    ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"];
+pub const V1_CONTROLLERS: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+];
 
 /// Parses `/proc/self/mountinfo` text into its cgroup mounts.
 pub fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
     let mut out = Vec::new();
     for line in text.lines() {
         // Fields: id parent major:minor root mountpoint opts [optional...] - fstype source superopts
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let pre: Vec<&str> = pre.split_whitespace().collect();
         let post: Vec<&str> = post.split_whitespace().collect();
         if pre.len() < 5 || post.len() < 3 {
@@ -49,22 +52,35 @@ pub fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
             continue;
         }
         let controllers = if fstype == "cgroup" {
-            post[2].split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(str::to_string).collect()
+            post[2]
+                .split(',')
+                .filter(|o| V1_CONTROLLERS.contains(o))
+                .map(str::to_string)
+                .collect()
         } else {
             Vec::new()
         };
-        out.push(CgroupMount { path: PathBuf::from(unescape(pre[4])), fstype: fstype.into(), controllers });
+        out.push(CgroupMount {
+            path: PathBuf::from(unescape(pre[4])),
+            fstype: fstype.into(),
+            controllers,
+        });
     }
     out
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// The mode implied by a set of cgroup mounts.
 pub fn mode_of(mounts: &[CgroupMount]) -> CgroupMode {
-    let v1 = mounts.iter().any(|m| m.fstype == "cgroup" && !m.controllers.is_empty());
+    let v1 = mounts
+        .iter()
+        .any(|m| m.fstype == "cgroup" && !m.controllers.is_empty());
     let v2 = mounts.iter().any(|m| m.fstype == "cgroup2");
     match (v1, v2) {
         (true, true) => CgroupMode::Hybrid,
@@ -86,7 +102,10 @@ pub fn mode() -> CgroupMode {
 
 /// The v2 mount point, if any.
 pub fn v2_root(mounts: &[CgroupMount]) -> Option<&Path> {
-    mounts.iter().find(|m| m.fstype == "cgroup2").map(|m| m.path.as_path())
+    mounts
+        .iter()
+        .find(|m| m.fstype == "cgroup2")
+        .map(|m| m.path.as_path())
 }
 
 /// The v1 hierarchy a controller is bound to, if any.
@@ -121,10 +140,8 @@ pub fn memory_controller_usable() -> Result<(), String> {
 /// `Ok` when `controller` is usable in either hierarchy and a child can be created.
 pub fn controller_usable(controller: &str) -> Result<(), String> {
     let ms = mounts();
-    if let Some(root) = v2_root(&ms) {
-        if v2_controllers(root).iter().any(|c| c == controller) {
-            return can_create_child(root);
-        }
+    if let Some(root) = v2_root(&ms).filter(|r| v2_controllers(r).iter().any(|c| c == controller)) {
+        return can_create_child(root);
     }
     match v1_root(&ms, controller) {
         Some(root) => can_create_child(root),
@@ -159,12 +176,18 @@ mod tests {
     fn hybrid_fixture_is_hybrid_with_v1_controllers() {
         let m = parse_mountinfo(HYBRID);
         assert_eq!(mode_of(&m), CgroupMode::Hybrid);
-        assert_eq!(v1_root(&m, "memory"), Some(Path::new("/sys/fs/cgroup/memory")));
+        assert_eq!(
+            v1_root(&m, "memory"),
+            Some(Path::new("/sys/fs/cgroup/memory"))
+        );
         assert_eq!(v1_root(&m, "pids"), Some(Path::new("/sys/fs/cgroup/pids")));
         assert_eq!(v1_root(&m, "blkio"), None);
         assert_eq!(v2_root(&m), Some(Path::new("/sys/fs/cgroup/unified")));
         // name=systemd is not a controller.
-        assert!(m.iter().all(|c| !c.controllers.contains(&"name=systemd".to_string())));
+        assert!(
+            m.iter()
+                .all(|c| !c.controllers.contains(&"name=systemd".to_string()))
+        );
     }
 
     #[test]
@@ -177,13 +200,23 @@ mod tests {
 
     #[test]
     fn no_cgroup_mounts_is_none() {
-        assert_eq!(mode_of(&parse_mountinfo("25 30 0:22 / /sys rw - sysfs sysfs rw\n")), CgroupMode::None);
+        assert_eq!(
+            mode_of(&parse_mountinfo("25 30 0:22 / /sys rw - sysfs sysfs rw\n")),
+            CgroupMode::None
+        );
     }
 
     #[test]
     fn v2_controllers_read_from_fixture_tree() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
-        assert_eq!(v2_controllers(d.path()), ["cpuset", "cpu", "io", "memory", "pids"]);
+        std::fs::write(
+            d.path().join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        assert_eq!(
+            v2_controllers(d.path()),
+            ["cpuset", "cpu", "io", "memory", "pids"]
+        );
     }
 }

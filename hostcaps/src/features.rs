@@ -19,12 +19,18 @@ pub fn seccomp_from_status(status: &str) -> Result<(), String> {
 
 /// `Ok` when `/proc/filesystems` lists `overlay`.
 pub fn overlayfs() -> Result<(), String> {
-    filesystem_listed(&std::fs::read_to_string("/proc/filesystems").unwrap_or_default(), "overlay")
+    filesystem_listed(
+        &std::fs::read_to_string("/proc/filesystems").unwrap_or_default(),
+        "overlay",
+    )
 }
 
 /// Whether a `/proc/filesystems` text lists `fs`.
 pub fn filesystem_listed(text: &str, fs: &str) -> Result<(), String> {
-    if text.lines().any(|l| l.split_whitespace().last() == Some(fs)) {
+    if text
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some(fs))
+    {
         Ok(())
     } else {
         Err(format!("the kernel has no {fs} filesystem (modprobe {fs})"))
@@ -42,7 +48,9 @@ pub fn tun() -> Result<(), String> {
 
 /// The transparent-huge-page mode (`always`, `madvise` or `never`), if readable.
 pub fn thp_mode() -> Option<String> {
-    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok().and_then(|s| selected(&s))
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .ok()
+        .and_then(|s| selected(&s))
 }
 
 /// The bracketed choice of a sysfs multiple-choice file (`always [madvise] never`).
@@ -79,8 +87,14 @@ mod tests {
 
     #[test]
     fn thp_mode_is_the_bracketed_choice() {
-        assert_eq!(selected("always [madvise] never\n").as_deref(), Some("madvise"));
-        assert_eq!(selected("[always] madvise never").as_deref(), Some("always"));
+        assert_eq!(
+            selected("always [madvise] never\n").as_deref(),
+            Some("madvise")
+        );
+        assert_eq!(
+            selected("[always] madvise never").as_deref(),
+            Some("always")
+        );
         assert_eq!(selected("garbage"), None);
     }
 }

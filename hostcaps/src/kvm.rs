@@ -39,7 +39,11 @@ pub fn facts() -> KvmFacts {
     let modules = kvm_modules(Path::new("/sys/module"));
     let dev = Path::new("/dev/kvm");
     let device_present = dev.exists();
-    let device_openable = std::fs::OpenOptions::new().read(true).write(true).open(dev).is_ok();
+    let device_openable = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev)
+        .is_ok();
     classify(device_present, device_openable, &cpuinfo, modules)
 }
 
@@ -63,7 +67,11 @@ pub fn virt_flag(cpuinfo: &str) -> Option<String> {
         .lines()
         .find(|l| l.starts_with("flags"))
         .and_then(|l| l.split(':').nth(1))
-        .and_then(|flags| flags.split_whitespace().find(|f| *f == "vmx" || *f == "svm"))
+        .and_then(|flags| {
+            flags
+                .split_whitespace()
+                .find(|f| *f == "vmx" || *f == "svm")
+        })
         .map(str::to_string)
 }
 
@@ -84,14 +92,24 @@ pub fn classify(
     } else {
         KvmKind::SoftwareAssisted
     };
-    KvmFacts { device_present, device_openable, modules, cpu_flag, kind }
+    KvmFacts {
+        device_present,
+        device_openable,
+        modules,
+        cpu_flag,
+        kind,
+    }
 }
 
 /// The KVM API version (`KVM_GET_API_VERSION`), if `/dev/kvm` opens. Stable
 /// KVM has answered 12 since Linux 2.6.22.
 pub fn api_version() -> Option<i32> {
     use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").ok()?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .ok()?;
     // KVM_GET_API_VERSION is _IO(KVMIO, 0x00) with KVMIO = 0xAE.
     const KVM_GET_API_VERSION: libc::c_ulong = 0xAE00;
     // SAFETY: a valid open fd and an ioctl that takes no argument and writes no memory.
@@ -105,7 +123,10 @@ pub fn device_usable() -> Result<(), String> {
     if f.device_openable {
         Ok(())
     } else if f.device_present {
-        Err("/dev/kvm exists but cannot be opened read-write (run as root or join the kvm group)".into())
+        Err(
+            "/dev/kvm exists but cannot be opened read-write (run as root or join the kvm group)"
+                .into(),
+        )
     } else {
         Err("/dev/kvm is missing (enable virtualization in firmware/cloud settings and load kvm_intel or kvm_amd)".into())
     }
@@ -116,25 +137,41 @@ mod tests {
     use super::*;
 
     const PVM_CPUINFO: &str = "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology cpuid tsc_known_freq pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor lahf_lm abm\n";
-    const VMX_CPUINFO: &str = "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae mce vmx smx est tm2 ssse3\n";
+    const VMX_CPUINFO: &str =
+        "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae mce vmx smx est tm2 ssse3\n";
 
     #[test]
     fn pvm_host_is_software_assisted() {
-        let f = classify(true, true, PVM_CPUINFO, vec!["kvm".into(), "kvm_pvm".into()]);
+        let f = classify(
+            true,
+            true,
+            PVM_CPUINFO,
+            vec!["kvm".into(), "kvm_pvm".into()],
+        );
         assert_eq!(f.kind, KvmKind::SoftwareAssisted);
         assert_eq!(f.cpu_flag, None);
     }
 
     #[test]
     fn vmx_with_kvm_intel_is_hardware() {
-        let f = classify(true, true, VMX_CPUINFO, vec!["kvm".into(), "kvm_intel".into()]);
+        let f = classify(
+            true,
+            true,
+            VMX_CPUINFO,
+            vec!["kvm".into(), "kvm_intel".into()],
+        );
         assert_eq!(f.kind, KvmKind::Hardware);
         assert_eq!(f.cpu_flag.as_deref(), Some("vmx"));
     }
 
     #[test]
     fn vmx_flag_without_hardware_module_is_not_hardware() {
-        let f = classify(true, true, VMX_CPUINFO, vec!["kvm".into(), "kvm_pvm".into()]);
+        let f = classify(
+            true,
+            true,
+            VMX_CPUINFO,
+            vec!["kvm".into(), "kvm_pvm".into()],
+        );
         assert_eq!(f.kind, KvmKind::SoftwareAssisted);
     }
 
@@ -150,6 +187,9 @@ mod tests {
         for m in ["kvm", "kvm_pvm", "ext4", "kvmfoo"] {
             std::fs::create_dir(dir.path().join(m)).unwrap();
         }
-        assert_eq!(kvm_modules(dir.path()), vec!["kvm".to_string(), "kvm_pvm".to_string()]);
+        assert_eq!(
+            kvm_modules(dir.path()),
+            vec!["kvm".to_string(), "kvm_pvm".to_string()]
+        );
     }
 }

@@ -80,7 +80,11 @@ pub fn try_unshare(flags: CloneFlags) -> Result<(), String> {
             drop(r);
             // SAFETY: raw unshare syscall on flags we built; no memory is passed.
             let rc = unsafe { libc::unshare(flags.bits()) };
-            let errno: i32 = if rc == 0 { 0 } else { nix::errno::Errno::last_raw() };
+            let errno: i32 = if rc == 0 {
+                0
+            } else {
+                nix::errno::Errno::last_raw()
+            };
             let _ = nix::unistd::write(&w, &errno.to_ne_bytes());
             // SAFETY: _exit never returns and runs no destructors, as a forked child must.
             unsafe { libc::_exit(0) }
@@ -113,12 +117,19 @@ pub fn can_create(ns: Namespace) -> Result<(), String> {
 /// that gate it (Debian's `kernel.unprivileged_userns_clone`, Ubuntu's
 /// AppArmor restriction, and `user.max_user_namespaces`).
 pub fn unprivileged_userns_allowed() -> Result<(), String> {
-    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
         return Err("user.max_user_namespaces is 0".into());
     }
     if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
-        return Err("kernel.unprivileged_userns_clone is 0 (sysctl -w kernel.unprivileged_userns_clone=1)".into());
+        return Err(
+            "kernel.unprivileged_userns_clone is 0 (sysctl -w kernel.unprivileged_userns_clone=1)"
+                .into(),
+        );
     }
     if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
         return Err("AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)".into());

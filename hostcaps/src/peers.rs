@@ -37,7 +37,9 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// Looks up one peer.
@@ -45,10 +47,21 @@ pub fn find(name: &str, version_flag: &str) -> Peer {
     let path = which(name);
     let version = path.as_ref().and_then(|p| {
         let out = Command::new(p).arg(version_flag).output().ok()?;
-        let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
-        String::from_utf8_lossy(&text).lines().next().map(|l| l.trim().to_string())
+        let text = if out.stdout.is_empty() {
+            out.stderr
+        } else {
+            out.stdout
+        };
+        String::from_utf8_lossy(&text)
+            .lines()
+            .next()
+            .map(|l| l.trim().to_string())
     });
-    Peer { name: name.into(), path, version }
+    Peer {
+        name: name.into(),
+        path,
+        version,
+    }
 }
 
 /// Looks up every peer in [`PEERS`].

@@ -30,7 +30,11 @@ pub fn require_root(test: &str) -> bool {
     require(
         test,
         "root",
-        if crate::is_root() { Ok(()) } else { Err("needs root (run the tests as root)".into()) },
+        if crate::is_root() {
+            Ok(())
+        } else {
+            Err("needs root (run the tests as root)".into())
+        },
     )
 }
 
@@ -56,7 +60,10 @@ mod tests {
     #[test]
     fn missing_capability_skips_outside_ci() {
         // SAFETY-free: env manipulation is process-wide, so only unset names used here.
-        if std::env::var("ISOLAB_REQUIRE").map(|l| l.contains("unlisted-cap")).unwrap_or(false) {
+        if std::env::var("ISOLAB_REQUIRE")
+            .map(|l| l.contains("unlisted-cap"))
+            .unwrap_or(false)
+        {
             return;
         }
         assert!(!require("t", "unlisted-cap", Err("because".into())));
