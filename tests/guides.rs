@@ -42,7 +42,7 @@ const KNOWN_NEEDS: &[&str] = &[
     "tiny-guest",
     "linux-guest",
     "hardware-kvm",
-    "kernel",
+    "guest-kernel",
     "cgroup-memory",
     "cgroup-cpu",
     "cgroup-pids",
@@ -389,7 +389,7 @@ fn need(name: &str) -> Result<(), String> {
             KvmKind::Hardware => Ok(()),
             other => Err(format!("needs hardware KVM; this host's KVM is {other:?}")),
         },
-        "kernel" => {
+        "guest-kernel" => {
             let out = Command::new(isolab())
                 .args(["kernel", "path"])
                 .output()
