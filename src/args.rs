@@ -112,9 +112,9 @@ pub enum GuestArg {
 /// Options shared by `run` and `probe`.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// How to isolate.
-    #[arg(long, value_enum)]
-    pub isolation: IsolationArg,
+    /// How to isolate (`--rootfs`/`--bundle` imply container).
+    #[arg(long, value_enum, required_unless_present_any = ["rootfs", "bundle"])]
+    pub isolation: Option<IsolationArg>,
     /// Guest for `--isolation vm` (default: linux where the host can boot it, else tiny).
     #[arg(long, value_enum)]
     pub guest: Option<GuestArg>,

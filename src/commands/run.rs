@@ -53,7 +53,7 @@ pub fn probe(a: ProbeArgs) -> anyhow::Result<i32> {
 }
 
 fn kind_of(c: &Common) -> IsolationKind {
-    match (c.isolation, c.guest) {
+    match (c.isolation.unwrap_or(IsolationArg::Container), c.guest) {
         (IsolationArg::Native, _) => IsolationKind::Native,
         (IsolationArg::Container, _) => IsolationKind::Container,
         (IsolationArg::Vm, Some(GuestArg::Tiny)) => IsolationKind::VmTiny,
@@ -64,6 +64,9 @@ fn kind_of(c: &Common) -> IsolationKind {
 
 fn execute(c: &Common, invocation: &Invocation) -> anyhow::Result<Outcome> {
     let mut kind = kind_of(c);
+    if kind != IsolationKind::Container && (c.rootfs.is_some() || c.bundle.is_some()) {
+        anyhow::bail!("--rootfs and --bundle apply to --isolation container only (got {kind})");
+    }
     let options = BackendOptions { rootfs: c.rootfs.clone(), bundle: c.bundle.clone(), kernel: c.kernel.clone() };
     let limits = Limits { memory: c.memory, cpus: c.cpus, timeout: c.timeout, io_target: None };
     let mut fallback_note = None;

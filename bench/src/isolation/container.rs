@@ -23,6 +23,9 @@ pub const IO_MOUNT: &str = "/io";
 pub struct Container {
     /// Use this directory as the root instead of the minimal one.
     pub rootfs: Option<PathBuf>,
+    /// Start from this OCI bundle's `config.json` (its root, mounts, limits
+    /// and security settings); the invocation replaces its `process.args`.
+    pub bundle: Option<PathBuf>,
 }
 
 impl Container {
@@ -37,9 +40,23 @@ pub fn spec_for(
     invocation: &Invocation,
     limits: &Limits,
     rootfs: Option<&Path>,
+    bundle: Option<&Path>,
 ) -> Result<ContainerSpec, IsolationError> {
-    let (mut spec, mut args) = match invocation {
-        Invocation::Probes(probes) => {
+    let (mut spec, mut args) = match (invocation, bundle) {
+        (Invocation::Probes(probes), Some(dir)) => {
+            let bin = artifacts::workload_binary()
+                .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+            let spec = container::oci::load_bundle(dir)?.program("/isolab-workload").volume(Volume {
+                host: bin,
+                guest: "/isolab-workload".into(),
+                readonly: true,
+            });
+            (spec, probes.clone())
+        }
+        (Invocation::Program { program, args }, Some(dir)) => {
+            (container::oci::load_bundle(dir)?.program(program.as_str()), args.clone())
+        }
+        (Invocation::Probes(probes), None) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
             let spec = match rootfs {
@@ -55,7 +72,7 @@ pub fn spec_for(
             };
             (spec, probes.clone())
         }
-        Invocation::Program { program, args } => {
+        (Invocation::Program { program, args }, None) => {
             let spec = match rootfs {
                 Some(dir) => ContainerSpec::with_rootfs(dir, program.as_str()),
                 None => {
@@ -110,8 +127,13 @@ pub fn spec_for(
     spec.stdout = Stdio::Piped;
     spec.stderr = Stdio::Piped;
     spec.timeout = Some(limits.timeout);
-    spec.resources.memory = limits.memory;
-    spec.resources.cpus = limits.cpus;
+    // A bundle's own limits stay unless the command line overrides them.
+    if limits.memory.is_some() || bundle.is_none() {
+        spec.resources.memory = limits.memory;
+    }
+    if limits.cpus.is_some() || bundle.is_none() {
+        spec.resources.cpus = limits.cpus;
+    }
     Ok(spec)
 }
 
@@ -121,7 +143,7 @@ impl Isolation for Container {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let spec = spec_for(invocation, limits, self.rootfs.as_deref())?;
+        let spec = spec_for(invocation, limits, self.rootfs.as_deref(), self.bundle.as_deref())?;
         tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
         let mut running = container::spawn(&spec)?;
         let before_clone = running.times().before_clone;

@@ -250,10 +250,7 @@ pub fn backend_with(kind: IsolationKind, options: &BackendOptions) -> Result<Box
     match kind {
         IsolationKind::Native => Ok(Box::new(native::Native::new())),
         IsolationKind::Container => {
-            if options.bundle.is_some() {
-                return Err(unsupported("OCI bundles are not wired into this command yet; use --rootfs".into()));
-            }
-            Ok(Box::new(container::Container { rootfs: options.rootfs.clone() }))
+            Ok(Box::new(container::Container { rootfs: options.rootfs.clone(), bundle: options.bundle.clone() }))
         }
         IsolationKind::VmTiny => {
             hostcaps::kvm::device_usable().map_err(unsupported)?;
