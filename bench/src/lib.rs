@@ -11,4 +11,5 @@ pub mod matrix;
 pub mod peers;
 pub mod report;
 pub mod results;
+pub mod soak;
 pub mod stats;
