@@ -15,6 +15,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     } else {
         use std::io::Write;
         std::io::stdout().write_all(&outcome.stdout)?;
+        // The program's stderr (a VM's console) goes to ours, so errors are seen.
+        std::io::stderr().write_all(&outcome.console)?;
         for note in &outcome.notes {
             eprintln!("isolab: note: {note}");
         }
