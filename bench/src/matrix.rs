@@ -246,6 +246,16 @@ pub fn better_for(metric: &str, unit: &str) -> Better {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// Host-side memory of a run: the peak RSS of its processes, or, for a VMM
+/// that reports none, its own overhead plus the guest RAM it touched.
+pub fn host_footprint_bytes(a: &isolation::Accounting) -> Option<u64> {
+    a.host_peak_rss_bytes
+        .or(match (a.overhead_bytes, a.guest_touched_bytes) {
+            (Some(o), Some(g)) => Some(o + g),
+            _ => None,
+        })
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -276,14 +286,7 @@ fn collect_outcome(
                 }
             }
             let a = &o.accounting;
-            // A VMM that reports no whole-process peak RSS still reports its own
-            // overhead and the guest RAM touched; their sum is the host-side footprint.
-            let idle = a
-                .host_peak_rss_bytes
-                .or(match (a.overhead_bytes, a.guest_touched_bytes) {
-                    (Some(o), Some(g)) => Some(o + g),
-                    _ => None,
-                });
+            let idle = host_footprint_bytes(a);
             let mem = [
                 ("idle_peak_rss_mib", idle),
                 ("overhead_mib", a.overhead_bytes),
