@@ -23,7 +23,7 @@ use crate::config::{GuestImage, VmConfig};
 use crate::devices::bus::Bus;
 use crate::devices::isolab::{self, IsolabDevice};
 use crate::devices::legacy::{I8042, IrqLine, SerialConsole, i8042, serial};
-use crate::devices::virtio::block::{Block, BlockStats};
+use crate::devices::virtio::block::{self, Block, BlockStats};
 use crate::devices::virtio::mmio::MmioTransport;
 use crate::error::Error;
 use crate::outcome::{VmExit, VmMemory, VmOutcome, VmTimings};
@@ -161,19 +161,27 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
         let (o, d) = dev.take_output();
         (o, d, dev.ready_at())
     };
-    let blk = handles
+    let (blk, disk_mode) = handles
         .block
         .as_ref()
-        .map(|b| b.lock().unwrap_or_else(|p| p.into_inner()).device().stats())
+        .map(|b| {
+            let t = b.lock().unwrap_or_else(|p| p.into_inner());
+            (t.device().stats(), Some(t.device().mode()))
+        })
         .unwrap_or_default();
     let mut stats = ctx.counters.snapshot();
     stats.dropped_output = serial_dropped + output_dropped;
     let BlockStats {
         requests,
         bad_requests,
+        direct_bytes,
+        buffered_bytes,
     } = blk;
     stats.blk_requests = requests;
     stats.blk_bad_requests = bad_requests;
+    stats.disk_mode = disk_mode;
+    stats.blk_direct_bytes = direct_bytes;
+    stats.blk_buffered_bytes = buffered_bytes;
     let timings = VmTimings {
         setup: ctx
             .first_run
@@ -209,7 +217,29 @@ fn validate(config: &VmConfig) -> Result<(), Error> {
     Ok(())
 }
 
-fn open_disk(path: &Path) -> Result<(File, bool), Error> {
+/// The disk: a buffered descriptor, whether it is read-only, and the same
+/// file opened with `O_DIRECT` where the filesystem allows it.
+fn open_disk(path: &Path) -> Result<Disk, Error> {
+    let (file, read_only) = open_disk_buffered(path)?;
+    let direct = block::open_direct(path, read_only).map_err(|source| Error::DiskUnreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Disk {
+        file,
+        direct,
+        read_only,
+    })
+}
+
+/// An opened disk, for [`Block::with_direct`].
+struct Disk {
+    file: File,
+    direct: Option<File>,
+    read_only: bool,
+}
+
+fn open_disk_buffered(path: &Path) -> Result<(File, bool), Error> {
     match File::options().read(true).write(true).open(path) {
         Ok(f) => Ok((f, false)),
         // A read-only file still makes a (read-only) disk.
@@ -250,7 +280,7 @@ fn open_disk(path: &Path) -> Result<(File, bool), Error> {
 fn build_devices(
     vm: &Vm,
     config: &VmConfig,
-    disk: Option<(File, bool)>,
+    disk: Option<Disk>,
     tsc_khz: u32,
     linux: bool,
 ) -> Result<(Bus, Bus, Handles), Error> {
@@ -282,11 +312,16 @@ fn build_devices(
     io.insert(isolab::BASE, isolab::LEN, isolab_dev.clone())
         .map_err(overlap)?;
     let block = match disk {
-        Some((file, read_only)) => {
-            let dev = Block::new(file, read_only).map_err(|source| Error::Host {
-                what: "virtio-blk backing file",
-                source,
-            })?;
+        Some(Disk {
+            file,
+            direct,
+            read_only,
+        }) => {
+            let dev =
+                Block::with_direct(file, direct, read_only).map_err(|source| Error::Host {
+                    what: "virtio-blk backing file",
+                    source,
+                })?;
             let transport = Arc::new(Mutex::new(MmioTransport::new(
                 dev,
                 vm.memory().clone(),

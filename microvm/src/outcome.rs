@@ -137,4 +137,35 @@ pub struct ExitStats {
     pub blk_bad_requests: u64,
     /// Guest output bytes dropped because a capture buffer was full.
     pub dropped_output: u64,
+    /// How the virtio-blk device reached its backing file; `None` without a disk.
+    pub disk_mode: Option<DiskMode>,
+    /// Virtio-blk bytes moved with `O_DIRECT` (host page cache bypassed).
+    pub blk_direct_bytes: u64,
+    /// Virtio-blk bytes moved through the host page cache (all of them in
+    /// [`DiskMode::Buffered`]; unaligned pieces in [`DiskMode::Direct`]).
+    pub blk_buffered_bytes: u64,
+}
+
+/// How the virtio-blk device reaches its backing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskMode {
+    /// The file is also open with `O_DIRECT`: transfers whose guest buffer,
+    /// length and offset are aligned bypass the host page cache; the others
+    /// go through a second, buffered descriptor. (tmpfs accepts `O_DIRECT`
+    /// since Linux 6.6, but its files live in memory anyway, as they do for
+    /// a native `O_DIRECT` workload on the same tmpfs.)
+    Direct,
+    /// The filesystem refused `O_DIRECT` (`EINVAL`, e.g. tmpfs before Linux
+    /// 6.6): all I/O goes through the host page cache.
+    Buffered,
+}
+
+impl DiskMode {
+    /// `direct` or `buffered`, as in the result schema's `kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskMode::Direct => "direct",
+            DiskMode::Buffered => "buffered",
+        }
+    }
 }

@@ -6,7 +6,9 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use microvm::outcome::DiskMode;
 use workload::args::{self, Command, Probe};
+use workload::schema::ResultLine;
 
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
@@ -157,19 +159,44 @@ fn run_notes(outcome: &microvm::VmOutcome, disk: Option<&Disk>) -> Vec<String> {
             s.dropped_output
         ));
     }
-    match disk {
-        Some(Disk::Temp(_)) => notes.push(
-            "io ran on an unnamed temporary file as the virtio-blk disk; the VMM reads and writes it \
-             through the host page cache"
-                .into(),
+    let what = match disk {
+        Some(Disk::Temp(_)) => "an unnamed temporary file".to_string(),
+        Some(Disk::User(p)) => p.display().to_string(),
+        None => return notes,
+    };
+    let how = match s.disk_mode {
+        Some(DiskMode::Direct) if s.blk_buffered_bytes == 0 => {
+            "the VMM opened it with O_DIRECT, bypassing the host page cache".to_string()
+        }
+        Some(DiskMode::Direct) => format!(
+            "the VMM opened it with O_DIRECT, bypassing the host page cache, except for {} of {} \
+             bytes in unaligned requests, which went through it",
+            s.blk_buffered_bytes,
+            s.blk_buffered_bytes + s.blk_direct_bytes
         ),
-        Some(Disk::User(p)) => notes.push(format!(
-            "io ran on {} as the virtio-blk disk, through the host page cache",
-            p.display()
-        )),
-        None => {}
-    }
+        Some(DiskMode::Buffered) => {
+            "its filesystem refused O_DIRECT, so the VMM reads and writes it through the host page \
+             cache"
+                .to_string()
+        }
+        None => "the VMM attached no disk".to_string(),
+    };
+    notes.push(format!("io ran on {what} as the virtio-blk disk; {how}"));
     notes
+}
+
+/// Sets the `io` lines' `kind` (and `cache_bypassed`) from how the VMM
+/// reached the disk: the guest drives a virtio-blk device and cannot know
+/// whether the host page cache sits behind it. Without a disk the lines
+/// are left as the guest wrote them.
+fn set_io_kind(results: &mut [ResultLine], mode: Option<DiskMode>) {
+    let Some(mode) = mode else { return };
+    let direct = mode == DiskMode::Direct;
+    for line in results.iter_mut().filter(|l| l.probe == "io") {
+        line.kind = Some(mode.as_str().to_string());
+        line.extra
+            .insert("cache_bypassed".into(), serde_json::Value::Bool(direct));
+    }
 }
 
 impl Isolation for VmTiny {
@@ -219,7 +246,8 @@ impl Isolation for VmTiny {
 
         notes.extend(run_notes(&outcome, disk.as_ref()));
         drop(disk);
-        let results = parse_results(&outcome.output)?;
+        let mut results = parse_results(&outcome.output)?;
+        set_io_kind(&mut results, outcome.stats.disk_mode);
         let boot = outcome.timings.ready.map(|total| BootTimes {
             total,
             setup: Some(outcome.timings.setup),
@@ -308,6 +336,61 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(e, IsolationError::BadInput(_)), "{e:?}");
+    }
+
+    fn io_line(kind: &str) -> ResultLine {
+        serde_json::from_str(&format!(
+            r#"{{"schema":1,"probe":"io","metric":"seq_read_mb_per_s","value":1.0,"unit":"MB/s",
+               "samples":[1.0],"platform":"bare","kind":"{kind}","extra":{{"cache_bypassed":false}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn io_kind_comes_from_the_vmm() {
+        let mut lines = vec![io_line("buffered")];
+        set_io_kind(&mut lines, Some(DiskMode::Direct));
+        assert_eq!(lines[0].kind.as_deref(), Some("direct"));
+        assert_eq!(
+            lines[0].extra["cache_bypassed"],
+            serde_json::Value::Bool(true)
+        );
+        set_io_kind(&mut lines, Some(DiskMode::Buffered));
+        assert_eq!(lines[0].kind.as_deref(), Some("buffered"));
+        assert_eq!(
+            lines[0].extra["cache_bypassed"],
+            serde_json::Value::Bool(false)
+        );
+        set_io_kind(&mut lines, None);
+        assert_eq!(lines[0].kind.as_deref(), Some("buffered"));
+    }
+
+    #[test]
+    fn notes_say_how_the_disk_was_reached() {
+        let mut outcome = microvm::VmOutcome {
+            exit: microvm::VmExit::GuestExit { code: 0 },
+            serial: vec![],
+            output: vec![],
+            timings: Default::default(),
+            memory: Default::default(),
+            stats: Default::default(),
+        };
+        let disk = Disk::User(PathBuf::from("/d"));
+        let note = |o: &microvm::VmOutcome| run_notes(o, Some(&disk)).join("\n");
+        outcome.stats.disk_mode = Some(DiskMode::Direct);
+        outcome.stats.blk_direct_bytes = 1 << 20;
+        let n = note(&outcome);
+        assert!(n.contains("O_DIRECT, bypassing the host page cache"), "{n}");
+        assert!(!n.contains("except"), "{n}");
+        outcome.stats.blk_buffered_bytes = 512;
+        let n = note(&outcome);
+        assert!(n.contains("except for 512 of 1049088 bytes"), "{n}");
+        outcome.stats.disk_mode = Some(DiskMode::Buffered);
+        let n = note(&outcome);
+        assert!(
+            n.contains("refused O_DIRECT") && n.contains("through the host page cache"),
+            "{n}"
+        );
     }
 
     #[test]
