@@ -26,7 +26,9 @@ pub enum Command {
         json: bool,
     },
     /// Run a program under one isolation.
-    #[command(after_help = "Example: isolab run --isolation container --memory 64M -- /bin/sh -c 'hostname; ps'")]
+    #[command(
+        after_help = "Example: isolab run --isolation container --memory 64M -- /bin/sh -c 'hostname; ps'"
+    )]
     Run(RunArgs),
     /// Run workload probes under one isolation.
     #[command(after_help = "Example: isolab probe --isolation vm --guest tiny cpu syscall")]
@@ -55,7 +57,9 @@ pub enum Command {
         out: PathBuf,
     },
     /// Turn results files into a report (Markdown, charts, HTML).
-    #[command(after_help = "Example: isolab report results.json other-machine.json --out reports/class")]
+    #[command(
+        after_help = "Example: isolab report results.json other-machine.json --out reports/class"
+    )]
     Report {
         /// Results files written by `isolab bench` or `isolab compare`.
         #[arg(required = true)]
@@ -170,7 +174,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if digits == 0 {
         return Err(format!("`{s}` is not a size (expected e.g. 256M or 1G)"));
     }
-    let n: u64 = t[..digits].parse().map_err(|_| format!("`{s}` is too large"))?;
+    let n: u64 = t[..digits]
+        .parse()
+        .map_err(|_| format!("`{s}` is too large"))?;
     let unit = t[digits..].trim().to_ascii_uppercase();
     let shift = match unit.trim_end_matches("IB").trim_end_matches('B') {
         "" => 0,
@@ -178,26 +184,41 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "M" => 20,
         "G" => 30,
         "T" => 40,
-        _ => return Err(format!("`{s}` has an unknown unit `{unit}` (use K, M, G or T)")),
+        _ => {
+            return Err(format!(
+                "`{s}` has an unknown unit `{unit}` (use K, M, G or T)"
+            ));
+        }
     };
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 /// Parses a duration such as `30s`, `500ms`, `2m`, `1h` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let n: f64 = t[..digits].parse().map_err(|_| format!("`{s}` is not a duration (expected e.g. 30s or 500ms)"))?;
+    let digits = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let n: f64 = t[..digits]
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (expected e.g. 30s or 500ms)"))?;
     let secs = match &t[digits..] {
         "" | "s" => n,
         "ms" => n / 1e3,
         "us" => n / 1e6,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        u => return Err(format!("`{s}` has an unknown unit `{u}` (use ms, s, m or h)")),
+        u => {
+            return Err(format!(
+                "`{s}` has an unknown unit `{u}` (use ms, s, m or h)"
+            ));
+        }
     };
     if !secs.is_finite() || secs <= 0.0 || secs > 7.0 * 86400.0 {
-        return Err(format!("`{s}` is out of range (more than 0, at most a week)"));
+        return Err(format!(
+            "`{s}` is out of range (more than 0, at most a week)"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -234,7 +255,19 @@ mod tests {
 
     #[test]
     fn cli_parses_the_documented_forms() {
-        let c = Cli::try_parse_from(["isolab", "run", "--isolation", "container", "--memory", "64M", "--", "/bin/sh", "-c", "true"]).unwrap();
+        let c = Cli::try_parse_from([
+            "isolab",
+            "run",
+            "--isolation",
+            "container",
+            "--memory",
+            "64M",
+            "--",
+            "/bin/sh",
+            "-c",
+            "true",
+        ])
+        .unwrap();
         match c.command {
             Command::Run(r) => {
                 assert_eq!(r.common.memory, Some(64 << 20));
@@ -242,12 +275,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let c = Cli::try_parse_from(["isolab", "probe", "--isolation", "vm", "--guest", "tiny", "cpu", "--reps", "3"]).unwrap();
+        let c = Cli::try_parse_from([
+            "isolab",
+            "probe",
+            "--isolation",
+            "vm",
+            "--guest",
+            "tiny",
+            "cpu",
+            "--reps",
+            "3",
+        ])
+        .unwrap();
         match c.command {
             Command::Probe(p) => assert_eq!(p.probes, ["cpu", "--reps", "3"]),
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["isolab", "run", "--isolation", "bogus", "--", "x"]).is_err());
-        assert!(Cli::try_parse_from(["isolab", "run", "--isolation", "native", "--memory", "lots", "--", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "isolab",
+                "run",
+                "--isolation",
+                "native",
+                "--memory",
+                "lots",
+                "--",
+                "x"
+            ])
+            .is_err()
+        );
     }
 }

@@ -30,13 +30,19 @@ impl Leftovers {
 pub fn owner_pid(name: &str) -> Option<i32> {
     let mut tokens = name.split('-');
     tokens.find(|t| *t == "isolab")?;
-    tokens.find_map(|t| (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten())
+    tokens.find_map(|t| {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    })
 }
 
 /// The pid of a host veth end named `isl<pid>`.
 pub fn veth_pid(name: &str) -> Option<i32> {
     let digits = name.strip_prefix("isl")?;
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 fn alive(pid: i32) -> bool {
@@ -44,7 +50,9 @@ fn alive(pid: i32) -> bool {
 }
 
 fn dead_entries(dir: &Path, pid_of: impl Fn(&str) -> Option<i32>) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = rd
         .filter_map(|e| e.ok())
         .filter(|e| {
@@ -73,7 +81,11 @@ pub fn scan() -> Leftovers {
                 .collect()
         })
         .unwrap_or_default();
-    Leftovers { cgroups, temp, veths }
+    Leftovers {
+        cgroups,
+        temp,
+        veths,
+    }
 }
 
 /// Removes a cgroup directory: kills what still runs in it (and its children), then removes it.
@@ -87,8 +99,14 @@ pub fn remove_cgroup(dir: &Path) -> std::io::Result<()> {
     }
     for attempt in 0..50 {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        for pid in procs
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
@@ -113,14 +131,21 @@ pub fn clean(l: &Leftovers) -> Vec<String> {
     for t in &l.temp {
         // A dead run's rootfs may still be a mount point if its namespace leaked into the host.
         let _ = nix::mount::umount2(t, nix::mount::MntFlags::MNT_DETACH);
-        let r = if t.is_dir() { std::fs::remove_dir_all(t) } else { std::fs::remove_file(t) };
+        let r = if t.is_dir() {
+            std::fs::remove_dir_all(t)
+        } else {
+            std::fs::remove_file(t)
+        };
         log.push(match r {
             Ok(()) => format!("removed {}", t.display()),
             Err(e) => format!("could not remove {}: {e}", t.display()),
         });
     }
     for v in &l.veths {
-        let ok = std::process::Command::new("ip").args(["link", "del", v]).status().map(|s| s.success());
+        let ok = std::process::Command::new("ip")
+            .args(["link", "del", v])
+            .status()
+            .map(|s| s.success());
         log.push(match ok {
             Ok(true) => format!("removed veth {v}"),
             _ => format!("could not remove veth {v} (ip link del {v})"),
@@ -155,7 +180,11 @@ mod tests {
             std::fs::create_dir(p).unwrap();
         }
         assert_eq!(dead_entries(d.path(), owner_pid), vec![dead.clone()]);
-        let log = clean(&Leftovers { cgroups: vec![], temp: vec![dead.clone()], veths: vec![] });
+        let log = clean(&Leftovers {
+            cgroups: vec![],
+            temp: vec![dead.clone()],
+            veths: vec![],
+        });
         assert!(log[0].starts_with("removed"), "{log:?}");
         assert!(!dead.exists() && live.exists() && unrelated.exists());
     }

@@ -179,7 +179,11 @@ fn functional() -> Result<Functional, String> {
 }
 
 /// Builds the KVM section from static facts and (when KVM is usable) the probes.
-pub fn kvm_report(facts: hostcaps::kvm::KvmFacts, api_version: Option<i32>, probe: Option<Result<Functional, String>>) -> KvmReport {
+pub fn kvm_report(
+    facts: hostcaps::kvm::KvmFacts,
+    api_version: Option<i32>,
+    probe: Option<Result<Functional, String>>,
+) -> KvmReport {
     let mut r = KvmReport {
         kind: facts.kind,
         device_present: facts.device_present,
@@ -198,12 +202,17 @@ pub fn kvm_report(facts: hostcaps::kvm::KvmFacts, api_version: Option<i32>, prob
     };
     match probe {
         Some(Ok(f)) => {
-            r.guest_cpl0 = Some(if f.cpl0_slowdown > EMULATED_CPL0_RATIO { Cpl0::Emulated } else { Cpl0::Native });
+            r.guest_cpl0 = Some(if f.cpl0_slowdown > EMULATED_CPL0_RATIO {
+                Cpl0::Emulated
+            } else {
+                Cpl0::Native
+            });
             r.cpl0_slowdown = Some(f.cpl0_slowdown);
             r.guest_exceptions_delivered = Some(f.exceptions_delivered);
             r.exception_detail = Some(f.exception_detail);
             // Both the probes and microvm must agree before we promise a Linux boot.
-            r.linux_guest = f.linux_guest && f.exceptions_delivered && r.guest_cpl0 == Some(Cpl0::Native);
+            r.linux_guest =
+                f.linux_guest && f.exceptions_delivered && r.guest_cpl0 == Some(Cpl0::Native);
             r.tiny_guest = f.tiny_guest && f.cpl3_guest_ok;
             r.probe_ms = Some(f.elapsed_ms);
         }
@@ -216,11 +225,19 @@ pub fn kvm_report(facts: hostcaps::kvm::KvmFacts, api_version: Option<i32>, prob
 fn cgroup_report() -> CgroupReport {
     let mounts = hostcaps::cgroup::mounts();
     let mode = hostcaps::cgroup::mode_of(&mounts);
-    let v2 = hostcaps::cgroup::v2_root(&mounts).map(|p| (p.to_path_buf(), hostcaps::cgroup::v2_controllers(p)));
+    let v2 = hostcaps::cgroup::v2_root(&mounts)
+        .map(|p| (p.to_path_buf(), hostcaps::cgroup::v2_controllers(p)));
     let mut controllers = Vec::new();
-    for (v2name, v1name) in [("cpu", "cpu"), ("memory", "memory"), ("pids", "pids"), ("io", "blkio")] {
+    for (v2name, v1name) in [
+        ("cpu", "cpu"),
+        ("memory", "memory"),
+        ("pids", "pids"),
+        ("io", "blkio"),
+    ] {
         let (hierarchy, root, name) = match &v2 {
-            Some((root, ctl)) if ctl.iter().any(|c| c == v2name) => (Some("v2"), Some(root.clone()), v2name),
+            Some((root, ctl)) if ctl.iter().any(|c| c == v2name) => {
+                (Some("v2"), Some(root.clone()), v2name)
+            }
             _ => match hostcaps::cgroup::v1_root(&mounts, v1name) {
                 Some(root) => (Some("v1"), Some(root.to_path_buf()), v1name),
                 None => (None, None, v1name),
@@ -228,7 +245,9 @@ fn cgroup_report() -> CgroupReport {
         };
         let created = match &root {
             Some(root) => hostcaps::cgroup::can_create_child(root),
-            None => Err(format!("no `{v2name}` controller in the v2 hierarchy and no v1 `{v1name}` mount")),
+            None => Err(format!(
+                "no `{v2name}` controller in the v2 hierarchy and no v1 `{v1name}` mount"
+            )),
         };
         controllers.push(ControllerReport {
             name: name.to_string(),
@@ -245,8 +264,10 @@ pub fn run() -> DoctorReport {
     let facts = hostcaps::kvm::facts();
     let probe = facts.device_openable.then(functional);
     let kvm = kvm_report(facts, hostcaps::kvm::api_version(), probe);
-    let namespaces: Vec<(Namespace, Result<(), String>)> =
-        Namespace::ALL.iter().map(|&ns| (ns, hostcaps::namespaces::can_create(ns))).collect();
+    let namespaces: Vec<(Namespace, Result<(), String>)> = Namespace::ALL
+        .iter()
+        .map(|&ns| (ns, hostcaps::namespaces::can_create(ns)))
+        .collect();
     let userns = hostcaps::namespaces::unprivileged_userns_allowed();
     let cgroup = cgroup_report();
     let peers = hostcaps::peers::all();
@@ -254,50 +275,95 @@ pub fn run() -> DoctorReport {
     kvm_checks(&kvm, &mut checks);
     cgroup_checks(&cgroup, &mut checks);
     for (ns, r) in &namespaces {
-        checks.push(from_result(&format!("namespace.{}", ns.name()), "can be created", r, || {
-            match ns {
+        checks.push(from_result(
+            &format!("namespace.{}", ns.name()),
+            "can be created",
+            r,
+            || match ns {
                 Namespace::Time => "needs Linux 5.6 or newer".into(),
                 Namespace::User => "enable user namespaces (user.max_user_namespaces > 0)".into(),
-                _ => format!("the kernel lacks CONFIG_{}_NS or a security policy forbids it", ns.name().to_uppercase()),
-            }
-        }));
+                _ => format!(
+                    "the kernel lacks CONFIG_{}_NS or a security policy forbids it",
+                    ns.name().to_uppercase()
+                ),
+            },
+        ));
     }
-    checks.push(from_result("namespace.user.unprivileged", "unprivileged users may create user namespaces", &userns, || {
-        "only matters for rootless use; isolab runs as root here".into()
-    }));
-    checks.push(from_result("seccomp", "seccomp filters supported", &hostcaps::features::seccomp(), || {
-        "rebuild the kernel with CONFIG_SECCOMP_FILTER=y".into()
-    }));
-    checks.push(from_result("overlayfs", "overlay filesystem available", &hostcaps::features::overlayfs(), || {
-        "modprobe overlay".into()
-    }));
-    checks.push(from_result("tun", "/dev/net/tun present", &hostcaps::features::tun(), || "modprobe tun".into()));
+    checks.push(from_result(
+        "namespace.user.unprivileged",
+        "unprivileged users may create user namespaces",
+        &userns,
+        || "only matters for rootless use; isolab runs as root here".into(),
+    ));
+    checks.push(from_result(
+        "seccomp",
+        "seccomp filters supported",
+        &hostcaps::features::seccomp(),
+        || "rebuild the kernel with CONFIG_SECCOMP_FILTER=y".into(),
+    ));
+    checks.push(from_result(
+        "overlayfs",
+        "overlay filesystem available",
+        &hostcaps::features::overlayfs(),
+        || "modprobe overlay".into(),
+    ));
+    checks.push(from_result(
+        "tun",
+        "/dev/net/tun present",
+        &hostcaps::features::tun(),
+        || "modprobe tun".into(),
+    ));
     let thp = hostcaps::features::thp_mode();
     checks.push(Check {
         name: "thp".into(),
-        status: if thp.is_some() { Status::Ok } else { Status::Limited },
-        detail: format!("transparent huge pages: {}", thp.as_deref().unwrap_or("not readable")),
-        advice: thp.is_none().then(|| "guest memory is backed by 4 KiB pages".into()),
+        status: if thp.is_some() {
+            Status::Ok
+        } else {
+            Status::Limited
+        },
+        detail: format!(
+            "transparent huge pages: {}",
+            thp.as_deref().unwrap_or("not readable")
+        ),
+        advice: thp
+            .is_none()
+            .then(|| "guest memory is backed by 4 KiB pages".into()),
     });
     for p in &peers {
         checks.push(Check {
             name: format!("peer.{}", p.name),
-            status: if p.path.is_some() { Status::Ok } else { Status::Missing },
+            status: if p.path.is_some() {
+                Status::Ok
+            } else {
+                Status::Missing
+            },
             detail: match (&p.path, &p.version) {
-                (Some(path), v) => format!("{} ({})", path.display(), v.as_deref().unwrap_or("version unknown")),
+                (Some(path), v) => format!(
+                    "{} ({})",
+                    path.display(),
+                    v.as_deref().unwrap_or("version unknown")
+                ),
                 (None, _) => "not found on PATH".into(),
             },
-            advice: p.path.is_none().then(|| format!("apt-get install {}", peer_package(&p.name))),
+            advice: p
+                .path
+                .is_none()
+                .then(|| format!("apt-get install {}", peer_package(&p.name))),
         });
     }
     DoctorReport {
         schema_version: DOCTOR_SCHEMA_VERSION,
         isolab_version: env!("CARGO_PKG_VERSION").into(),
         root: hostcaps::is_root(),
-        kernel: nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+        kernel: nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
         kvm,
         cgroup,
-        namespaces: namespaces.iter().map(|(ns, r)| (ns.name().to_string(), r.is_ok())).collect(),
+        namespaces: namespaces
+            .iter()
+            .map(|(ns, r)| (ns.name().to_string(), r.is_ok()))
+            .collect(),
         unprivileged_userns: userns.is_ok(),
         thp,
         peers,
@@ -314,10 +380,25 @@ fn peer_package(name: &str) -> &str {
     }
 }
 
-fn from_result(name: &str, ok: &str, r: &Result<(), String>, advice: impl FnOnce() -> String) -> Check {
+fn from_result(
+    name: &str,
+    ok: &str,
+    r: &Result<(), String>,
+    advice: impl FnOnce() -> String,
+) -> Check {
     match r {
-        Ok(()) => Check { name: name.into(), status: Status::Ok, detail: ok.into(), advice: None },
-        Err(e) => Check { name: name.into(), status: Status::Missing, detail: e.clone(), advice: Some(advice()) },
+        Ok(()) => Check {
+            name: name.into(),
+            status: Status::Ok,
+            detail: ok.into(),
+            advice: None,
+        },
+        Err(e) => Check {
+            name: name.into(),
+            status: Status::Missing,
+            detail: e.clone(),
+            advice: Some(advice()),
+        },
     }
 }
 
@@ -326,7 +407,10 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
         Check {
             name: "kvm.device".into(),
             status: Status::Ok,
-            detail: format!("/dev/kvm opens, API version {}", k.api_version.map_or("?".into(), |v| v.to_string())),
+            detail: format!(
+                "/dev/kvm opens, API version {}",
+                k.api_version.map_or("?".into(), |v| v.to_string())
+            ),
             advice: None,
         }
     } else {
@@ -345,7 +429,11 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
             KvmKind::SoftwareAssisted => "software-assisted",
             KvmKind::Unavailable => "unavailable",
         },
-        if k.modules.is_empty() { "none".into() } else { k.modules.join(", ") },
+        if k.modules.is_empty() {
+            "none".into()
+        } else {
+            k.modules.join(", ")
+        },
         k.cpu_flag.as_deref().unwrap_or("none"),
     );
     checks.push(Check {
@@ -370,7 +458,11 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
     if let (Some(cpl0), Some(ratio)) = (k.guest_cpl0, k.cpl0_slowdown) {
         checks.push(Check {
             name: "kvm.guest_cpl0".into(),
-            status: if cpl0 == Cpl0::Native { Status::Ok } else { Status::Limited },
+            status: if cpl0 == Cpl0::Native {
+                Status::Ok
+            } else {
+                Status::Limited
+            },
             detail: match cpl0 {
                 Cpl0::Native => format!("native (CPL 0 runs at {ratio:.1}× the time of CPL 3)"),
                 Cpl0::Emulated => format!("emulated (≈{ratio:.0}× slower than CPL 3)"),
@@ -382,18 +474,31 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
     if let Some(delivered) = k.guest_exceptions_delivered {
         checks.push(Check {
             name: "kvm.guest_exceptions".into(),
-            status: if delivered { Status::Ok } else { Status::Limited },
+            status: if delivered {
+                Status::Ok
+            } else {
+                Status::Limited
+            },
             detail: format!(
                 "{} ({})",
-                if delivered { "delivered" } else { "not delivered" },
+                if delivered {
+                    "delivered"
+                } else {
+                    "not delivered"
+                },
                 k.exception_detail.as_deref().unwrap_or("")
             ),
-            advice: (!delivered).then(|| "a Linux guest stops at its first interrupt on this host".into()),
+            advice: (!delivered)
+                .then(|| "a Linux guest stops at its first interrupt on this host".into()),
         });
     }
     for (name, ok, what) in [
         ("linux_guest", k.linux_guest, "a Linux guest boot to /init"),
-        ("tiny_guest", k.tiny_guest, "the tiny guest (CPL 3, no interrupts)"),
+        (
+            "tiny_guest",
+            k.tiny_guest,
+            "the tiny guest (CPL 3, no interrupts)",
+        ),
     ] {
         checks.push(Check {
             name: name.into(),
@@ -417,15 +522,15 @@ fn cgroup_checks(c: &CgroupReport, checks: &mut Vec<Check>) {
             CgroupMode::V2 | CgroupMode::V1 | CgroupMode::Hybrid => Status::Ok,
             CgroupMode::None => Status::Missing,
         },
-        detail: format!(
-            "{}",
-            match c.mode {
-                CgroupMode::V2 => "v2 (unified)",
-                CgroupMode::V1 => "v1",
-                CgroupMode::Hybrid => "hybrid (v1 controllers + an empty v2 mount); isolab uses the v1 controllers",
-                CgroupMode::None => "no cgroup filesystem mounted",
+        detail: match c.mode {
+            CgroupMode::V2 => "v2 (unified)",
+            CgroupMode::V1 => "v1",
+            CgroupMode::Hybrid => {
+                "hybrid (v1 controllers + an empty v2 mount); isolab uses the v1 controllers"
             }
-        ),
+            CgroupMode::None => "no cgroup filesystem mounted",
+        }
+        .into(),
         advice: (c.mode == CgroupMode::None).then(|| "mount cgroup2 at /sys/fs/cgroup".into()),
     });
     for ctl in &c.controllers {
@@ -449,7 +554,13 @@ fn cgroup_checks(c: &CgroupReport, checks: &mut Vec<Check>) {
 pub fn render(r: &DoctorReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "isolab doctor {} — kernel {}, {}", r.isolab_version, r.kernel, if r.root { "root" } else { "not root" });
+    let _ = writeln!(
+        out,
+        "isolab doctor {} — kernel {}, {}",
+        r.isolab_version,
+        r.kernel,
+        if r.root { "root" } else { "not root" }
+    );
     let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(10);
     for c in &r.checks {
         let mark = match c.status {
@@ -510,8 +621,18 @@ mod tests {
 
     #[test]
     fn hardware_kvm_with_fast_cpl0_supports_linux() {
-        let facts = KvmFacts { cpu_flag: Some("vmx".into()), modules: vec!["kvm_intel".into()], kind: KvmKind::Hardware, ..pvm_facts() };
-        let probe = Functional { cpl0_slowdown: 1.02, exceptions_delivered: true, linux_guest: true, ..pvm_probe() };
+        let facts = KvmFacts {
+            cpu_flag: Some("vmx".into()),
+            modules: vec!["kvm_intel".into()],
+            kind: KvmKind::Hardware,
+            ..pvm_facts()
+        };
+        let probe = Functional {
+            cpl0_slowdown: 1.02,
+            exceptions_delivered: true,
+            linux_guest: true,
+            ..pvm_probe()
+        };
         let k = kvm_report(facts, Some(12), Some(Ok(probe)));
         assert_eq!(k.guest_cpl0, Some(Cpl0::Native));
         assert!(k.linux_guest && k.tiny_guest);
@@ -520,7 +641,11 @@ mod tests {
     #[test]
     fn linux_guest_needs_both_probes_to_agree() {
         // Exceptions delivered but CPL 0 emulated: still no Linux guest.
-        let probe = Functional { exceptions_delivered: true, linux_guest: true, ..pvm_probe() };
+        let probe = Functional {
+            exceptions_delivered: true,
+            linux_guest: true,
+            ..pvm_probe()
+        };
         assert!(!kvm_report(pvm_facts(), Some(12), Some(Ok(probe))).linux_guest);
     }
 
@@ -530,7 +655,11 @@ mod tests {
         assert!(!k.tiny_guest && !k.linux_guest);
         let mut checks = Vec::new();
         kvm_checks(&k, &mut checks);
-        assert!(checks.iter().any(|c| c.name == "kvm.probes" && c.detail.contains("boom")));
+        assert!(
+            checks
+                .iter()
+                .any(|c| c.name == "kvm.probes" && c.detail.contains("boom"))
+        );
     }
 
     #[test]
@@ -541,12 +670,20 @@ mod tests {
             root: true,
             kernel: "6.1".into(),
             kvm: kvm_report(pvm_facts(), Some(12), None),
-            cgroup: CgroupReport { mode: CgroupMode::None, controllers: vec![] },
+            cgroup: CgroupReport {
+                mode: CgroupMode::None,
+                controllers: vec![],
+            },
             namespaces: vec![],
             unprivileged_userns: true,
             thp: None,
             peers: vec![],
-            checks: vec![Check { name: "x".into(), status: Status::Missing, detail: "gone".into(), advice: Some("fix it".into()) }],
+            checks: vec![Check {
+                name: "x".into(),
+                status: Status::Missing,
+                detail: "gone".into(),
+                advice: Some("fix it".into()),
+            }],
         };
         let text = render(&r);
         assert!(text.contains("MISSING  x  gone"));

@@ -3,8 +3,8 @@
 
 pub mod artifacts;
 pub mod clean;
-pub mod doctor;
 pub mod compare;
+pub mod doctor;
 pub mod isolation;
 pub mod kernel;
 pub mod matrix;

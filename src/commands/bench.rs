@@ -10,7 +10,10 @@ const TABLE_WIDTH: usize = 100;
 
 /// The main job: the quick matrix, the side-by-side table, the report.
 pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
-    let opts = CompareOptions { out_dir: out, ..CompareOptions::default() };
+    let opts = CompareOptions {
+        out_dir: out,
+        ..CompareOptions::default()
+    };
     let progress = Progress::stderr();
     let c = bench::compare::run(&opts, &progress)?;
     progress.bar().finish_and_clear();
@@ -29,7 +32,11 @@ pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
 
 /// The full (or quick) matrix, written to a results file (+ CSV).
 pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> {
-    let mut opts = if quick { BenchOptions::quick() } else { BenchOptions::full() };
+    let mut opts = if quick {
+        BenchOptions::quick()
+    } else {
+        BenchOptions::full()
+    };
     if let Some(n) = runs {
         opts.rounds = n;
     }
@@ -37,7 +44,10 @@ pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> 
     let results = bench::matrix::run(&opts, &progress)?;
     progress.bar().finish_and_clear();
     let csv = bench::results::save(&results, out)?;
-    print!("{}", bench::compare::Table::from_results(&results).render(TABLE_WIDTH));
+    print!(
+        "{}",
+        bench::compare::Table::from_results(&results).render(TABLE_WIDTH)
+    );
     println!();
     println!("results: {} (CSV: {})", out.display(), csv.display());
     Ok(0)
@@ -52,6 +62,11 @@ pub fn report(files: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
     let written = bench::report::write(&results, out)?;
     println!("report: {}", written.markdown.display());
     println!("        {}", written.html.display());
-    println!("charts: {} SVG, {} PNG in {}", written.svgs.len(), written.pngs.len(), out.display());
+    println!(
+        "charts: {} SVG, {} PNG in {}",
+        written.svgs.len(),
+        written.pngs.len(),
+        out.display()
+    );
     Ok(0)
 }

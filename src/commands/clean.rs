@@ -11,5 +11,9 @@ pub fn run() -> anyhow::Result<i32> {
     for line in &log {
         println!("{line}");
     }
-    Ok(if log.iter().any(|l| l.starts_with("could not")) { 1 } else { 0 })
+    Ok(if log.iter().any(|l| l.starts_with("could not")) {
+        1
+    } else {
+        0
+    })
 }

@@ -5,7 +5,15 @@ use std::time::Duration;
 use crate::args::KernelAction;
 
 /// Packages the kernel build needs (Debian names).
-const BUILD_PACKAGES: [&str; 7] = ["linux-source-6.1", "flex", "bison", "bc", "libelf-dev", "make", "gcc"];
+const BUILD_PACKAGES: [&str; 7] = [
+    "linux-source-6.1",
+    "flex",
+    "bison",
+    "bc",
+    "libelf-dev",
+    "make",
+    "gcc",
+];
 
 /// Builds (or finds in the cache) the project's guest kernel, or prints its path.
 pub fn run(action: KernelAction) -> anyhow::Result<i32> {
@@ -28,13 +36,17 @@ pub fn run(action: KernelAction) -> anyhow::Result<i32> {
                 println!("cached: {} (no rebuild needed)", a.vmlinux.display());
                 return Ok(0);
             }
-            eprintln!("building the guest kernel from Debian's linux-source-6.1 (about 6 minutes on 2 cores)…");
+            eprintln!(
+                "building the guest kernel from Debian's linux-source-6.1 (about 6 minutes on 2 cores)…"
+            );
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(200));
             let built = bench::kernel::build(&bar);
             bar.finish_and_clear();
             let a = built?;
-            let took = bench::kernel::build_time(&a).map(|d| format!(" in {:.0} s", d.as_secs_f64())).unwrap_or_default();
+            let took = bench::kernel::build_time(&a)
+                .map(|d| format!(" in {:.0} s", d.as_secs_f64()))
+                .unwrap_or_default();
             println!("built{took}: {}", a.vmlinux.display());
             println!("       {}", a.bzimage.display());
             Ok(0)

@@ -1,6 +1,8 @@
 //! `isolab run` and `isolab probe`: one invocation under one isolation.
 
-use bench::isolation::{BackendOptions, Exit, Invocation, IsolationError, IsolationKind, Limits, Outcome};
+use bench::isolation::{
+    BackendOptions, Exit, Invocation, IsolationError, IsolationKind, Limits, Outcome,
+};
 
 use super::Unsupported;
 use crate::args::{Common, GuestArg, IsolationArg, ProbeArgs, RunArgs};
@@ -8,7 +10,10 @@ use crate::args::{Common, GuestArg, IsolationArg, ProbeArgs, RunArgs};
 /// `isolab run -- PROGRAM ARGS…`: exits with the program's status.
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let mut program = a.program.into_iter();
-    let invocation = Invocation::Program { program: program.next().unwrap_or_default(), args: program.collect() };
+    let invocation = Invocation::Program {
+        program: program.next().unwrap_or_default(),
+        args: program.collect(),
+    };
     let outcome = execute(&a.common, &invocation)?;
     if a.common.json {
         println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
@@ -32,22 +37,42 @@ pub fn probe(a: ProbeArgs) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string(r)?);
         }
     } else {
-        println!("{:<8} {:<22} {:>14} {:<8} {:>5}  {}", "probe", "metric", "value", "unit", "n", "checksum/kind");
+        println!(
+            "{:<8} {:<22} {:>14} {:<8} {:>5}  checksum/kind",
+            "probe", "metric", "value", "unit", "n"
+        );
         for r in &outcome.results {
             let tag = r.checksum.as_deref().or(r.kind.as_deref()).unwrap_or("");
-            println!("{:<8} {:<22} {:>14.3} {:<8} {:>5}  {}", r.probe, r.metric, r.value, r.unit, r.samples.len(), tag);
+            println!(
+                "{:<8} {:<22} {:>14.3} {:<8} {:>5}  {}",
+                r.probe,
+                r.metric,
+                r.value,
+                r.unit,
+                r.samples.len(),
+                tag
+            );
         }
         if let Some(b) = outcome.boot {
-            println!("boot: {:.3} ms to the ready marker", b.total.as_secs_f64() * 1e3);
+            println!(
+                "boot: {:.3} ms to the ready marker",
+                b.total.as_secs_f64() * 1e3
+            );
         }
         for note in &outcome.notes {
             eprintln!("isolab: note: {note}");
         }
     }
     if !outcome.exit.success() {
-        eprintln!("isolab: the workload did not finish cleanly: {}", describe(&outcome.exit));
+        eprintln!(
+            "isolab: the workload did not finish cleanly: {}",
+            describe(&outcome.exit)
+        );
         if !outcome.console.is_empty() {
-            eprintln!("--- console/stderr ---\n{}", String::from_utf8_lossy(&outcome.console));
+            eprintln!(
+                "--- console/stderr ---\n{}",
+                String::from_utf8_lossy(&outcome.console)
+            );
         }
         return Ok(exit_status(&outcome.exit).max(1));
     }
@@ -69,13 +94,26 @@ fn execute(c: &Common, invocation: &Invocation) -> anyhow::Result<Outcome> {
     if kind != IsolationKind::Container && (c.rootfs.is_some() || c.bundle.is_some()) {
         anyhow::bail!("--rootfs and --bundle apply to --isolation container only (got {kind})");
     }
-    let options = BackendOptions { rootfs: c.rootfs.clone(), bundle: c.bundle.clone(), kernel: c.kernel.clone() };
-    let limits = Limits { memory: c.memory, cpus: c.cpus, timeout: c.timeout, io_target: None };
+    let options = BackendOptions {
+        rootfs: c.rootfs.clone(),
+        bundle: c.bundle.clone(),
+        kernel: c.kernel.clone(),
+    };
+    let limits = Limits {
+        memory: c.memory,
+        cpus: c.cpus,
+        timeout: c.timeout,
+        io_target: None,
+    };
     let mut fallback_note = None;
     let backend = match bench::isolation::backend_with(kind, &options) {
         // `--isolation vm` without `--guest`: fall back to the tiny guest, and say so.
-        Err(IsolationError::Unsupported { reason, .. }) if c.guest.is_none() && kind == IsolationKind::VmLinux => {
-            fallback_note = Some(format!("Linux guest unavailable ({reason}); using the tiny guest"));
+        Err(IsolationError::Unsupported { reason, .. })
+            if c.guest.is_none() && kind == IsolationKind::VmLinux =>
+        {
+            fallback_note = Some(format!(
+                "Linux guest unavailable ({reason}); using the tiny guest"
+            ));
             kind = IsolationKind::VmTiny;
             bench::isolation::backend_with(kind, &options)
         }

@@ -46,16 +46,19 @@ pub fn spec_for(
         (Invocation::Probes(probes), Some(dir)) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
-            let spec = container::oci::load_bundle(dir)?.program("/isolab-workload").volume(Volume {
-                host: bin,
-                guest: "/isolab-workload".into(),
-                readonly: true,
-            });
+            let spec = container::oci::load_bundle(dir)?
+                .program("/isolab-workload")
+                .volume(Volume {
+                    host: bin,
+                    guest: "/isolab-workload".into(),
+                    readonly: true,
+                });
             (spec, probes.clone())
         }
-        (Invocation::Program { program, args }, Some(dir)) => {
-            (container::oci::load_bundle(dir)?.program(program.as_str()), args.clone())
-        }
+        (Invocation::Program { program, args }, Some(dir)) => (
+            container::oci::load_bundle(dir)?.program(program.as_str()),
+            args.clone(),
+        ),
         (Invocation::Probes(probes), None) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
@@ -143,7 +146,12 @@ impl Isolation for Container {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let spec = spec_for(invocation, limits, self.rootfs.as_deref(), self.bundle.as_deref())?;
+        let spec = spec_for(
+            invocation,
+            limits,
+            self.rootfs.as_deref(),
+            self.bundle.as_deref(),
+        )?;
         tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
         let mut running = container::spawn(&spec)?;
         let before_clone = running.times().before_clone;

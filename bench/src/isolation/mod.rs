@@ -31,7 +31,8 @@ pub enum IsolationKind {
 
 impl IsolationKind {
     /// Every kind, in report order.
-    pub const ALL: [IsolationKind; 4] = [Self::Native, Self::Container, Self::VmTiny, Self::VmLinux];
+    pub const ALL: [IsolationKind; 4] =
+        [Self::Native, Self::Container, Self::VmTiny, Self::VmLinux];
 
     /// Stable short name used in tables, JSON and file names.
     pub fn name(self) -> &'static str {
@@ -79,7 +80,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory: None, cpus: None, timeout: Duration::from_secs(120), io_target: None }
+        Limits {
+            memory: None,
+            cpus: None,
+            timeout: Duration::from_secs(120),
+            io_target: None,
+        }
     }
 }
 
@@ -220,8 +226,10 @@ pub fn parse_results(stdout: &[u8]) -> Result<Vec<ResultLine>, IsolationError> {
     let text = String::from_utf8_lossy(stdout);
     let mut out = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| l.starts_with('{')) {
-        let parsed = serde_json::from_str(line)
-            .map_err(|source| IsolationError::BadResult { line: line.to_string(), source })?;
+        let parsed = serde_json::from_str(line).map_err(|source| IsolationError::BadResult {
+            line: line.to_string(),
+            source,
+        })?;
         out.push(parsed);
     }
     Ok(out)
@@ -245,20 +253,27 @@ pub fn backend(kind: IsolationKind) -> Result<Box<dyn Isolation>, IsolationError
 
 /// The backend for `kind`, or `Unsupported` with the reason this host (or
 /// this build) cannot run it.
-pub fn backend_with(kind: IsolationKind, options: &BackendOptions) -> Result<Box<dyn Isolation>, IsolationError> {
+pub fn backend_with(
+    kind: IsolationKind,
+    options: &BackendOptions,
+) -> Result<Box<dyn Isolation>, IsolationError> {
     let unsupported = |reason: String| IsolationError::Unsupported { kind, reason };
     match kind {
         IsolationKind::Native => Ok(Box::new(native::Native::new())),
-        IsolationKind::Container => {
-            Ok(Box::new(container::Container { rootfs: options.rootfs.clone(), bundle: options.bundle.clone() }))
-        }
+        IsolationKind::Container => Ok(Box::new(container::Container {
+            rootfs: options.rootfs.clone(),
+            bundle: options.bundle.clone(),
+        })),
         IsolationKind::VmTiny => {
             hostcaps::kvm::device_usable().map_err(unsupported)?;
             Ok(Box::new(vm_tiny::VmTiny::new()))
         }
         IsolationKind::VmLinux => {
             linux_guest_verdict().map_err(unsupported)?;
-            Ok(Box::new(vm_linux::VmLinux { kernel: options.kernel.clone(), ..vm_linux::VmLinux::new() }))
+            Ok(Box::new(vm_linux::VmLinux {
+                kernel: options.kernel.clone(),
+                ..vm_linux::VmLinux::new()
+            }))
         }
     }
 }
@@ -267,7 +282,8 @@ pub fn backend_with(kind: IsolationKind, options: &BackendOptions) -> Result<Box
 /// `isolab doctor` reports (not from module names alone).
 pub fn linux_guest_verdict() -> Result<(), String> {
     hostcaps::kvm::device_usable()?;
-    let probe = ::microvm::probe::functional().map_err(|e| format!("the KVM probes failed: {e}"))?;
+    let probe =
+        ::microvm::probe::functional().map_err(|e| format!("the KVM probes failed: {e}"))?;
     if probe.linux_guest_supported() {
         Ok(())
     } else {
@@ -275,7 +291,11 @@ pub fn linux_guest_verdict() -> Result<(), String> {
             "this host's KVM cannot run a Linux guest (guest CPL 0 is {:.0}x slower than CPL 3, exceptions {}); \
              `isolab doctor` explains; use a host with hardware virtualization",
             probe.cpl0_slowdown,
-            if probe.exceptions_delivered { "delivered" } else { "not delivered" }
+            if probe.exceptions_delivered {
+                "delivered"
+            } else {
+                "not delivered"
+            }
         ))
     }
 }
