@@ -168,6 +168,7 @@ impl Chart {
             .x_label_formatter(&|v| names.get((*v / UNIT) as usize).cloned().unwrap_or_default())
             .x_label_style((FONT, 15))
             .y_desc(self.y_label.as_str())
+            .y_label_formatter(&|v| short_number(*v))
             .y_label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
             .draw()?;
@@ -205,7 +206,7 @@ impl Chart {
                 .filter_map(|(g, b)| b.map(|b| (g, b)))
             {
                 let mid = g as f64 + 0.1 + si as f64 * width + width * 0.46;
-                let cap = width * 0.2;
+                let cap = width * 0.12;
                 let style = BLACK.stroke_width(2);
                 chart.draw_series([
                     PathElement::new(vec![(x(mid), b.low), (x(mid), b.high)], style),
@@ -283,6 +284,7 @@ impl Chart {
             .x_label_formatter(&|v| names.get((*v / UNIT) as usize).cloned().unwrap_or_default())
             .x_label_style((FONT, 14))
             .y_desc(self.y_label.as_str())
+            .y_label_formatter(&|v| short_number(*v))
             .y_label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
             .draw()?;
