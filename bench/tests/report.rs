@@ -102,7 +102,11 @@ fn two_results_files_make_one_side_by_side_report() {
     let dir = tempfile::tempdir().unwrap();
     let a = common::synthetic("student-a", 1, 6);
     let b = common::synthetic("student-b", 2, 8);
+    // A chart left over from an earlier report in the same directory is removed.
+    std::fs::create_dir_all(dir.path().join("charts")).unwrap();
+    std::fs::write(dir.path().join("charts/stale.png"), b"old").unwrap();
     let files = report::write(&[a, b], dir.path()).expect("combined report writes");
+    assert!(!dir.path().join("charts/stale.png").exists());
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("student-a: container/native") && md.contains("student-b: vm-tiny/native"));
     assert!(

@@ -65,6 +65,7 @@ pub fn write(results: &[Results], out_dir: &Path) -> Result<ReportFiles, ReportE
     };
     let chart_dir = out_dir.join(content::CHART_DIR);
     std::fs::create_dir_all(&chart_dir).map_err(io(&chart_dir))?;
+    remove_old_charts(&chart_dir).map_err(io(&chart_dir))?;
 
     let mut rendered = Vec::new();
     let (mut svgs, mut pngs) = (Vec::new(), Vec::new());
@@ -93,6 +94,19 @@ pub fn write(results: &[Results], out_dir: &Path) -> Result<ReportFiles, ReportE
         svgs,
         pngs,
     })
+}
+
+/// Charts of an earlier report in the same directory would be mistaken for
+/// this one's; only chart files (`.svg`, `.png`) are removed.
+fn remove_old_charts(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_chart = path.extension().is_some_and(|e| e == "svg" || e == "png");
+        if is_chart && path.is_file() {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Labels must tell files apart; identical labels from different runs get
