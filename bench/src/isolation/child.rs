@@ -35,7 +35,11 @@ pub struct ChildReport {
     pub stderr: Vec<u8>,
     /// When its first `ready` result line arrived, if it did.
     pub ready_at: Option<Instant>,
-    /// Peak resident set size of the child (and its reaped descendants), bytes.
+    /// Peak resident set size of the program the child runs, bytes: the
+    /// largest `VmHWM` seen in `/proc/<pid>/status` while it ran (sampled
+    /// whenever it writes output), else `wait4`'s `ru_maxrss`. `ru_maxrss`
+    /// alone is wrong for a forked-then-exec'd child: Linux carries the
+    /// pre-exec high-water mark over `exec`, so it reports the parent's size.
     pub peak_rss_bytes: u64,
     /// User + system CPU time of the child (and its reaped descendants).
     pub cpu_time: Duration,
@@ -153,6 +157,14 @@ fn timeval(tv: libc::timeval) -> Duration {
     Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
 }
 
+/// The `VmHWM` (peak resident set) of a live process, from `/proc/<pid>/status`.
+pub fn vm_hwm_bytes(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Supervises `s` until the child has exited (or been killed at the
 /// deadline) and is reaped. Returns an error only if the child could not be
 /// waited for; the child is killed and reaped on every path.
@@ -172,6 +184,7 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
     let mut exited = false;
     let mut timed_out = false;
     let mut drain_until: Option<Instant> = None;
+    let mut hwm_bytes = 0u64;
 
     loop {
         let now = Instant::now();
@@ -240,13 +253,18 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
             continue;
         }
         let mut i = 0;
+        let mut got_output = false;
         for pipe in [&mut out, &mut err] {
             if pipe.open() {
                 if fds[i].revents != 0 {
                     pipe.read_some();
+                    got_output = true;
                 }
                 i += 1;
             }
+        }
+        if got_output && !exited {
+            hwm_bytes = hwm_bytes.max(vm_hwm_bytes(pid).unwrap_or(0));
         }
         if let Some(slot) = pid_slot
             && fds[slot].revents != 0
@@ -276,7 +294,11 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
         stdout: out.buf,
         stderr: err.buf,
         ready_at,
-        peak_rss_bytes: (usage.ru_maxrss as u64).saturating_mul(1024),
+        peak_rss_bytes: if hwm_bytes > 0 {
+            hwm_bytes
+        } else {
+            (usage.ru_maxrss as u64).saturating_mul(1024)
+        },
         cpu_time: timeval(usage.ru_utime) + timeval(usage.ru_stime),
     })
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use container::{ContainerSpec, ExitStatus, RootSpec, Stdio, Volume};
 
-use super::child::is_ready_line;
+use super::child::{is_ready_line, vm_hwm_bytes};
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
@@ -156,11 +156,15 @@ impl Isolation for Container {
         let mut running = container::spawn(&spec)?;
         let before_clone = running.times().before_clone;
         let stdout = running.take_stdout();
+        let init_pid = running.pid();
         // Stdout is read on its own thread so the ready line is timestamped on
         // arrival; `wait` collects stderr and enforces the timeout meanwhile.
+        // The container's PID 1 peak RSS is sampled at every line, as the
+        // native backend does, so the two are measured the same way.
         let reader = std::thread::spawn(move || {
             let mut buf = Vec::new();
             let mut ready_at = None;
+            let mut hwm = None;
             if let Some(f) = stdout {
                 let mut r = BufReader::new(f);
                 let mut line = Vec::new();
@@ -168,14 +172,15 @@ impl Isolation for Container {
                     if ready_at.is_none() && is_ready_line(&line) {
                         ready_at = Some(Instant::now());
                     }
+                    hwm = hwm.max(vm_hwm_bytes(init_pid));
                     buf.extend_from_slice(&line);
                     line.clear();
                 }
             }
-            (buf, ready_at)
+            (buf, ready_at, hwm)
         });
         let report = running.wait()?;
-        let (stdout, ready_at) = reader.join().map_err(|_| IsolationError::Io {
+        let (stdout, ready_at, hwm) = reader.join().map_err(|_| IsolationError::Io {
             context: "container stdout reader".into(),
             source: std::io::Error::other("reader thread panicked"),
         })?;
@@ -218,7 +223,7 @@ impl Isolation for Container {
             stdout,
             console: report.stderr,
             accounting: Accounting {
-                host_peak_rss_bytes: report.stats.peak_memory_bytes,
+                host_peak_rss_bytes: hwm.or(report.stats.peak_memory_bytes),
                 overhead_bytes: None,
                 cgroup_peak_bytes: report.stats.peak_memory_bytes,
                 guest_touched_bytes: None,
