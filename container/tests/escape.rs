@@ -231,8 +231,8 @@ const ATTEMPTS: &[Attempt] = &[
             "런타임이 열어 둔 fd나 `/proc/1/ns/*`를 통해 호스트 네임스페이스로 `setns`",
         ],
         stopped_by: [
-            "fds closed before exec (`close_range`) and seccomp (`setns` denied)",
-            "exec 전에 fd 닫기(`close_range`)와 seccomp(`setns` 거부)",
+            "fds closed before exec (`close_range`); no host process to take namespaces from (PID namespace); seccomp denies `setns` anyway",
+            "exec 전에 fd 닫기(`close_range`); 네임스페이스를 가져올 호스트 프로세스가 보이지 않음(PID 네임스페이스); 어차피 seccomp가 `setns` 거부",
         ],
         proof: None,
         needs: always,
@@ -582,7 +582,13 @@ const ATTEMPTS: &[Attempt] = &[
             if nix::unistd::gethostname().unwrap() != before {
                 return Verdict::Escaped("the host's hostname changed".into());
             }
-            v
+            // Renaming its own UTS namespace (possible with CAP_SYS_ADMIN) is no escape.
+            match v {
+                Verdict::Escaped(_) => {
+                    Verdict::Blocked("only the container's hostname changed".into())
+                }
+                other => other,
+            }
         },
     },
     Attempt {

@@ -119,24 +119,51 @@ static int shm(const char *key) {
     return blocked("shmget", errno);
 }
 
-/* Any inherited fd (3..1023) or namespace file of pid 1 that setns accepts is a way out. */
+static const char *NS[] = {"mnt", "pid", "net", "uts", "ipc", "cgroup", "user"};
+
+/* True when `link` (a readlink of an fd) names one of our own namespaces. */
+static int own_namespace(const char *link) {
+    for (unsigned i = 0; i < sizeof NS / sizeof *NS; i++) {
+        char p[64], t[128] = "";
+        snprintf(p, sizeof p, "/proc/self/ns/%s", NS[i]);
+        if (readlink(p, t, sizeof t - 1) > 0 && !strcmp(t, link)) return 1;
+    }
+    return 0;
+}
+
+/* setns into a namespace that is not ours, through any inherited fd
+ * (3..1023) or a namespace file of any visible process, is a way out.
+ * (Re-entering one's own namespace is allowed and proves nothing.) */
 static int setns_out(void) {
-    int last = 0;
+    int last = 0, tried = 0;
     for (int fd = 3; fd < 1024; fd++) {
+        char p[64], t[128] = "";
         if (fcntl(fd, F_GETFD) < 0) continue;
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        readlink(p, t, sizeof t - 1);
+        if (own_namespace(t)) continue;
+        tried++;
         if (setns(fd, 0) == 0) return escaped("setns on an inherited fd");
         last = errno;
     }
-    const char *ns[] = {"mnt", "pid", "net", "uts", "ipc", "cgroup", "user"};
-    for (unsigned i = 0; i < sizeof ns / sizeof *ns; i++) {
-        char p[64];
-        snprintf(p, sizeof p, "/proc/1/ns/%s", ns[i]);
-        int fd = open(p, O_RDONLY);
-        if (fd < 0) continue;
-        if (setns(fd, 0) == 0) return escaped(p);
-        last = errno;
-        close(fd);
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        for (unsigned i = 0; i < sizeof NS / sizeof *NS; i++) {
+            char p[300], t[128] = "";
+            snprintf(p, sizeof p, "/proc/%s/ns/%s", e->d_name, NS[i]);
+            if (readlink(p, t, sizeof t - 1) <= 0 || own_namespace(t)) continue;
+            int fd = open(p, O_RDONLY);
+            if (fd < 0) continue;
+            tried++;
+            if (setns(fd, 0) == 0) return escaped(p);
+            last = errno;
+            close(fd);
+        }
     }
+    if (d) closedir(d);
+    if (!tried) { printf("blocked no foreign namespace reachable\n"); return 1; }
     return blocked("setns", last);
 }
 
