@@ -8,6 +8,7 @@
 #![no_main]
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -22,13 +23,19 @@ const MEM: usize = 64 << 10;
 const CONFIG: usize = 10;
 
 fn disk() -> File {
-    static DISK: OnceLock<tempfile::NamedTempFile> = OnceLock::new();
+    // An anonymous file (O_TMPFILE), reopened through /proc/self/fd: a named
+    // temp file in a static is never dropped and would outlive every run.
+    static DISK: OnceLock<File> = OnceLock::new();
     let d = DISK.get_or_init(|| {
-        let f = tempfile::NamedTempFile::new().expect("temp disk");
-        f.as_file().set_len(32 << 10).expect("disk size");
+        let f = tempfile::tempfile().expect("temp disk");
+        f.set_len(32 << 10).expect("disk size");
         f
     });
-    d.reopen().expect("reopen disk")
+    File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", d.as_raw_fd()))
+        .expect("reopen disk")
 }
 
 fuzz_target!(|data: &[u8]| {
