@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
         .pointer("/linux/seccomp")
         .is_some_and(|s| !s.is_null());
     if !has_seccomp {
-        assert!(spec.seccomp, "a config without linux.seccomp lost the default filter");
+        assert!(
+            spec.seccomp,
+            "a config without linux.seccomp lost the default filter"
+        );
     }
     let _ = container::rootfs::plan(&spec, Path::new("/nonexistent-isolab-staging"));
 });

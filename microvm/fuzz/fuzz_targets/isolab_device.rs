@@ -45,13 +45,19 @@ fuzz_target!(|data: &[u8]| {
         let port = (base + u64::from(op[1] & 0x0f)).wrapping_sub(4);
         let seed = op[2];
         ops = rest;
-        let inside_isolab = port >= isolab::BASE && port + width as u64 <= isolab::BASE + isolab::LEN;
+        let inside_isolab =
+            port >= isolab::BASE && port + width as u64 <= isolab::BASE + isolab::LEN;
         if write {
-            let bytes: Vec<u8> = (0..width as u8).map(|i| seed.wrapping_add(i.wrapping_mul(37))).collect();
+            let bytes: Vec<u8> = (0..width as u8)
+                .map(|i| seed.wrapping_add(i.wrapping_mul(37)))
+                .collect();
             let r = bus.write(port, &bytes);
             match r {
                 IoResult::Action(VmAction::Exit(code)) => {
-                    assert!(inside_isolab && port == isolab::BASE + isolab::EXIT, "exit from port {port:#x}");
+                    assert!(
+                        inside_isolab && port == isolab::BASE + isolab::EXIT,
+                        "exit from port {port:#x}"
+                    );
                     let mut le = [0u8; 4];
                     le[..width].copy_from_slice(&bytes);
                     assert_eq!(code, u32::from_le_bytes(le));
@@ -70,7 +76,10 @@ fuzz_target!(|data: &[u8]| {
             let mut buf = vec![seed; width];
             let r = bus.read(port, &mut buf);
             if r == IoResult::Stray {
-                assert!(buf.iter().all(|b| *b == 0xff), "stray read of {port:#x} gave {buf:02x?}");
+                assert!(
+                    buf.iter().all(|b| *b == 0xff),
+                    "stray read of {port:#x} gave {buf:02x?}"
+                );
             }
             if port == isolab::BASE + isolab::PING && width == 1 {
                 assert_eq!((r, buf[0]), (IoResult::Done, isolab::PING_REPLY));
@@ -78,7 +87,10 @@ fuzz_target!(|data: &[u8]| {
             if port == isolab::BASE + isolab::TSC_KHZ && width == 4 {
                 assert_eq!(u32::from_le_bytes(buf[..4].try_into().unwrap()), TSC_KHZ);
             }
-            assert!(!matches!(r, IoResult::Action(_)), "a read asked the VMM to act");
+            assert!(
+                !matches!(r, IoResult::Action(_)),
+                "a read asked the VMM to act"
+            );
         }
     }
     let (output, dropped) = dev.lock().unwrap().take_output();
