@@ -55,6 +55,10 @@ pub enum Command {
         /// Results file.
         #[arg(long, default_value = "results.json")]
         out: PathBuf,
+        /// Instead of measuring, run each isolation many times (sequentially
+        /// `--runs`, default 1000, then 16 at once) and count failures and leaks.
+        #[arg(long)]
+        soak: bool,
     },
     /// Turn results files into a report (Markdown, charts, HTML).
     #[command(

@@ -70,3 +70,15 @@ pub fn report(files: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
     );
     Ok(0)
 }
+
+/// `isolab bench --soak`: many runs per isolation, failures and leaks counted.
+/// Exits 1 if anything failed or leaked.
+pub fn soak(runs: Option<u32>) -> anyhow::Result<i32> {
+    let mut opts = bench::soak::SoakOptions::default();
+    if let Some(n) = runs {
+        opts.runs = n;
+    }
+    let report = bench::soak::run(&opts);
+    print!("{}", bench::soak::render(&report));
+    Ok(if report.clean() { 0 } else { 1 })
+}

@@ -20,7 +20,12 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Run(a) => run::run(a),
         Command::Probe(a) => run::probe(a),
         Command::Compare { out, json } => bench::compare(out, json),
-        Command::Bench { quick, runs, out } => bench::bench(quick, runs, &out),
+        Command::Bench {
+            soak: true, runs, ..
+        } => bench::soak(runs),
+        Command::Bench {
+            quick, runs, out, ..
+        } => bench::bench(quick, runs, &out),
         Command::Report { results, out } => bench::report(&results, &out),
         Command::Kernel { action } => kernel::run(action),
         Command::Clean => clean::run(),
