@@ -219,6 +219,13 @@ fn labs(lang: &str) -> Vec<Lab> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        // Labs are `NN-name.md`; other pages (e.g. the generated escape table) are references.
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.len() > 3
+                && name.as_bytes()[..2].iter().all(u8::is_ascii_digit)
+                && name.as_bytes()[2] == b'-'
+        })
         .collect();
     paths.sort();
     paths
