@@ -20,6 +20,7 @@ pub fn require(test: &str, name: &str, available: Result<(), String>) -> bool {
             }
             println!("SKIP {test}: {reason}");
             eprintln!("SKIP {test}: {reason}");
+            log_skip(test, &reason);
             false
         }
     }
@@ -36,6 +37,22 @@ pub fn require_root(test: &str) -> bool {
             Err("needs root (run the tests as root)".into())
         },
     )
+}
+
+/// The test harness captures the output of passing tests, so skips are also
+/// appended to `$ISOLAB_SKIP_LOG` when it is set; `scripts/test-all` prints it.
+fn log_skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let file = std::env::var_os("ISOLAB_SKIP_LOG").and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+    });
+    if let Some(mut f) = file {
+        let _ = writeln!(f, "SKIP {test}: {reason}");
+    }
 }
 
 fn required_here(name: &str) -> bool {
