@@ -33,12 +33,16 @@ use crate::vstate::threads::VcpuThreads;
 use crate::vstate::vcpu::{RunContext, Vcpu};
 use crate::vstate::vm::Vm;
 
+/// How long the end of a run waits for the console echo to reach stdout.
+const ECHO_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Most vCPUs a VM may have.
 pub const MAX_VCPUS: u8 = mptable::MAX_CPUS;
 
 /// Devices the builder keeps a handle on, to collect their results.
 struct Handles {
     serial: Arc<Mutex<SerialConsole>>,
+    echo: Option<serial::EchoThread>,
     isolab: Arc<Mutex<IsolabDevice>>,
     block: Option<Arc<Mutex<MmioTransport<Block>>>>,
 }
@@ -117,11 +121,13 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
         }
         (None, GuestImage::Linux(lb)) => {
             let mut lb = lb.clone();
-            if config.disk.is_some() && !lb.cmdline.contains("virtio_mmio.device=") {
-                lb.cmdline.push_str(&format!(
-                    " virtio_mmio.device={}K@{VIRTIO_BLK_MMIO:#x}:{VIRTIO_BLK_IRQ}",
-                    VIRTIO_MMIO_SIZE >> 10
-                ));
+            if config.disk.is_some() {
+                lb.cmdline = boot::linux::cmdline::declare_virtio_mmio(
+                    &lb.cmdline,
+                    VIRTIO_MMIO_SIZE,
+                    VIRTIO_BLK_MMIO,
+                    VIRTIO_BLK_IRQ,
+                );
             }
             let entry = boot::linux::load(mem, &lb)?;
             mptable::write(mem, config.vcpus)?;
@@ -135,6 +141,7 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
             };
             regs::enter_long_mode(&vcpus[0].fd, cr3, &boot_entry)?;
             for v in &vcpus {
+                regs::write_boot_msrs(&v.fd)?;
                 setup_lapic(v)?;
             }
         }
@@ -151,11 +158,17 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     };
 
     let memory_use = measure_memory(vm.memory());
-    let (serial_out, serial_dropped) = handles
-        .serial
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take_output();
+    let (serial_out, serial_dropped) = {
+        let mut s = handles.serial.lock().unwrap_or_else(|p| p.into_inner());
+        let echo_dropped = s.stop_echo();
+        if echo_dropped > 0 {
+            tracing::debug!(echo_dropped, "console bytes not echoed: stdout was not drained");
+        }
+        s.take_output()
+    };
+    if let Some(t) = handles.echo {
+        t.finish(ECHO_GRACE);
+    }
     let (output, output_dropped, ready_at) = {
         let mut dev = handles.isolab.lock().unwrap_or_else(|p| p.into_inner());
         let (o, d) = dev.take_output();
@@ -300,10 +313,17 @@ fn build_devices(
     let overlap = |e: crate::devices::bus::Overlap| Error::GuestMemory(e.to_string());
     let mut io = Bus::new();
     let mut mmio = Bus::new();
-    let serial = Arc::new(Mutex::new(SerialConsole::new(
-        irq(SERIAL_IRQ)?,
-        config.serial_echo,
-    )));
+    let (echo, echo_thread) = match config.serial_echo {
+        true => {
+            let (e, t) = serial::Echo::start().map_err(|source| Error::Host {
+                what: "serial echo thread",
+                source,
+            })?;
+            (Some(e), Some(t))
+        }
+        false => (None, None),
+    };
+    let serial = Arc::new(Mutex::new(SerialConsole::new(irq(SERIAL_IRQ)?, echo)));
     io.insert(serial::BASE, serial::LEN, serial.clone())
         .map_err(overlap)?;
     io.insert(i8042::BASE, i8042::LEN, Arc::new(Mutex::new(I8042)))
@@ -338,6 +358,7 @@ fn build_devices(
         mmio,
         Handles {
             serial,
+            echo: echo_thread,
             isolab: isolab_dev,
             block,
         },

@@ -108,6 +108,12 @@ pub enum Error {
         /// The error KVM returned.
         source: kvm_ioctls::Error,
     },
+    /// KVM did not accept a model-specific register the boot state needs.
+    #[error("KVM refused to set MSR {index:#x} for the boot state")]
+    MsrRefused {
+        /// The MSR.
+        index: u32,
+    },
     /// Guest memory could not be created or written.
     #[error("guest memory: {0}")]
     GuestMemory(String),

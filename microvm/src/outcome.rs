@@ -29,6 +29,10 @@ pub enum VmExit {
     },
     /// The guest asked for a reset (i8042 `0xfe` on port 0x64).
     Reset,
+    /// The guest kernel powered off (or halted for good). With no ACPI
+    /// there is no power-off register; the kernel's last console line
+    /// (`reboot: Power down`, `reboot: System halted`) is the signal.
+    PowerOff,
     /// Triple fault (`KVM_EXIT_SHUTDOWN`).
     Shutdown,
     /// The guest halted with nothing to wake it (no interrupt controller).
@@ -83,6 +87,7 @@ impl VmExit {
         match self {
             VmExit::GuestExit { code } => format!("guest exited with status {code}"),
             VmExit::Reset => "guest requested a reset (i8042)".into(),
+            VmExit::PowerOff => "guest powered off".into(),
             VmExit::Shutdown => "guest triple-faulted (KVM_EXIT_SHUTDOWN)".into(),
             VmExit::Halted => "guest halted with interrupts disabled".into(),
             VmExit::InternalError { suberror, detail } => {

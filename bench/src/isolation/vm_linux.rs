@@ -140,7 +140,6 @@ pub fn prepare(
     })?;
     let mut builder = CmdlineBuilder::new()
         .quiet(vm.quiet)
-        .disk(disk.is_some())
         .params(&vm.extra_cmdline);
     let (busybox, program) = match invocation {
         Invocation::Probes(args) => {
@@ -254,6 +253,9 @@ pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, Isolati
                 None => "guest reset without reporting an exit status".into(),
             },
         },
+        // `poweroff`/`halt` in the guest: a clean shutdown, as QEMU exits 0.
+        (VmExit::PowerOff, Some(InitEnd::Exited(code))) => Exit::Exited { code },
+        (VmExit::PowerOff, _) => Exit::Exited { code: 0 },
         (VmExit::Timeout, _) => Exit::Timeout,
         (other, _) => Exit::VmStopped {
             detail: other.explain(),

@@ -4,7 +4,7 @@
 //! never panicking, the bus must keep the guest ABI (ARCHITECTURE.md):
 //! unclaimed or refused reads return all ones, the ping port answers `0x5a`,
 //! only a write to `0x501` exits (with the written value), only `0xfe` on
-//! `0x64` resets, and the output stream is exactly the bytes written to
+//! `0x64` resets, only a byte to the serial data port can power off, and the output stream is exactly the bytes written to
 //! `0x502`.
 //!
 //! `RUSTC_BOOTSTRAP=1 cargo fuzz run isolab_device -- -max_total_time=30` (from `microvm/`).
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     bus.insert(
         serial::BASE,
         serial::LEN,
-        Arc::new(Mutex::new(SerialConsole::new(IrqLine::none(), false))),
+        Arc::new(Mutex::new(SerialConsole::new(IrqLine::none(), None))),
     )
     .unwrap();
 
@@ -65,6 +65,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 IoResult::Action(VmAction::Reset) => {
                     assert_eq!((port, bytes.as_slice()), (i8042::BASE + 4, &[0xfe][..]));
+                }
+                // Only a console line can announce a power-off.
+                IoResult::Action(VmAction::PowerOff) => {
+                    assert_eq!((port, width), (serial::BASE, 1));
                 }
                 IoResult::Done | IoResult::Stray => {}
             }

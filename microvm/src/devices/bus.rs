@@ -12,6 +12,8 @@ pub enum VmAction {
     Exit(u32),
     /// Stop the VM: the guest asked for a reset.
     Reset,
+    /// Stop the VM: the guest kernel powered off or halted for good.
+    PowerOff,
 }
 
 /// The result of one guest access.

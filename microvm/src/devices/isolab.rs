@@ -40,7 +40,7 @@ impl IsolabDevice {
     pub fn new(tsc_khz: u32) -> IsolabDevice {
         IsolabDevice {
             ready: None,
-            output: Capture::new(false),
+            output: Capture::new(None),
             tsc_khz,
         }
     }

@@ -178,5 +178,6 @@ fn account(ctx: &RunContext, r: IoResult) -> Option<VmExit> {
         }
         IoResult::Action(VmAction::Exit(code)) => Some(VmExit::GuestExit { code }),
         IoResult::Action(VmAction::Reset) => Some(VmExit::Reset),
+        IoResult::Action(VmAction::PowerOff) => Some(VmExit::PowerOff),
     }
 }

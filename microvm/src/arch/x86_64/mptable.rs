@@ -3,7 +3,14 @@
 //!
 //! Layout at [`MPTABLE_ADDR`]: the 16-byte floating pointer, then the
 //! configuration table (header, one processor entry per vCPU, the ISA bus,
-//! the IOAPIC, 16 I/O interrupt entries, 2 local interrupt entries).
+//! the IOAPIC, one I/O interrupt entry per IOAPIC pin, 2 local interrupt
+//! entries).
+//!
+//! Every IRQ 0–23 is routed to the IOAPIC pin of the same number, IRQ 0
+//! included: KVM's in-kernel PIT raises GSI 0, which its IOAPIC delivers on
+//! pin 0. A table that leaves IRQ 0 as ExtINT only (through the 8259) makes
+//! the guest's `check_timer` look for the timer where KVM does not put it;
+//! Linux 6.1 then dereferences a null pointer in `setup_IO_APIC`.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -18,7 +25,8 @@ const SPEC_REV: u8 = 4;
 const FLOATING_LEN: usize = 16;
 const HEADER_LEN: usize = 44;
 const CPU_ENTRY_LEN: usize = 20;
-const ISA_IRQS: u8 = 16;
+/// IOAPIC pins (KVM's in-kernel IOAPIC has 24), each with an entry.
+const IOAPIC_PINS: u8 = 24;
 /// Interrupt types of I/O and local interrupt entries.
 const INT_VECTORED: u8 = 0;
 const INT_NMI: u8 = 1;
@@ -72,18 +80,17 @@ pub fn build(cpus: u8) -> Result<Vec<u8>, Error> {
             ioapic_addr[3],
         ],
     ));
-    for irq in 0..ISA_IRQS {
-        // IRQ 0 (PIT) goes to IOAPIC pin 2, as on PC hardware; the rest identity.
-        let (kind, pin) = match irq {
-            0 => (INT_EXTINT, 0),
-            _ => (INT_VECTORED, irq),
-        };
-        body.extend_from_slice(&small_entry(3, [kind, 0, 0, 0, irq, ioapic_id, pin]));
+    for irq in 0..IOAPIC_PINS {
+        // Identity: IRQ n on pin n (see the module docs for IRQ 0).
+        body.extend_from_slice(&small_entry(
+            3,
+            [INT_VECTORED, 0, 0, 0, irq, ioapic_id, irq],
+        ));
     }
     body.extend_from_slice(&small_entry(4, [INT_EXTINT, 0, 0, 0, 0, 0xff, 0]));
     body.extend_from_slice(&small_entry(4, [INT_NMI, 0, 0, 0, 0, 0xff, 1]));
 
-    let entries = u16::from(cpus) + 1 + 1 + u16::from(ISA_IRQS) + 2;
+    let entries = u16::from(cpus) + 1 + 1 + u16::from(IOAPIC_PINS) + 2;
     let table_len = HEADER_LEN + body.len();
     let mut header = [0u8; HEADER_LEN];
     header[0..4].copy_from_slice(b"PCMP");
@@ -134,7 +141,14 @@ mod tests {
             assert_eq!(len, table.len());
             assert_eq!(table.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
             let count = u16::from_le_bytes([table[34], table[35]]);
-            assert_eq!(count, u16::from(cpus) + 20);
+            assert_eq!(count, u16::from(cpus) + 28);
+            // IRQ 0 (the PIT, GSI 0 in KVM) is a vectored interrupt on pin 0.
+            let irq0 = HEADER_LEN + cpus as usize * CPU_ENTRY_LEN + 16;
+            assert_eq!(table[irq0], 3);
+            assert_eq!(table[irq0 + 1], INT_VECTORED);
+            assert_eq!((table[irq0 + 5], table[irq0 + 7]), (0, 0));
+            let irq23 = irq0 + 23 * 8;
+            assert_eq!((table[irq23 + 5], table[irq23 + 7]), (23, 23));
             // the last processor entry is enabled and not the boot CPU
             let last = HEADER_LEN + (cpus as usize - 1) * CPU_ENTRY_LEN;
             assert_eq!(table[last + 1], cpus - 1);

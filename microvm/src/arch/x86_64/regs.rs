@@ -8,7 +8,7 @@
 //! allows every port: either mechanism alone lets `in`/`out` through.
 //! Linux starts at CPL 0 with `rsi` = zero page.
 
-use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment};
+use kvm_bindings::{Msrs, kvm_fpu, kvm_msr_entry, kvm_regs, kvm_segment};
 use kvm_ioctls::VcpuFd;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -123,4 +123,43 @@ pub fn enter_long_mode(vcpu: &VcpuFd, cr3: u64, entry: &Entry) -> Result<(), Err
         ..Default::default()
     };
     vcpu.set_fpu(&fpu).map_err(Error::kvm("KVM_SET_FPU"))
+}
+
+/// `IA32_MISC_ENABLE`.
+const MSR_IA32_MISC_ENABLE: u32 = 0x1a0;
+/// `IA32_MISC_ENABLE.FAST_STRING`: `rep movs/stos` in large chunks.
+const MISC_ENABLE_FAST_STRING: u64 = 1;
+/// `IA32_MTRR_DEF_TYPE`.
+const MSR_MTRR_DEF_TYPE: u32 = 0x2ff;
+/// MTRRs enabled, default memory type write-back.
+const MTRR_ENABLE_WB: u64 = (1 << 11) | 6;
+
+/// The MSRs firmware leaves set before a kernel starts, which a guest
+/// entered directly in long mode would otherwise see at their reset values:
+/// fast string operations on (else an Intel guest logs "Disabled fast string
+/// operations" and runs `rep movs` slowly) and MTRRs enabled with write-back
+/// as the default type (else the kernel's MTRR code sees all memory as
+/// uncached).
+pub fn write_boot_msrs(vcpu: &VcpuFd) -> Result<(), Error> {
+    let entries = [
+        (MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING),
+        (MSR_MTRR_DEF_TYPE, MTRR_ENABLE_WB),
+    ]
+    .map(|(index, data)| kvm_msr_entry {
+        index,
+        data,
+        ..Default::default()
+    });
+    // Two entries are far below the wrapper's capacity.
+    let msrs = Msrs::from_entries(&entries).map_err(|_| Error::MsrRefused {
+        index: entries[0].index,
+    })?;
+    let written = vcpu.set_msrs(&msrs).map_err(Error::kvm("KVM_SET_MSRS"))?;
+    match entries.get(written) {
+        // KVM stops at the first MSR it refuses and returns how many it set.
+        Some(refused) => Err(Error::MsrRefused {
+            index: refused.index,
+        }),
+        None => Ok(()),
+    }
 }

@@ -1,8 +1,8 @@
-//! The guest kernel command line: project defaults, the virtio-mmio disk
-//! declaration, user additions and the arguments handed to `/init`.
+//! The guest kernel command line: project defaults, user additions and the
+//! arguments handed to `/init`; and [`declare_virtio_mmio`], which the VM
+//! builder uses to declare the devices it actually creates.
 
 use linux_loader::cmdline::Cmdline;
-use vm_memory::GuestAddress;
 
 use super::LinuxError;
 
@@ -27,18 +27,10 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     "isolab.vm",
 ];
 
-/// Guest physical address of the virtio-mmio window (see ARCHITECTURE.md).
-pub const VIRTIO_MMIO_BASE: u64 = 0xd000_0000;
-/// Size of the virtio-mmio window.
-pub const VIRTIO_MMIO_SIZE: u64 = 0x1000;
-/// IRQ line of the virtio-mmio device.
-pub const VIRTIO_MMIO_IRQ: u32 = 5;
-
 /// Builds a kernel command line. Starts from [`DEFAULT_PARAMS`].
 #[derive(Debug, Clone)]
 pub struct CmdlineBuilder {
     params: Vec<String>,
-    disk: bool,
     init_args: Vec<String>,
     max_len: usize,
 }
@@ -50,21 +42,13 @@ impl Default for CmdlineBuilder {
 }
 
 impl CmdlineBuilder {
-    /// The project defaults, no disk, no init arguments.
+    /// The project defaults, no init arguments.
     pub fn new() -> Self {
         CmdlineBuilder {
             params: DEFAULT_PARAMS.iter().map(|s| s.to_string()).collect(),
-            disk: false,
             init_args: Vec::new(),
             max_len: DEFAULT_CMDLINE_MAX,
         }
-    }
-
-    /// Declares the virtio-blk device at the project's virtio-mmio window
-    /// (`virtio_mmio.device=4K@0xd0000000:5`).
-    pub fn disk(mut self, present: bool) -> Self {
-        self.disk = present;
-        self
     }
 
     /// Appends kernel parameters (e.g. the user's `--cmdline`), space separated.
@@ -113,16 +97,6 @@ impl CmdlineBuilder {
         for p in &self.params {
             cmdline.insert_str(p).map_err(|e| invalid(p, e))?;
         }
-        if self.disk {
-            cmdline
-                .add_virtio_mmio_device(
-                    VIRTIO_MMIO_SIZE,
-                    GuestAddress(VIRTIO_MMIO_BASE),
-                    VIRTIO_MMIO_IRQ,
-                    None,
-                )
-                .map_err(|e| invalid("virtio_mmio.device", e))?;
-        }
         for a in &self.init_args {
             if a.contains('"') {
                 return Err(LinuxError::CmdlineInvalid {
@@ -143,6 +117,33 @@ impl CmdlineBuilder {
         check_len(&s, self.max_len)?;
         Ok(s)
     }
+}
+
+/// `cmdline` with a `virtio_mmio.device=SIZE@BASE:IRQ` declaration among
+/// the kernel's parameters: before the `--` that starts `/init`'s arguments
+/// (after it, the kernel would hand the declaration to `/init`). A line that
+/// already declares a device at `base` is returned unchanged.
+pub fn declare_virtio_mmio(cmdline: &str, size: u64, base: u64, irq: u32) -> String {
+    let (kernel, init) = match cmdline.find(" -- ") {
+        Some(i) => cmdline.split_at(i),
+        None if cmdline.starts_with("-- ") => ("", cmdline),
+        None => (cmdline, ""),
+    };
+    let at = format!("@{base:#x}:");
+    if kernel
+        .split_whitespace()
+        .any(|p| p.starts_with("virtio_mmio.device=") && p.contains(&at))
+    {
+        return cmdline.to_string();
+    }
+    let decl = format!("virtio_mmio.device={}K@{base:#x}:{irq}", size >> 10);
+    let sep = if kernel.is_empty() { "" } else { " " };
+    let init = if kernel.is_empty() && !init.is_empty() {
+        format!(" {init}")
+    } else {
+        init.to_string()
+    };
+    format!("{kernel}{sep}{decl}{init}")
 }
 
 /// Generous bound for linux-loader's own check; the real limit is the kernel's.
@@ -175,9 +176,28 @@ mod tests {
     }
 
     #[test]
-    fn disk_declares_the_virtio_mmio_window() {
-        let c = CmdlineBuilder::new().disk(true).build().unwrap();
-        assert!(c.ends_with("virtio_mmio.device=4K@0xd0000000:5"), "{c}");
+    fn virtio_mmio_declarations_go_before_the_init_arguments() {
+        let decl = |c: &str| declare_virtio_mmio(c, 0x1000, 0xd000_0000, 5);
+        assert_eq!(
+            decl("console=ttyS0 -- cpu --io-target /dev/vda"),
+            "console=ttyS0 virtio_mmio.device=4K@0xd0000000:5 -- cpu --io-target /dev/vda"
+        );
+        assert_eq!(
+            decl("console=ttyS0"),
+            "console=ttyS0 virtio_mmio.device=4K@0xd0000000:5"
+        );
+        assert_eq!(
+            decl("-- cpu"),
+            "virtio_mmio.device=4K@0xd0000000:5 -- cpu"
+        );
+        // Declared already (by the user): unchanged.
+        let mine = "a virtio_mmio.device=8K@0xd0000000:5 -- x";
+        assert_eq!(decl(mine), mine);
+        // A declaration among init's arguments does not count.
+        assert_eq!(
+            decl("a -- virtio_mmio.device=4K@0xd0000000:5"),
+            "a virtio_mmio.device=4K@0xd0000000:5 -- virtio_mmio.device=4K@0xd0000000:5"
+        );
     }
 
     #[test]

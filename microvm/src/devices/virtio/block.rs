@@ -248,6 +248,19 @@ pub struct Block {
     dirty: (bool, bool),
 }
 
+/// Bytes of a disk backed by `file`. A block device's `st_size` is 0; its
+/// size is where its end is.
+fn disk_len(mut file: &File, meta: &std::fs::Metadata) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileTypeExt;
+    if meta.file_type().is_block_device() {
+        // All transfers use positioned I/O: the file offset is free to move.
+        file.seek(SeekFrom::End(0))
+    } else {
+        Ok(meta.len())
+    }
+}
+
 impl Block {
     /// A buffered device over `file` (its size, rounded down to sectors, is
     /// the capacity): all I/O goes through the host page cache.
@@ -273,7 +286,7 @@ impl Block {
                 ));
             }
         }
-        let len = meta.len();
+        let len = disk_len(&file, &meta)?;
         Ok(Block {
             file,
             direct: direct.map(Direct::new),
