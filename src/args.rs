@@ -82,6 +82,82 @@ pub enum Command {
     /// Remove what a killed run left behind (cgroups, mounts, temp files).
     #[command(after_help = "Example: isolab clean")]
     Clean,
+    /// An emulated hardware-KVM host (QEMU TCG with AMD SVM) that runs a
+    /// command with this machine's files: the Linux guest and a pure cgroup v2
+    /// host where KVM is missing or software-assisted. Slow; its times mean
+    /// nothing, its function is real.
+    #[command(
+        after_help = "Example: isolab testhost run -- isolab probe --isolation vm --guest linux all"
+    )]
+    Testhost {
+        /// `build`, `run` or `path`.
+        #[command(subcommand)]
+        action: TesthostAction,
+    },
+}
+
+/// `isolab testhost …`.
+#[derive(Debug, Subcommand)]
+pub enum TesthostAction {
+    /// Fetch Debian's kernel package and build the boot files (cached).
+    Build(TesthostImageArgs),
+    /// Print the cached boot files' directory (fails if not built).
+    Path(TesthostImageArgs),
+    /// Boot the test host, run a command in it, print its output and exit
+    /// with its status (124 when the timeout stopped it).
+    Run(TesthostRunArgs),
+}
+
+/// Which kernel the test host boots.
+#[derive(Debug, Args)]
+pub struct TesthostImageArgs {
+    /// A Debian `linux-image-*-amd64` package file to use instead of the
+    /// release's current one (for machines without Debian's package archive).
+    #[arg(long, env = "ISOLAB_TESTHOST_DEB")]
+    pub kernel_deb: Option<PathBuf>,
+}
+
+/// `isolab testhost run`.
+#[derive(Debug, Args)]
+pub struct TesthostRunArgs {
+    /// The boot files.
+    #[command(flatten)]
+    pub image: TesthostImageArgs,
+    /// Directory shared read-write at its own path (default: the current
+    /// directory); the rest of this machine's files are seen read-only.
+    #[arg(long)]
+    pub share: Option<PathBuf>,
+    /// RAM of the test host.
+    #[arg(long, value_parser = parse_size, default_value = "3G")]
+    pub memory: u64,
+    /// CPUs of the test host (each is a host thread running the emulator).
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u8,
+    /// Wall-clock limit for the whole run, boot included.
+    #[arg(long, value_parser = parse_duration, default_value = "30m")]
+    pub timeout: Duration,
+    /// Extra environment variables for the command, `NAME=VALUE`.
+    #[arg(long = "env", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// The command and its arguments (default: an interactive shell).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// Parses `NAME=VALUE`.
+pub fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v))
+            if !k.is_empty()
+                && k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+                && !k.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}` is not NAME=VALUE with a valid variable name"
+        )),
+    }
 }
 
 /// `isolab kernel …`.

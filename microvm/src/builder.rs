@@ -162,7 +162,10 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
         let mut s = handles.serial.lock().unwrap_or_else(|p| p.into_inner());
         let echo_dropped = s.stop_echo();
         if echo_dropped > 0 {
-            tracing::debug!(echo_dropped, "console bytes not echoed: stdout was not drained");
+            tracing::debug!(
+                echo_dropped,
+                "console bytes not echoed: stdout was not drained"
+            );
         }
         s.take_output()
     };

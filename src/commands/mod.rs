@@ -5,6 +5,7 @@ mod clean;
 mod doctor;
 mod kernel;
 mod run;
+mod testhost;
 
 use crate::args::Command;
 
@@ -29,5 +30,6 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Report { results, out } => bench::report(&results, &out),
         Command::Kernel { action } => kernel::run(action),
         Command::Clean => clean::run(),
+        Command::Testhost { action } => testhost::run(action),
     }
 }

@@ -239,15 +239,15 @@ mod tests {
     fn extended_topology_has_smt_and_core_levels() {
         let c = for_vcpu(&base(false), 3, 4);
         let smt = find(&c, 0xb, 0);
-        assert_eq!((smt.eax, smt.ebx, smt.ecx >> 8, smt.edx), (0, 1, LEVEL_SMT, 3));
+        assert_eq!(
+            (smt.eax, smt.ebx, smt.ecx >> 8, smt.edx),
+            (0, 1, LEVEL_SMT, 3)
+        );
         let core = find(&c, 0xb, 1);
         assert_eq!((core.eax, core.ebx, core.ecx >> 8), (2, 4, LEVEL_CORE));
         assert_eq!(core.ecx & 0xff, 1);
         assert_eq!(find(&c, 0xb, 2).ecx >> 8, 0, "the list ends");
-        assert_eq!(
-            c.as_slice().iter().filter(|e| e.function == 0xb).count(),
-            3
-        );
+        assert_eq!(c.as_slice().iter().filter(|e| e.function == 0xb).count(), 3);
         assert!(!c.as_slice().iter().any(|e| e.function == 0x1f));
     }
 
@@ -264,9 +264,6 @@ mod tests {
 
     #[test]
     fn core_bits_round_up() {
-        assert_eq!(
-            [1u8, 2, 3, 4, 5, 32].map(core_bits),
-            [0, 1, 2, 2, 3, 5]
-        );
+        assert_eq!([1u8, 2, 3, 4, 5, 32].map(core_bits), [0, 1, 2, 2, 3, 5]);
     }
 }

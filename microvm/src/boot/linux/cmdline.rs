@@ -186,10 +186,7 @@ mod tests {
             decl("console=ttyS0"),
             "console=ttyS0 virtio_mmio.device=4K@0xd0000000:5"
         );
-        assert_eq!(
-            decl("-- cpu"),
-            "virtio_mmio.device=4K@0xd0000000:5 -- cpu"
-        );
+        assert_eq!(decl("-- cpu"), "virtio_mmio.device=4K@0xd0000000:5 -- cpu");
         // Declared already (by the user): unchanged.
         let mine = "a virtio_mmio.device=8K@0xd0000000:5 -- x";
         assert_eq!(decl(mine), mine);

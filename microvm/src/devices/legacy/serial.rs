@@ -121,7 +121,9 @@ fn nonblocking_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: fcntl on a descriptor we own, with integer arguments only.
     let flags = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETFL) };
     // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+    if flags < 0
+        || unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+    {
         return Err(std::io::Error::last_os_error());
     }
     Ok((read, write))
@@ -177,8 +179,8 @@ impl Capture {
         for &b in data {
             if b == b'\n' {
                 let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
-                self.powered_off |= line.starts_with(b"[")
-                    && POWER_OFF_LINES.iter().any(|m| line.ends_with(m));
+                self.powered_off |=
+                    line.starts_with(b"[") && POWER_OFF_LINES.iter().any(|m| line.ends_with(m));
                 self.line.clear();
             } else if self.line.len() < LINE_MAX {
                 self.line.push(b);

@@ -1,0 +1,335 @@
+//! Booting the test host and running one command in it.
+//!
+//! The host side makes a run directory (a temporary directory, shared with
+//! the guest at `/run/isolab-testhost`) holding the command as a shell
+//! script, its environment and [stage 2](../stage2.sh); QEMU's stdout is the
+//! guest's virtio console, on which the command's output arrives as it is
+//! written; stage 2 writes the command's exit status back into the run
+//! directory. QEMU dies with this process (`PR_SET_PDEATHSIG`), and the run
+//! directory is removed whatever happens.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{CMDLINE_MARK, Error, Image};
+
+/// Stage 2, run by busybox init inside.
+pub const STAGE2: &str = include_str!("stage2.sh");
+/// The emulator.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Exit status when the timeout stopped the test host (as `timeout(1)`).
+pub const TIMEOUT_STATUS: i32 = 124;
+/// Lines of the console shown when the test host fails.
+const CONSOLE_TAIL: usize = 40;
+/// The CPU QEMU emulates: an AMD EPYC with SVM and nested paging, minus the
+/// features TCG does not implement (which QEMU would warn about at start).
+const CPU: &str = "EPYC,+svm,+npt,-rdseed,-sha-ni,-fxsr-opt,-misalignsse,-3dnowprefetch,\
+-osvw,-topoext,-nrip-save,-xsavec";
+/// The test host's kernel command line (its console goes to a file).
+const KERNEL_CMDLINE: &str = "console=ttyS0 quiet loglevel=4 panic=-1";
+/// Environment variables passed into the test host when set here.
+const PASSED_ENV: &[&str] = &[
+    "CI",
+    "RUST_BACKTRACE",
+    "RUST_LOG",
+    "TERM",
+    "NO_COLOR",
+    "PATH",
+    "HOME",
+];
+
+/// One command to run in the test host.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Extra environment (after the passed-through variables).
+    pub env: Vec<(String, String)>,
+    /// Working directory inside (must be under `share` or outside writable trees).
+    pub cwd: PathBuf,
+    /// Directory shared read-write at the same path.
+    pub share: PathBuf,
+    /// Guest RAM in MiB.
+    pub memory_mib: u64,
+    /// Emulated CPUs.
+    pub cpus: u8,
+    /// Wall-clock limit for the whole run.
+    pub timeout: Duration,
+    /// Give the command a terminal (stdin and stdout are a tty here).
+    pub interactive: bool,
+}
+
+/// Runs `spec` in the test host booted from `image`; returns the command's
+/// exit status ([`TIMEOUT_STATUS`] when the timeout stopped it).
+pub fn run(image: &Image, spec: &RunSpec) -> Result<i32, Error> {
+    check(spec)?;
+    let rundir = tempfile::Builder::new()
+        .prefix("isolab-testhost-")
+        .tempdir()
+        .map_err(Error::io(&std::env::temp_dir()))?;
+    write_run_files(rundir.path(), spec)?;
+    let mut child = qemu(image, spec, rundir.path())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::ToolMissing {
+                tool: QEMU,
+                hint: "apt-get install qemu-system-x86",
+            },
+            _ => Error::io(Path::new(QEMU))(e),
+        })?;
+    let ended = wait(&mut child, spec.timeout)?;
+    let status = std::fs::read_to_string(rundir.path().join("status")).ok();
+    match (ended, status) {
+        (Some(_), Some(s)) => s.trim().parse().map_err(|_| Error::NoStatus {
+            why: format!("unreadable status {s:?}"),
+            console: console_tail(rundir.path()),
+        }),
+        (None, _) => {
+            eprintln!(
+                "isolab: testhost: stopped by the timeout ({} s)",
+                spec.timeout.as_secs()
+            );
+            Ok(TIMEOUT_STATUS)
+        }
+        (Some(how), None) => Err(Error::NoStatus {
+            why: format!("QEMU {how}"),
+            console: console_tail(rundir.path()),
+        }),
+    }
+}
+
+fn check(spec: &RunSpec) -> Result<(), Error> {
+    if spec.command.is_empty() {
+        return Err(Error::BadInput("no command to run in the test host".into()));
+    }
+    let share = &spec.share;
+    if !share.is_absolute() || share == Path::new("/") || !share.is_dir() {
+        return Err(Error::BadInput(format!(
+            "the shared directory must be an existing absolute directory other than /: {}",
+            share.display()
+        )));
+    }
+    if share
+        .to_str()
+        .is_none_or(|s| s.contains(|c: char| c.is_whitespace() || c == ','))
+    {
+        return Err(Error::BadInput(format!(
+            "QEMU cannot share {}: its path has a space or a comma",
+            share.display()
+        )));
+    }
+    if spec.cpus == 0 || spec.memory_mib < 512 {
+        return Err(Error::BadInput(
+            "the test host needs at least one CPU and 512 MiB".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Single-quotes `s` for `sh`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn write_run_files(dir: &Path, spec: &RunSpec) -> Result<(), Error> {
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(Error::io(&p))
+    };
+    let share = spec.share.to_string_lossy();
+    write(
+        "config",
+        format!(
+            "ISOLAB_TESTHOST_SHARE={}\nISOLAB_TESTHOST_INTERACTIVE={}\n",
+            quote(&share),
+            u8::from(spec.interactive)
+        ),
+    )?;
+    write("stage2", STAGE2.to_string())?;
+    let mut script = format!("cd {} || exit 125\n", quote(&spec.cwd.to_string_lossy()));
+    let passed = PASSED_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)));
+    for (k, v) in passed.chain(spec.env.iter().cloned()) {
+        script.push_str(&format!("export {k}={}\n", quote(&v)));
+    }
+    let argv: Vec<String> = spec.command.iter().map(|a| quote(a)).collect();
+    script.push_str(&format!("exec {}\n", argv.join(" ")));
+    write("command", script)
+}
+
+fn qemu(image: &Image, spec: &RunSpec, rundir: &Path) -> Command {
+    let virtfs = |path: &Path, tag: &str, ro: bool| {
+        format!(
+            "local,path={},mount_tag={tag},security_model=passthrough,multidevs=remap{}",
+            path.display(),
+            if ro { ",readonly=on" } else { "" }
+        )
+    };
+    let mut c = Command::new(QEMU);
+    c.args(["-accel", "tcg,thread=multi", "-cpu", CPU])
+        .args([
+            "-smp",
+            &spec.cpus.to_string(),
+            "-m",
+            &format!("{}M", spec.memory_mib),
+        ])
+        .args([
+            "-display",
+            "none",
+            "-nodefaults",
+            "-no-user-config",
+            "-no-reboot",
+            "-nic",
+            "none",
+        ])
+        .arg("-kernel")
+        .arg(&image.kernel)
+        .arg("-initrd")
+        .arg(&image.initramfs)
+        .args(["-append", &format!("{KERNEL_CMDLINE} {CMDLINE_MARK}")])
+        .arg("-serial")
+        .arg(format!("file:{}", rundir.join("console.log").display()))
+        .args(["-device", "virtio-serial-pci"])
+        .args([
+            "-chardev",
+            if spec.interactive {
+                "stdio,id=con,signal=off"
+            } else {
+                "stdio,id=con"
+            },
+        ])
+        .args(["-device", "virtconsole,chardev=con"])
+        .args(["-virtfs", &virtfs(Path::new("/"), "hostroot", true)])
+        .args(["-virtfs", &virtfs(rundir, "run", false)])
+        .args(["-virtfs", &virtfs(&spec.share, "share", false)])
+        .stdin(if spec.interactive {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    // SAFETY: prctl with integer arguments is async-signal-safe; it only
+    // asks the kernel to kill QEMU when this process dies.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    c
+}
+
+/// Waits for QEMU until `timeout`; `None` if it had to be killed.
+fn wait(child: &mut Child, timeout: Duration) -> Result<Option<String>, Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().map_err(Error::io(Path::new(QEMU)))? {
+            return Ok(Some(st.to_string()));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn console_tail(rundir: &Path) -> String {
+    let text = std::fs::read_to_string(rundir.join("console.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(CONSOLE_TAIL)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(command: &[&str]) -> RunSpec {
+        RunSpec {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            env: vec![("A".into(), "it's".into())],
+            cwd: "/work/x y".into(),
+            share: std::env::temp_dir(),
+            memory_mib: 3072,
+            cpus: 2,
+            timeout: Duration::from_secs(60),
+            interactive: false,
+        }
+    }
+
+    #[test]
+    fn the_command_script_quotes_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run_files(dir.path(), &spec(&["sh", "-c", "echo 'a b'"])).unwrap();
+        let script = std::fs::read_to_string(dir.path().join("command")).unwrap();
+        assert!(
+            script.starts_with("cd '/work/x y' || exit 125\n"),
+            "{script}"
+        );
+        assert!(script.contains("export A='it'\\''s'\n"), "{script}");
+        assert!(
+            script.ends_with("exec 'sh' '-c' 'echo '\\''a b'\\'''\n"),
+            "{script}"
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("A={}; echo \"$A\"", quote("it's $HOME")))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $HOME\n");
+        let config = std::fs::read_to_string(dir.path().join("config")).unwrap();
+        assert!(config.contains("ISOLAB_TESTHOST_INTERACTIVE=0"));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stage2")).unwrap(),
+            STAGE2
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_refused_before_booting() {
+        assert!(matches!(check(&spec(&[])), Err(Error::BadInput(_))));
+        let mut s = spec(&["true"]);
+        s.share = "/".into();
+        assert!(matches!(check(&s), Err(Error::BadInput(_))));
+        s.share = "relative".into();
+        assert!(matches!(check(&s), Err(Error::BadInput(_))));
+        let mut s = spec(&["true"]);
+        s.memory_mib = 64;
+        assert!(matches!(check(&s), Err(Error::BadInput(_))));
+        assert!(check(&spec(&["true"])).is_ok());
+    }
+
+    #[test]
+    fn qemu_gets_svm_the_shares_and_the_mark() {
+        let image = Image {
+            dir: "/c".into(),
+            kernel: "/c/vmlinuz".into(),
+            initramfs: "/c/initramfs.cpio".into(),
+            package: "p 1".into(),
+        };
+        let c = qemu(&image, &spec(&["true"]), Path::new("/tmp/run"));
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-cpu EPYC,+svm,+npt"), "{joined}");
+        assert!(
+            joined.contains(
+                "mount_tag=hostroot,security_model=passthrough,multidevs=remap,readonly=on"
+            )
+        );
+        assert!(joined.contains("path=/tmp/run,mount_tag=run"));
+        assert!(
+            args.iter()
+                .any(|a| a.ends_with(CMDLINE_MARK) && a.starts_with("console=ttyS0"))
+        );
+    }
+}
