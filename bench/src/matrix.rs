@@ -284,6 +284,9 @@ fn collect_outcome(
                 if let Some(k) = b.kernel {
                     c.add(key(subject, "boot", "kernel_ms", None), "ms", round, ms(k));
                 }
+                if let Some(i) = b.init {
+                    c.add(key(subject, "boot", "init_ms", None), "ms", round, ms(i));
+                }
             }
             let a = &o.accounting;
             let idle = host_footprint_bytes(a);
@@ -802,6 +805,7 @@ mod tests {
                     total: Duration::from_millis((2.0 / self.factor) as u64),
                     setup: None,
                     kernel: None,
+                    init: None,
                 }),
                 results,
                 stdout: Vec::new(),

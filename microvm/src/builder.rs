@@ -172,10 +172,10 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     if let Some(t) = handles.echo {
         t.finish(ECHO_GRACE);
     }
-    let (output, output_dropped, ready_at) = {
+    let (output, output_dropped, ready_at, init_at) = {
         let mut dev = handles.isolab.lock().unwrap_or_else(|p| p.into_inner());
         let (o, d) = dev.take_output();
-        (o, d, dev.ready_at())
+        (o, d, dev.ready_at(), dev.init_at())
     };
     let (blk, disk_mode) = handles
         .block
@@ -205,6 +205,7 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
             .map(|t| t.duration_since(start))
             .unwrap_or_default(),
         ready: ready_at.map(|t| t.duration_since(start)),
+        init: init_at.map(|t| t.duration_since(start)),
         total: stopped_at.duration_since(start),
     };
     Ok(VmOutcome {

@@ -108,6 +108,8 @@ pub struct VmTimings {
     pub setup: Duration,
     /// Until the guest's first write to the ready port 0x500.
     pub ready: Option<Duration>,
+    /// Until the guest's init first wrote the init port 0x505 (Linux guest).
+    pub init: Option<Duration>,
     /// Until the guest stopped.
     pub total: Duration,
 }

@@ -202,6 +202,7 @@ impl Isolation for Container {
                 .exec
                 .map(|e| e.saturating_duration_since(before_clone)),
             kernel: None,
+            init: None,
         });
         let mut notes = Vec::new();
         if report.oom_killed && !matches!(exit, Exit::OomKilled) {

@@ -11,6 +11,7 @@ use workload::schema::ResultLine;
 
 pub mod child;
 pub mod container;
+pub mod disk;
 pub mod native;
 pub mod vm_linux;
 pub mod vm_tiny;
@@ -129,8 +130,12 @@ pub struct BootTimes {
     pub total: Duration,
     /// Part spent before the workload/guest started executing (runtime or VMM set-up).
     pub setup: Option<Duration>,
-    /// Part spent in a guest kernel, where there is one.
+    /// Part spent in a guest kernel, where there is one: from the guest's
+    /// first instruction to its init starting.
     pub kernel: Option<Duration>,
+    /// Part from a guest's init starting to the ready marker.
+    #[serde(default)]
+    pub init: Option<Duration>,
 }
 
 /// Resource accounting gathered after a run. Fields a backend cannot measure are `None`.

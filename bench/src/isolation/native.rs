@@ -101,6 +101,7 @@ impl Isolation for Native {
             total: at.saturating_duration_since(start),
             setup: None,
             kernel: None,
+            init: None,
         });
         Ok(Outcome {
             kind: IsolationKind::Native,

@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use microvm::boot::linux::{CmdlineBuilder, LinuxBoot};
+use microvm::outcome::VmTimings;
 use microvm::{GuestImage, VmConfig, VmExit, VmOutcome};
 
+use super::disk::{Disk, io_request, prepare_disk};
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
@@ -26,8 +28,8 @@ use initramfs_cache::InitramfsSpec;
 pub const DEFAULT_MEMORY: u64 = 256 << 20;
 /// Where busybox comes from for arbitrary programs (Debian's `busybox-static`).
 pub const BUSYBOX: &str = "/bin/busybox";
-/// Size of the scratch disk created when `io_target` is a directory.
-const SCRATCH_DISK_BYTES: u64 = 256 << 20;
+/// The io probe's disk inside the guest.
+pub const GUEST_DISK: &str = "/dev/vda";
 
 /// The Linux-guest isolation.
 #[derive(Debug, Clone, Default)]
@@ -52,8 +54,8 @@ pub struct Prepared {
     pub kernel_source: KernelSource,
     /// Notes for the outcome.
     pub notes: Vec<String>,
-    /// A scratch disk created for this run (deleted when dropped).
-    pub scratch_disk: Option<tempfile::NamedTempFile>,
+    /// The io probe's disk, kept (open) for the run.
+    pub disk: Option<Disk>,
     /// True when running an arbitrary program rather than the probes.
     pub program: bool,
 }
@@ -118,18 +120,18 @@ pub fn prepare(
         kernel.display()
     )];
 
-    let (disk, scratch_disk) = match &limits.io_target {
-        None => (None, None),
-        Some(t) if t.is_dir() => {
-            let f = scratch_disk(t)?;
-            notes.push(format!(
-                "io disk: scratch file {} (deleted after the run)",
-                f.path().display()
-            ));
-            (Some(f.path().to_path_buf()), Some(f))
-        }
-        Some(t) => (Some(t.clone()), None),
+    // The io probe's disk, on the host side as for every isolation.
+    let disk = match invocation {
+        Invocation::Probes(args) => io_request(args)
+            .map(|(size, named)| {
+                prepare_disk(limits.io_target.as_deref().or(named.as_deref()), size)
+            })
+            .transpose()?,
+        Invocation::Program { .. } => None,
     };
+    if let Some(d) = &disk {
+        notes.push(format!("io disk: {} as /dev/vda", d.describe()));
+    }
 
     let init = std::fs::read(
         crate::artifacts::workload_binary().map_err(|e| IsolationError::BadInput(e.to_string()))?,
@@ -143,9 +145,9 @@ pub fn prepare(
         .params(&vm.extra_cmdline);
     let (busybox, program) = match invocation {
         Invocation::Probes(args) => {
-            let mut args = args.clone();
-            if disk.is_some() && !args.iter().any(|a| a == "--io-target") {
-                args.extend(["--io-target".to_string(), "/dev/vda".to_string()]);
+            let mut args = without_io_target(args);
+            if disk.is_some() {
+                args.extend(["--io-target".to_string(), GUEST_DISK.to_string()]);
             }
             builder = builder.init_args(args);
             (None, false)
@@ -189,7 +191,7 @@ pub fn prepare(
             initramfs: Some(initramfs),
             cmdline,
         }),
-        disk,
+        disk: disk.as_ref().map(Disk::path),
         timeout: limits.timeout,
         serial_echo: vm.serial_echo,
         hugepages: false,
@@ -198,24 +200,24 @@ pub fn prepare(
         config,
         kernel_source,
         notes,
-        scratch_disk,
+        disk,
         program,
     })
 }
 
-/// A sparse scratch file in `dir` to back the guest's disk.
-fn scratch_disk(dir: &Path) -> Result<tempfile::NamedTempFile, IsolationError> {
-    let io = |source| IsolationError::Io {
-        context: format!("creating a scratch disk in {}", dir.display()),
-        source,
-    };
-    let f = tempfile::Builder::new()
-        .prefix("isolab-vm-disk-")
-        .suffix(".img")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    f.as_file().set_len(SCRATCH_DISK_BYTES).map_err(io)?;
-    Ok(f)
+/// The probe arguments without any `--io-target`: the guest sees only its
+/// own disk, whatever the host-side target was.
+fn without_io_target(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len() + 2);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--io-target" {
+            it.next();
+        } else if !a.starts_with("--io-target=") {
+            out.push(a.clone());
+        }
+    }
+    out
 }
 
 /// Busybox and its applet names, for running arbitrary programs.
@@ -278,10 +280,7 @@ pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, Isolati
     } else {
         parse_results(&stdout)?
     };
-    let boot = out
-        .timings
-        .ready
-        .map(|ready| boot_times(ready, out.timings.setup, con.init_started));
+    let boot = boot_times(&out.timings, con.init_started);
     let mut console_text = con.kernel_log;
     if !prepared.program && !con.program_output.is_empty() {
         console_text.push_str(&con.program_output);
@@ -302,16 +301,30 @@ pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, Isolati
     })
 }
 
-/// Boot time split: VMM set-up (host clock), kernel (the kernel's own clock
-/// up to starting `/init`; it starts counting shortly after entry, so the
-/// few instructions before are in the init share), init (the rest).
-fn boot_times(ready: Duration, setup: Duration, init_started: Option<Duration>) -> BootTimes {
-    let kernel = init_started.map(|k| k.min(ready.saturating_sub(setup)));
-    BootTimes {
+/// Boot time split on the host's clock: VMM set-up (until the first
+/// `KVM_RUN`), kernel (until init wrote the init port), init (until the
+/// ready marker). Without the init marker (a program as PID 1) the kernel
+/// share comes from the kernel's own log (`Run /init as init process`, on
+/// its clock, which starts shortly after entry).
+fn boot_times(timings: &VmTimings, init_logged: Option<Duration>) -> Option<BootTimes> {
+    let ready = timings.ready?;
+    let setup = timings.setup;
+    let (kernel, init) = match timings.init {
+        Some(at) => (
+            Some(at.saturating_sub(setup)),
+            Some(ready.saturating_sub(at)),
+        ),
+        None => (
+            init_logged.map(|k| k.min(ready.saturating_sub(setup))),
+            None,
+        ),
+    };
+    Some(BootTimes {
         total: ready,
         setup: Some(setup),
         kernel,
-    }
+        init,
+    })
 }
 
 #[cfg(test)]

@@ -2,14 +2,12 @@
 //! KVM micro VM, with a temporary file as its virtio-blk disk for the `io`
 //! probe.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use microvm::outcome::DiskMode;
-use workload::args::{self, Command, Probe};
 use workload::schema::ResultLine;
 
+use super::disk::{Disk, io_request, prepare_disk};
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
@@ -46,74 +44,6 @@ impl VmTiny {
             }
         }
     }
-}
-
-/// The virtio-blk disk of one run: an unnamed temporary file (gone with its
-/// last descriptor, however the process ends) or the user's own file.
-enum Disk {
-    /// Kept open for the run; the VMM opens it again through `/proc/self/fd`.
-    Temp(File),
-    User(PathBuf),
-}
-
-impl Disk {
-    fn path(&self) -> PathBuf {
-        match self {
-            Disk::Temp(file) => PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
-            Disk::User(p) => p.clone(),
-        }
-    }
-}
-
-/// What the `io` probe needs from the host, when the arguments run it: its
-/// size in bytes and the `--io-target` named among the probe arguments.
-fn io_request(probes: &[String]) -> Option<(u64, Option<PathBuf>)> {
-    match args::parse(probes.iter().map(String::as_str)) {
-        Ok(Command::Run(cfg)) if cfg.probes.contains(&Probe::Io) => {
-            Some((cfg.io_size, cfg.io_target.map(PathBuf::from)))
-        }
-        // A bad command line is the guest's to report, like any workload's.
-        _ => None,
-    }
-}
-
-/// Prepares the disk for an `io` run of `size` bytes: a sparse temporary
-/// file in the temp dir or in `target` when it is a directory, or `target`
-/// itself when it is a regular file (overwritten, as natively).
-fn prepare_disk(target: Option<&Path>, size: u64) -> Result<Disk, IsolationError> {
-    let io = |context: String| move |source| IsolationError::Io { context, source };
-    let dir = match target {
-        None => std::env::temp_dir(),
-        Some(t) => {
-            let meta = std::fs::metadata(t)
-                .map_err(|e| IsolationError::BadInput(format!("io target {}: {e}", t.display())))?;
-            if meta.is_file() {
-                if meta.len() < size {
-                    let f = File::options()
-                        .write(true)
-                        .open(t)
-                        .map_err(io(format!("opening {}", t.display())))?;
-                    f.set_len(size)
-                        .map_err(io(format!("growing {} to {size} bytes", t.display())))?;
-                }
-                return Ok(Disk::User(t.to_path_buf()));
-            }
-            if !meta.is_dir() {
-                return Err(IsolationError::BadInput(format!(
-                    "io target {} must be a directory or a regular file for the tiny guest",
-                    t.display()
-                )));
-            }
-            t.to_path_buf()
-        }
-    };
-    let file = tempfile::tempfile_in(&dir)
-        .map_err(io(format!("creating a disk file in {}", dir.display())))?;
-    file.set_len(size).map_err(io(format!(
-        "sizing the disk file in {} to {size} bytes",
-        dir.display()
-    )))?;
-    Ok(Disk::Temp(file))
 }
 
 /// The guest's command line: the probe arguments, space separated.
@@ -159,10 +89,8 @@ fn run_notes(outcome: &microvm::VmOutcome, disk: Option<&Disk>) -> Vec<String> {
             s.dropped_output
         ));
     }
-    let what = match disk {
-        Some(Disk::Temp(_)) => "an unnamed temporary file".to_string(),
-        Some(Disk::User(p)) => p.display().to_string(),
-        None => return notes,
+    let Some(what) = disk.map(Disk::describe) else {
+        return notes;
     };
     let how = match s.disk_mode {
         Some(DiskMode::Direct) if s.blk_buffered_bytes == 0 => {
@@ -252,6 +180,7 @@ impl Isolation for VmTiny {
             total,
             setup: Some(outcome.timings.setup),
             kernel: None,
+            init: None,
         });
         Ok(Outcome {
             kind: IsolationKind::VmTiny,

@@ -1,6 +1,6 @@
 //! The isolab device on ports `0x500..0x507` (see the Guest ABI in
 //! ARCHITECTURE.md): boot-ready marker, exit status, result output, a
-//! VM-exit "ping" and the TSC frequency.
+//! VM-exit "ping", the TSC frequency and the init-started marker.
 //!
 //! Anything else — unknown offsets, wrong widths, reads of write-only ports —
 //! is refused and counted by the bus as stray I/O; it never stops the VM.
@@ -24,6 +24,10 @@ pub const OUTPUT: u64 = 2;
 pub const PING: u64 = 3;
 /// Read (32 bit): TSC frequency in kHz.
 pub const TSC_KHZ: u64 = 4;
+/// Write: the guest's init has started (first write timestamped). Splits a
+/// Linux guest's boot into kernel (first `KVM_RUN` → here) and init (here →
+/// ready) on the host's clock.
+pub const INIT: u64 = 5;
 /// The ping reply.
 pub const PING_REPLY: u8 = 0x5a;
 
@@ -31,6 +35,7 @@ pub const PING_REPLY: u8 = 0x5a;
 #[derive(Debug)]
 pub struct IsolabDevice {
     ready: Option<Instant>,
+    init: Option<Instant>,
     output: Capture,
     tsc_khz: u32,
 }
@@ -40,6 +45,7 @@ impl IsolabDevice {
     pub fn new(tsc_khz: u32) -> IsolabDevice {
         IsolabDevice {
             ready: None,
+            init: None,
             output: Capture::new(None),
             tsc_khz,
         }
@@ -48,6 +54,11 @@ impl IsolabDevice {
     /// When the guest first wrote the ready marker.
     pub fn ready_at(&self) -> Option<Instant> {
         self.ready
+    }
+
+    /// When the guest's init first wrote the init marker.
+    pub fn init_at(&self) -> Option<Instant> {
+        self.init
     }
 
     /// Takes the result stream and its dropped-byte count.
@@ -70,6 +81,10 @@ impl BusDevice for IsolabDevice {
         match offset {
             READY if !data.is_empty() => {
                 self.ready.get_or_insert_with(Instant::now);
+                IoResult::Done
+            }
+            INIT if !data.is_empty() => {
+                self.init.get_or_insert_with(Instant::now);
                 IoResult::Done
             }
             EXIT => {
@@ -104,6 +119,11 @@ mod tests {
         assert_eq!(d.read(TSC_KHZ, &mut t), IoResult::Done);
         assert_eq!(u32::from_le_bytes(t), 2_000_000);
         assert!(d.ready_at().is_none());
+        assert!(d.init_at().is_none());
+        assert_eq!(d.write(INIT, &[1]), IoResult::Done);
+        let init = d.init_at().unwrap();
+        d.write(INIT, &[1]);
+        assert_eq!(d.init_at(), Some(init), "only the first init write counts");
         assert_eq!(d.write(READY, &[1]), IoResult::Done);
         let first = d.ready_at().unwrap();
         d.write(READY, &[1]);

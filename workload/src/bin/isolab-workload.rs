@@ -36,9 +36,14 @@ fn setup_pid1() -> bool {
         // Without a console the results cannot leave; the exit status still can.
         eprintln!("isolab-workload: warning: no console: {e}");
     }
-    if in_vm && let Err(e) = ports::enable() {
-        eprintln!("isolab-workload: warning: no access to the isolab ports: {e}");
-        in_vm = false;
+    if in_vm {
+        match ports::enable() {
+            Ok(()) => ports::init_started(),
+            Err(e) => {
+                eprintln!("isolab-workload: warning: no access to the isolab ports: {e}");
+                in_vm = false;
+            }
+        }
     }
     if let Err(e) = init::install_handlers(in_vm) {
         eprintln!("isolab-workload: warning: cannot install PID 1 signal handlers: {e}");

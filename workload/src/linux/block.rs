@@ -121,8 +121,18 @@ fn open_file(path: &Path, create: bool) -> io::Result<(File, bool)> {
     };
     match open(true) {
         Ok(f) => Ok((f, true)),
-        // EINVAL: the filesystem has no O_DIRECT (e.g. tmpfs on older kernels).
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok((open(false)?, false)),
+        // EINVAL: the filesystem has no O_DIRECT (e.g. ramfs, or tmpfs on
+        // older kernels). The kernel refuses the flag only after creating
+        // the file, so a new file must go before it is created again.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            if create {
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok((open(false)?, false))
+        }
         Err(e) => Err(e),
     }
 }
@@ -221,6 +231,36 @@ mod tests {
             assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         }
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_filesystem_without_o_direct_gets_a_buffered_file() {
+        // ramfs (a Linux guest's initramfs root) creates the file, then
+        // refuses O_DIRECT: the retry must not trip over that file.
+        if !hostcaps::testing::require_root("a_filesystem_without_o_direct_gets_a_buffered_file") {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("isolab-ramfs-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                c"ramfs".as_ptr(),
+                path.as_ptr(),
+                c"ramfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "mount ramfs: {}", io::Error::last_os_error());
+        let opened = FileBlock::open(dir.to_str(), 1 << 20).map(|d| d.direct);
+        let left = std::fs::read_dir(&dir).unwrap().count();
+        // SAFETY: as above.
+        unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(opened.unwrap(), false);
+        assert_eq!(left, 0, "the file is unlinked once open");
     }
 
     #[test]

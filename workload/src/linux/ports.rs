@@ -7,6 +7,8 @@ use std::io;
 pub const READY_PORT: u16 = 0x500;
 /// Exit status: the guest is done.
 pub const EXIT_PORT: u16 = 0x501;
+/// Init marker: the VMM timestamps the first write (kernel/init boot split).
+pub const INIT_PORT: u16 = 0x505;
 const FIRST: u16 = 0x500;
 const COUNT: u16 = 8;
 
@@ -27,6 +29,11 @@ fn outb(port: u16, value: u8) {
     unsafe {
         core::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack))
     };
+}
+
+/// Writes the init marker: the guest kernel has started us.
+pub fn init_started() {
+    outb(INIT_PORT, 1);
 }
 
 /// Writes the ready marker.

@@ -37,6 +37,7 @@ fn outcome(exit: VmExit, serial: &str, ready: Option<Duration>) -> VmOutcome {
         timings: VmTimings {
             setup: Duration::from_millis(5),
             ready,
+            init: None,
             total: Duration::from_millis(200),
         },
         memory: VmMemory {
@@ -87,7 +88,25 @@ fn probe_run_separates_results_from_the_kernel_log_and_splits_boot_time() {
     assert_eq!(boot.total, Duration::from_millis(90));
     assert_eq!(boot.setup, Some(Duration::from_millis(5)));
     assert_eq!(boot.kernel, Some(Duration::from_millis(60)));
+    assert_eq!(boot.init, None);
     assert_eq!(o.accounting.guest_touched_bytes, Some(20 << 20));
+}
+
+#[test]
+fn the_init_marker_splits_boot_on_the_hosts_clock() {
+    let ready = ready_line();
+    // The kernel log says 60 ms, but the host's clock wins when init marked.
+    let serial = format!("[    0.060000] Run /init as init process\n{ready}\n");
+    let mut out = outcome(
+        VmExit::GuestExit { code: 0 },
+        &serial,
+        Some(Duration::from_millis(90)),
+    );
+    out.timings.init = Some(Duration::from_millis(80));
+    let boot = interpret(&prepared(false), out).unwrap().boot.unwrap();
+    assert_eq!(boot.setup, Some(Duration::from_millis(5)));
+    assert_eq!(boot.kernel, Some(Duration::from_millis(75)));
+    assert_eq!(boot.init, Some(Duration::from_millis(10)));
 }
 
 #[test]
