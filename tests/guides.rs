@@ -16,7 +16,9 @@
 //!   refused under CI for capabilities listed in `ISOLAB_REQUIRE`).
 //!
 //! Environment: `ISOLAB_GUIDES_ONLY=03` runs only the labs whose file name
-//! starts with `03`; `ISOLAB_GUIDES_SLOW=1` also runs blocks marked `slow`.
+//! starts with `03`; `ISOLAB_GUIDES_SLOW=1` also runs blocks marked `slow`;
+//! `ISOLAB_GUIDES_NEEDS=linux-guest,cgroup-v2` runs only the blocks that
+//! declare one of those needs (what the emulated test host runs).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -639,6 +641,9 @@ fn guides_are_complete() {
 #[test]
 fn guide_commands_run() {
     let only = std::env::var("ISOLAB_GUIDES_ONLY").ok();
+    let needs_filter: Option<Vec<String>> = std::env::var("ISOLAB_GUIDES_NEEDS")
+        .ok()
+        .map(|v| v.split(',').map(|n| n.trim().to_string()).collect());
     let logs = tempfile::tempdir().unwrap();
     let (mut passed, mut skipped, mut no_run) = (0, 0, 0);
     let mut failures = Vec::new();
@@ -651,6 +656,12 @@ fn guide_commands_run() {
         for b in &lab.blocks {
             n += 1;
             let id = format!("guides::en/{}:{}", lab.name, b.line);
+            if needs_filter
+                .as_ref()
+                .is_some_and(|f| !b.info.needs.iter().any(|n| f.contains(n)))
+            {
+                continue;
+            }
             if b.info.no_run {
                 println!("NO-RUN {id}: illustrative, not executed");
                 no_run += 1;

@@ -23,6 +23,7 @@ fn linux_guest(test: &str) -> bool {
 
 #[test]
 fn unsupported_host_refuses_with_the_reason() {
+    let _vm = vm_lock();
     let Err(why) = vm_linux::linux_guest_support() else {
         println!("this host supports Linux guests; nothing to refuse");
         return;
@@ -44,6 +45,7 @@ fn unsupported_host_refuses_with_the_reason() {
 
 #[test]
 fn prepared_guest_boots_the_real_kernel_as_far_as_this_host_allows() {
+    let _vm = vm_lock();
     let test = "prepared_guest_boots_the_real_kernel_as_far_as_this_host_allows";
     if !hostcaps::testing::require(test, "kvm", hostcaps::kvm::device_usable())
         || !kernel_built(test)
@@ -80,6 +82,7 @@ fn prepared_guest_boots_the_real_kernel_as_far_as_this_host_allows() {
 
 #[test]
 fn full_boot_runs_every_probe_and_powers_off() {
+    let _vm = vm_lock();
     let test = "full_boot_runs_every_probe_and_powers_off";
     if !linux_guest(test) || !kernel_built(test) {
         return;
@@ -116,6 +119,7 @@ fn full_boot_runs_every_probe_and_powers_off() {
 
 #[test]
 fn a_program_runs_under_busybox_with_its_exit_status() {
+    let _vm = vm_lock();
     let test = "a_program_runs_under_busybox_with_its_exit_status";
     if !linux_guest(test) || !kernel_built(test) {
         return;
@@ -132,4 +136,305 @@ fn a_program_runs_under_busybox_with_its_exit_status() {
         String::from_utf8_lossy(&out.console)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("isolab-says-hi"));
+}
+
+/// A Linux-guest run with these limits; the reasons it cannot run are the
+/// caller's skip.
+fn linux_run(inv: &Invocation, limits: &Limits) -> bench::isolation::Outcome {
+    VmLinux::new().run(inv, limits).unwrap()
+}
+
+fn program(args: &[&str]) -> Invocation {
+    Invocation::Program {
+        program: args[0].into(),
+        args: args[1..].iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+fn limits_s(timeout_s: u64) -> Limits {
+    Limits {
+        timeout: Duration::from_secs(timeout_s),
+        ..Limits::default()
+    }
+}
+
+fn console_of(o: &bench::isolation::Outcome) -> String {
+    String::from_utf8_lossy(&o.console).into_owned()
+}
+
+/// What a VM run owns while it runs and must give back: its threads (vCPUs,
+/// console echo) and its KVM descriptors. Counted while holding [`vm_lock`],
+/// so no other test's VM is in the count.
+fn footprint() -> (usize, usize) {
+    let entries = |d: &str| {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let threads = entries("/proc/self/task")
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t.join("comm")).ok())
+        .filter(|c| c.starts_with("vcpu") || c.starts_with("serial-echo"))
+        .count();
+    let kvm_fds = entries("/proc/self/fd")
+        .iter()
+        .filter_map(|f| std::fs::read_link(f).ok())
+        .filter(|l| {
+            let l = l.to_string_lossy();
+            l.contains("kvm")
+        })
+        .count();
+    (threads, kvm_fds)
+}
+
+/// [`footprint`] once it settles back to `before`, or after 5 s: a joined
+/// thread's `/proc` entry can outlive `pthread_join` by a moment.
+fn footprint_settled(before: (usize, usize)) -> (usize, usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = footprint();
+        if now == before || std::time::Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs this file's VMs one at a time, so [`footprint`] sees only its own.
+fn vm_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[test]
+fn cpu_checksum_in_the_linux_guest_equals_native() {
+    let _vm = vm_lock();
+    let test = "cpu_checksum_in_the_linux_guest_equals_native";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    let inv = Invocation::Probes(vec!["cpu".into(), "--reps".into(), "1".into()]);
+    let vm = linux_run(&inv, &limits_s(240));
+    let native = bench::isolation::native::Native::new()
+        .run(&inv, &limits_s(60))
+        .unwrap();
+    let sum = |o: &bench::isolation::Outcome| {
+        o.results
+            .iter()
+            .find(|r| r.probe == "cpu")
+            .and_then(|r| r.checksum.clone())
+    };
+    assert!(sum(&native).is_some());
+    assert_eq!(sum(&vm), sum(&native), "{}", console_of(&vm));
+}
+
+#[test]
+fn a_bzimage_boots_like_the_vmlinux() {
+    let _vm = vm_lock();
+    let test = "a_bzimage_boots_like_the_vmlinux";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    let (vmlinux, _) = bench::kernel::resolve(None).unwrap();
+    let vm = VmLinux {
+        kernel: Some(vmlinux.with_file_name("bzImage")),
+        ..VmLinux::new()
+    };
+    let out = vm
+        .run(&Invocation::Probes(vec!["ready".into()]), &limits_s(240))
+        .unwrap();
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    let boot = out.boot.expect("the ready marker");
+    assert!(boot.kernel.is_some() && boot.init.is_some(), "{boot:?}");
+    assert!(
+        out.notes.iter().any(|n| n.contains("bzImage")),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
+fn every_vcpu_comes_up() {
+    let _vm = vm_lock();
+    let test = "every_vcpu_comes_up";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    for cpus in [2u32, 4] {
+        let limits = Limits {
+            cpus: Some(f64::from(cpus)),
+            ..limits_s(240)
+        };
+        let out = linux_run(&program(&["nproc"]), &limits);
+        assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(got.trim(), cpus.to_string(), "{}", console_of(&out));
+    }
+}
+
+#[test]
+fn the_io_probe_runs_on_a_loop_block_device() {
+    let _vm = vm_lock();
+    let test = "the_io_probe_runs_on_a_loop_block_device";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    let backing = tempfile::NamedTempFile::new().unwrap();
+    backing.as_file().set_len(16 << 20).unwrap();
+    let attach = std::process::Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(backing.path())
+        .output()
+        .unwrap();
+    let ok = if attach.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "losetup failed: {}",
+            String::from_utf8_lossy(&attach.stderr).trim()
+        ))
+    };
+    if !hostcaps::testing::require(test, "loop", ok) {
+        return;
+    }
+    let dev = String::from_utf8_lossy(&attach.stdout).trim().to_string();
+    let limits = Limits {
+        io_target: Some(dev.clone().into()),
+        ..limits_s(300)
+    };
+    let inv = Invocation::Probes(
+        ["io", "--io-size", "8M", "--reps", "1"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let out = VmLinux::new().run(&inv, &limits);
+    let detached = std::process::Command::new("losetup")
+        .args(["-d", &dev])
+        .status()
+        .unwrap();
+    let out = out.unwrap();
+    assert!(detached.success(), "losetup -d {dev}");
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert!(out.results.iter().any(|r| r.metric == "seq_read_mb_per_s"));
+    assert!(
+        out.notes.iter().any(|n| n.contains(&dev)),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
+fn a_missing_program_is_127_and_a_panic_is_named() {
+    let _vm = vm_lock();
+    let test = "a_missing_program_is_127_and_a_panic_is_named";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    let out = linux_run(&program(&["/no/such/program"]), &limits_s(240));
+    assert_eq!(out.exit, Exit::Exited { code: 127 }, "{}", console_of(&out));
+    assert!(out.notes.iter().any(|n| n.contains("/no/such/program")));
+    // No init at all: the kernel panics, and the run says so.
+    let vm = VmLinux {
+        extra_cmdline: "rdinit=/nonexistent".into(),
+        ..VmLinux::new()
+    };
+    let out = vm
+        .run(&Invocation::Probes(vec!["ready".into()]), &limits_s(240))
+        .unwrap();
+    match &out.exit {
+        Exit::VmStopped { detail } => {
+            assert!(
+                detail.contains("guest kernel panic: No working init found"),
+                "{detail}"
+            )
+        }
+        other => panic!("expected a panic, got {other:?}\n{}", console_of(&out)),
+    }
+}
+
+#[test]
+fn a_guest_that_never_finishes_is_stopped_and_leaves_nothing() {
+    let _vm = vm_lock();
+    let test = "a_guest_that_never_finishes_is_stopped_and_leaves_nothing";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    let before = footprint();
+    let out = linux_run(
+        &program(&["/bin/sh", "-c", "while :; do :; done"]),
+        &limits_s(45),
+    );
+    assert_eq!(out.exit, Exit::Timeout, "{}", console_of(&out));
+    assert_eq!(
+        footprint_settled(before),
+        before,
+        "threads or descriptors left behind"
+    );
+}
+
+#[test]
+fn a_guest_poweroff_ends_the_run_cleanly() {
+    let _vm = vm_lock();
+    let test = "a_guest_poweroff_ends_the_run_cleanly";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let timeout = 240;
+    let out = linux_run(
+        &program(&["/bin/sh", "-c", "echo going-down; poweroff -f"]),
+        &limits_s(timeout),
+    );
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("going-down"));
+    assert!(
+        started.elapsed() < Duration::from_secs(timeout / 2),
+        "ended by the timeout?"
+    );
+}
+
+#[test]
+fn missing_truncated_and_non_kernel_files_are_specific_errors() {
+    let _vm = vm_lock();
+    let test = "missing_truncated_and_non_kernel_files_are_specific_errors";
+    if !hostcaps::testing::require(test, "kvm", hostcaps::kvm::device_usable())
+        || !kernel_built(test)
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (vmlinux, _) = bench::kernel::resolve(None).unwrap();
+    let truncated = dir.path().join("vmlinux.cut");
+    let head = std::fs::read(&vmlinux).unwrap();
+    std::fs::write(&truncated, &head[..1 << 20]).unwrap();
+    let script = dir.path().join("not-a-kernel");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let missing = dir.path().join("missing");
+    let inv = Invocation::Probes(vec!["ready".into()]);
+    for (kernel, expect) in [
+        (&missing, "does not exist"),
+        (&truncated, "cannot load guest kernel"),
+        (&script, "is not a Linux kernel"),
+    ] {
+        let vm = VmLinux {
+            kernel: Some(kernel.clone()),
+            ..VmLinux::new()
+        };
+        let before = footprint();
+        let msg = match vm_linux::prepare(&vm, &inv, &limits_s(30), dir.path()) {
+            Err(e) => e.to_string(),
+            Ok(p) => microvm::run(&p.config).unwrap_err().to_string(),
+        };
+        assert!(msg.contains(expect), "{}: {msg}", kernel.display());
+        assert!(msg.contains(&kernel.display().to_string()), "{msg}");
+        assert_eq!(
+            footprint_settled(before),
+            before,
+            "{msg}: threads or descriptors left"
+        );
+    }
 }

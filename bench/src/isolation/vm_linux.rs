@@ -249,6 +249,17 @@ pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, Isolati
         // message carries its status.
         (VmExit::Reset, Some(InitEnd::Exited(code))) => Exit::Exited { code },
         (VmExit::Reset, Some(InitEnd::Signaled(signal))) => Exit::Signaled { signal },
+        // The program could not be executed: 127 not found, 126 not
+        // executable, as a shell (and podman) says.
+        (VmExit::Reset, None) if prepared.program && con.init_failed.is_some() => {
+            let (path, errno) = con.init_failed.clone().unwrap_or_default();
+            let (code, why) = match errno {
+                libc::ENOENT => (127, "not found (or its interpreter is missing)"),
+                _ => (126, "cannot be executed"),
+            };
+            notes.push(format!("{path} {why} in the guest (error {errno})"));
+            Exit::Exited { code }
+        }
         (VmExit::Reset, None) => Exit::VmStopped {
             detail: match &con.panic {
                 Some(p) => format!("guest kernel panic: {p}"),

@@ -202,6 +202,7 @@ impl Isolation for VmTiny {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn io_size_and_target_are_taken_from_the_probe_arguments() {

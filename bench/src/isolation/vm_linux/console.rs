@@ -21,6 +21,9 @@ pub struct Console {
     pub panic: Option<String>,
     /// How init ended when the kernel reported it (`Attempted to kill init!`).
     pub init_ended: Option<InitEnd>,
+    /// The first init the kernel could not execute, and the error number
+    /// (`Failed to execute /x (error -2)`).
+    pub init_failed: Option<(String, i32)>,
 }
 
 /// How PID 1 ended, from the kernel's `exitcode=` (a wait status).
@@ -44,6 +47,9 @@ pub fn split(serial: &[u8]) -> Console {
             c.last_kernel_time = Some(ts);
             if msg.starts_with("Run ") && msg.ends_with(" as init process") {
                 c.init_started.get_or_insert(ts);
+            }
+            if c.init_failed.is_none() {
+                c.init_failed = exec_failure(msg);
             }
             if let Some(p) = msg.strip_prefix("Kernel panic - not syncing: ") {
                 c.panic.get_or_insert_with(|| p.trim().to_string());
@@ -79,6 +85,18 @@ fn printk(line: &str) -> Option<(Duration, &str)> {
         Duration::new(secs, micros * 1000),
         msg.strip_prefix(' ').unwrap_or(msg),
     ))
+}
+
+/// `Failed to execute /x (error -2)` (or the panic `Requested init /x
+/// failed (error -2).`) -> ("/x", 2).
+fn exec_failure(msg: &str) -> Option<(String, i32)> {
+    let rest = msg
+        .strip_prefix("Failed to execute ")
+        .or_else(|| msg.strip_prefix("Kernel panic - not syncing: Requested init "))?;
+    let (path, err) = rest.rsplit_once(" (error -")?;
+    let path = path.strip_suffix(" failed").unwrap_or(path);
+    let errno = err.trim_end_matches(['.', ')']).parse().ok()?;
+    Some((path.to_string(), errno))
 }
 
 /// `0x00000100` (a wait status) -> how the process ended.
@@ -136,6 +154,19 @@ hello from a program\r
             b"[    1.5] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009\n",
         );
         assert_eq!(c.init_ended, Some(InitEnd::Signaled(9)));
+    }
+
+    #[test]
+    fn an_init_the_kernel_cannot_execute_is_named_with_its_error() {
+        let c = split(
+            b"[    0.2] Run /nope as init process\n[    0.2] Failed to execute /nope (error -2)\n\
+              [    0.3] Failed to execute /bin/sh (error -13)\n\
+              [    0.3] Kernel panic - not syncing: No working init found.\n",
+        );
+        assert_eq!(c.init_failed, Some(("/nope".into(), 2)));
+        let c =
+            split(b"[ 1.0] Kernel panic - not syncing: Requested init /x y failed (error -8).\n");
+        assert_eq!(c.init_failed, Some(("/x y".into(), 8)));
     }
 
     #[test]

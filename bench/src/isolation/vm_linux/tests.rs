@@ -24,7 +24,7 @@ fn prepared(program: bool) -> Prepared {
         },
         kernel_source: KernelSource::Explicit,
         notes: vec!["guest kernel: /k".into()],
-        scratch_disk: None,
+        disk: None,
         program,
     }
 }
@@ -214,11 +214,16 @@ fn prepare_builds_cmdline_initramfs_and_config() {
             .windows(init.len().min(4096))
             .any(|w| w == &init[..init.len().min(4096)])
     );
-    // The scratch disk lives only as long as the run.
+    // The disk is an unnamed file in the io target, alive as long as the run.
     let disk = p.config.disk.clone().unwrap();
-    assert!(disk.starts_with(tmp.path()) && disk.exists());
+    let file = std::fs::read_link(&disk).unwrap();
+    assert!(file.starts_with(tmp.path()), "{}", file.display());
+    assert_eq!(std::fs::metadata(&disk).unwrap().len(), 64 << 20);
     drop(p);
-    assert!(!disk.exists(), "scratch disk left behind");
+    assert!(
+        std::fs::read_link(&disk).map_or(true, |l| !l.starts_with(tmp.path())),
+        "disk still open after the run"
+    );
     // The initramfs is cached by content: one entry.
     assert_eq!(
         std::fs::read_dir(tmp.path().join("cache/initramfs"))
