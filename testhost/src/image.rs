@@ -21,7 +21,8 @@ pub const STAGE1: &str = include_str!("stage1.sh");
 pub const BUSYBOX: &str = "/bin/busybox";
 /// Modules loaded by stage 1, with their dependencies: the virtio console
 /// and 9p (the root and the shares), overlayfs, KVM for AMD, and what the
-/// container and network tests create (loop devices, veth, bridges, tun).
+/// container and network tests create (loop devices, veth, bridges, tun,
+/// the dummy interface stage 2 adds).
 pub const MODULES: &[&str] = &[
     "virtio_pci",
     "virtio_console",
@@ -33,9 +34,19 @@ pub const MODULES: &[&str] = &[
     "veth",
     "bridge",
     "tun",
+    "dummy",
 ];
 /// Busybox applets stage 1 uses.
-const APPLETS: &[&str] = &["sh", "mount", "insmod", "mkdir", "switch_root", "poweroff"];
+const APPLETS: &[&str] = &[
+    "sh",
+    "mount",
+    "insmod",
+    "mkdir",
+    "ln",
+    "cut",
+    "switch_root",
+    "poweroff",
+];
 /// Bump when the layout of an entry changes.
 const RECIPE_VERSION: &str = "1";
 

@@ -28,7 +28,7 @@ const CONSOLE_TAIL: usize = 40;
 const CPU: &str = "EPYC,+svm,+npt,-rdseed,-sha-ni,-fxsr-opt,-misalignsse,-3dnowprefetch,\
 -osvw,-topoext,-nrip-save,-xsavec";
 /// The test host's kernel command line (its console goes to a file).
-const KERNEL_CMDLINE: &str = "console=ttyS0 quiet loglevel=4 panic=-1";
+const KERNEL_CMDLINE: &str = "console=ttyS0 loglevel=5 panic=-1 softlockup_panic=1";
 /// Environment variables passed into the test host when set here.
 const PASSED_ENV: &[&str] = &[
     "CI",

@@ -23,6 +23,9 @@ for d in proc sys dev; do mount --move "/$d" "$r/$d" || fail "move /$d"; done
 mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 mount -t tmpfs -o mode=0755 tmpfs "$r/run"
 mkdir -p "$r/dev/pts" "$r/dev/shm" "$r/run/isolab-testhost"
+# What udev would add: bash's process substitution needs /dev/fd.
+ln -s /proc/self/fd "$r/dev/fd"
+for i in 0 1 2; do ln -s "/proc/self/fd/$i" "$r/dev/$(echo stdin stdout stderr | cut -d' ' -f$((i + 1)))"; done
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts "$r/dev/pts"
 mount -t tmpfs -o mode=1777 tmpfs "$r/dev/shm"
 # A pure cgroup v2 host with every controller, as most users' machines are.

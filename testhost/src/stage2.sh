@@ -6,6 +6,9 @@ run=/run/isolab-testhost
 . "$run/config"
 hostname isolab-testhost
 ip link set lo up 2>/dev/null
+# One interface besides lo, as any host has (isolation tests need it).
+ip link add isolab0 type dummy 2>/dev/null && ip addr add 192.0.2.1/24 dev isolab0 \
+  && ip link set isolab0 up
 if [ "$ISOLAB_TESTHOST_INTERACTIVE" = 1 ]; then
   setsid -c /bin/sh "$run/command" </dev/hvc0 >/dev/hvc0 2>&1
 else

@@ -153,17 +153,15 @@ pub fn prepare(
             (None, false)
         }
         Invocation::Program { program, args } => {
-            let path = if program.starts_with('/') {
-                program.clone()
-            } else {
-                format!("/bin/{program}")
-            };
-            // The program is PID 1: its exit panics the kernel, which then
-            // resets at once (panic=-1; the later setting wins) instead of
-            // waiting the default second.
-            builder = builder
-                .params(&format!("rdinit={path} panic=-1"))
-                .init_args(args.clone());
+            // The workload as init runs the program (`exec` mode): it mounts
+            // /proc, /sys, /dev and /tmp, reaps orphans and reports the
+            // program's status on the exit port, as a container runtime would.
+            builder = builder.init_args(
+                ["exec", "--", program.as_str()]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(args.iter().cloned()),
+            );
             (Some(busybox()?), true)
         }
     };
@@ -249,17 +247,6 @@ pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, Isolati
         // message carries its status.
         (VmExit::Reset, Some(InitEnd::Exited(code))) => Exit::Exited { code },
         (VmExit::Reset, Some(InitEnd::Signaled(signal))) => Exit::Signaled { signal },
-        // The program could not be executed: 127 not found, 126 not
-        // executable, as a shell (and podman) says.
-        (VmExit::Reset, None) if prepared.program && con.init_failed.is_some() => {
-            let (path, errno) = con.init_failed.clone().unwrap_or_default();
-            let (code, why) = match errno {
-                libc::ENOENT => (127, "not found (or its interpreter is missing)"),
-                _ => (126, "cannot be executed"),
-            };
-            notes.push(format!("{path} {why} in the guest (error {errno})"));
-            Exit::Exited { code }
-        }
         (VmExit::Reset, None) => Exit::VmStopped {
             detail: match &con.panic {
                 Some(p) => format!("guest kernel panic: {p}"),
@@ -282,7 +269,7 @@ pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, Isolati
     let stdout = if !out.output.is_empty() {
         out.output.clone()
     } else if prepared.program {
-        con.program_output.clone().into_bytes()
+        con.non_kernel.clone().into_bytes()
     } else {
         con.results.clone().into_bytes()
     };

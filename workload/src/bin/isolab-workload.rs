@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use workload::args::{self, Command, USAGE};
-use workload::linux::{LinuxPlatform, init, ports};
+use workload::linux::{LinuxPlatform, exec, init, ports};
 
 /// Exit status for a bad command line.
 const USAGE_ERROR: u8 = 2;
@@ -16,8 +16,14 @@ const USAGE_ERROR: u8 = 2;
 const PROBE_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
-    let in_vm = init::is_pid1() && setup_pid1();
-    let status = run(in_vm);
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let exec = argv.first().is_some_and(|a| a == "exec");
+    let in_vm = init::is_pid1() && setup_pid1(!exec);
+    let status = if exec {
+        run_program(&argv[1..], in_vm)
+    } else {
+        run(&argv, in_vm)
+    };
     if in_vm {
         let _ = std::io::stdout().flush();
         ports::exit_status(i32::from(status));
@@ -26,8 +32,9 @@ fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
-/// PID 1 set-up; returns true when running as a VM's init with the ports usable.
-fn setup_pid1() -> bool {
+/// PID 1 set-up; returns true when running as a VM's init with the ports
+/// usable. `reap` installs the reaper (`exec` reaps in its own wait loop).
+fn setup_pid1(reap: bool) -> bool {
     if let Err(e) = init::ensure_proc() {
         eprintln!("isolab-workload: warning: cannot mount /proc: {e}");
     }
@@ -45,14 +52,34 @@ fn setup_pid1() -> bool {
             }
         }
     }
-    if let Err(e) = init::install_handlers(in_vm) {
+    if reap && let Err(e) = init::install_handlers(in_vm) {
         eprintln!("isolab-workload: warning: cannot install PID 1 signal handlers: {e}");
     }
     in_vm
 }
 
-fn run(in_vm: bool) -> u8 {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+/// `exec -- PROGRAM ARGS…`: an arbitrary program, with init's duties.
+fn run_program(args: &[String], in_vm: bool) -> u8 {
+    let spec = match exec::parse(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("isolab-workload: {e}");
+            return exec::USAGE as u8;
+        }
+    };
+    if in_vm && let Err(e) = exec::mount_basics() {
+        eprintln!("isolab-workload: warning: {e}");
+    }
+    let ready = || {
+        if in_vm {
+            ports::ready();
+        }
+    };
+    // Statuses are 0..=255 by construction (codes, 128 + signal).
+    exec::run(&spec, ready) as u8
+}
+
+fn run(argv: &[String], in_vm: bool) -> u8 {
     match args::parse(argv.iter().map(String::as_str)) {
         Ok(Command::Help) => {
             print!("{USAGE}");

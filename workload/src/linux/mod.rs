@@ -2,6 +2,7 @@
 //! as a Linux guest's `/init`.
 
 pub mod block;
+pub mod exec;
 pub mod init;
 pub mod ports;
 

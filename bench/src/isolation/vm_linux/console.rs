@@ -21,9 +21,9 @@ pub struct Console {
     pub panic: Option<String>,
     /// How init ended when the kernel reported it (`Attempted to kill init!`).
     pub init_ended: Option<InitEnd>,
-    /// The first init the kernel could not execute, and the error number
-    /// (`Failed to execute /x (error -2)`).
-    pub init_failed: Option<(String, i32)>,
+    /// Every line that is not a kernel message, in order (a program's
+    /// whole output, JSON lines included).
+    pub non_kernel: String,
 }
 
 /// How PID 1 ended, from the kernel's `exitcode=` (a wait status).
@@ -48,9 +48,6 @@ pub fn split(serial: &[u8]) -> Console {
             if msg.starts_with("Run ") && msg.ends_with(" as init process") {
                 c.init_started.get_or_insert(ts);
             }
-            if c.init_failed.is_none() {
-                c.init_failed = exec_failure(msg);
-            }
             if let Some(p) = msg.strip_prefix("Kernel panic - not syncing: ") {
                 c.panic.get_or_insert_with(|| p.trim().to_string());
                 if let Some(code) = p.split("exitcode=").nth(1) {
@@ -58,6 +55,10 @@ pub fn split(serial: &[u8]) -> Console {
                 }
             }
         } else {
+            if !line.is_empty() {
+                c.non_kernel.push_str(line);
+                c.non_kernel.push('\n');
+            }
             let t = line.trim();
             if t.starts_with('{') && t.ends_with('}') {
                 c.results.push_str(t);
@@ -85,18 +86,6 @@ fn printk(line: &str) -> Option<(Duration, &str)> {
         Duration::new(secs, micros * 1000),
         msg.strip_prefix(' ').unwrap_or(msg),
     ))
-}
-
-/// `Failed to execute /x (error -2)` (or the panic `Requested init /x
-/// failed (error -2).`) -> ("/x", 2).
-fn exec_failure(msg: &str) -> Option<(String, i32)> {
-    let rest = msg
-        .strip_prefix("Failed to execute ")
-        .or_else(|| msg.strip_prefix("Kernel panic - not syncing: Requested init "))?;
-    let (path, err) = rest.rsplit_once(" (error -")?;
-    let path = path.strip_suffix(" failed").unwrap_or(path);
-    let errno = err.trim_end_matches(['.', ')']).parse().ok()?;
-    Some((path.to_string(), errno))
 }
 
 /// `0x00000100` (a wait status) -> how the process ended.
@@ -137,6 +126,10 @@ hello from a program\r
             "{\"schema\":1,\"probe\":\"ready\"}\n{\"schema\":1,\"probe\":\"cpu\"}\n"
         );
         assert_eq!(c.program_output, "hello from a program\n");
+        assert_eq!(
+            c.non_kernel,
+            "{\"schema\":1,\"probe\":\"ready\"}\nhello from a program\n{\"schema\":1,\"probe\":\"cpu\"}\n"
+        );
         assert_eq!(c.init_started, Some(Duration::from_micros(81_234)));
         assert_eq!(c.last_kernel_time, Some(Duration::from_millis(120)));
         assert_eq!(c.panic, None);
@@ -154,19 +147,6 @@ hello from a program\r
             b"[    1.5] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009\n",
         );
         assert_eq!(c.init_ended, Some(InitEnd::Signaled(9)));
-    }
-
-    #[test]
-    fn an_init_the_kernel_cannot_execute_is_named_with_its_error() {
-        let c = split(
-            b"[    0.2] Run /nope as init process\n[    0.2] Failed to execute /nope (error -2)\n\
-              [    0.3] Failed to execute /bin/sh (error -13)\n\
-              [    0.3] Kernel panic - not syncing: No working init found.\n",
-        );
-        assert_eq!(c.init_failed, Some(("/nope".into(), 2)));
-        let c =
-            split(b"[ 1.0] Kernel panic - not syncing: Requested init /x y failed (error -8).\n");
-        assert_eq!(c.init_failed, Some(("/x y".into(), 8)));
     }
 
     #[test]

@@ -265,9 +265,10 @@ fn prepare_runs_a_program_as_pid1_with_busybox() {
     let GuestImage::Linux(lb) = &p.config.image else {
         panic!("not a Linux image")
     };
+    // The workload is init and runs the program (exec mode).
+    assert!(!lb.cmdline.contains("rdinit="), "{}", lb.cmdline);
     assert!(
-        lb.cmdline
-            .contains("rdinit=/bin/sh panic=-1 -- -c \"exit 3\""),
+        lb.cmdline.ends_with(" -- exec -- sh -c \"exit 3\""),
         "{}",
         lb.cmdline
     );
