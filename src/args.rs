@@ -205,6 +205,12 @@ pub struct Common {
     /// Guest kernel (vmlinux or bzImage) for `--guest linux`.
     #[arg(long, env = "ISOLAB_KERNEL")]
     pub kernel: Option<PathBuf>,
+    /// Extra guest kernel parameters for `--guest linux` (e.g. `initcall_debug`).
+    #[arg(long, default_value = "")]
+    pub cmdline: String,
+    /// Show the Linux guest's console (kernel log) live on stdout.
+    #[arg(long)]
+    pub console: bool,
     /// Container root filesystem.
     #[arg(long, conflicts_with = "bundle")]
     pub rootfs: Option<PathBuf>,

@@ -98,6 +98,9 @@ pub struct Table {
     pub rows: Vec<Row>,
     /// Subjects that could not be measured, with the reason.
     pub not_measured: Vec<(String, String)>,
+    /// Why the host counts as emulated (its times are emulated times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emulated: Option<String>,
 }
 
 impl Table {
@@ -155,6 +158,7 @@ impl Table {
             columns,
             rows,
             not_measured,
+            emulated: r.environment.emulated.clone(),
         }
     }
 
@@ -186,7 +190,7 @@ impl Table {
         }
         let mut grid = vec![header];
         for row in &self.rows {
-            let mut line = vec![row.title.clone(), row.unit.clone()];
+            let mut line = vec![row.title.clone(), emulated_unit(&row.unit, self.emulated.is_some())];
             for (c, cell) in self.columns.iter().zip(&row.cells) {
                 let native_kind = row
                     .cells
@@ -242,6 +246,12 @@ impl Table {
         let mut lines = vec![format!(
             "Median ±95% CI half-width; ×native: median of per-round ratios [95% CI]; n ≥ {n} runs each."
         )];
+        if let Some(why) = &self.emulated {
+            lines.push(format!(
+                "EMULATED HOST ({why}): every time and rate above is an emulated one; it shows \
+                 what works, not how fast, and is not comparable with a real host's."
+            ));
+        }
         let marked: Vec<String> = self
             .rows
             .iter()
@@ -279,6 +289,16 @@ impl Table {
             .map(|l| wrap(l, width))
             .collect::<Vec<_>>()
             .join("")
+    }
+}
+
+/// The unit, marked `(emulated)` on an emulated host for everything timed
+/// (all but sizes).
+pub fn emulated_unit(unit: &str, emulated: bool) -> String {
+    if emulated && unit != "MiB" {
+        format!("{unit} (emulated)")
+    } else {
+        unit.to_string()
     }
 }
 

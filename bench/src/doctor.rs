@@ -10,6 +10,10 @@ use hostcaps::cgroup::CgroupMode;
 use hostcaps::kvm::KvmKind;
 use hostcaps::namespaces::Namespace;
 
+/// Where KVM cannot run a Linux guest: the emulated test host can.
+pub const TESTHOST_HINT: &str = "run the VM labs in the emulated test host (slow; its times are \
+    emulated): `isolab testhost run -- isolab probe --isolation vm --guest linux all`";
+
 /// Version of the doctor JSON schema.
 pub const DOCTOR_SCHEMA_VERSION: u32 = 1;
 
@@ -128,6 +132,10 @@ pub struct DoctorReport {
     pub thp: Option<String>,
     /// Peer tools found.
     pub peers: Vec<hostcaps::peers::Peer>,
+    /// Why this host counts as emulated (every time measured here is an
+    /// emulated time), or `None`.
+    #[serde(default)]
+    pub emulated: Option<String>,
     /// Every check, in display order.
     pub checks: Vec<Check>,
 }
@@ -270,7 +278,20 @@ pub fn run() -> DoctorReport {
     let userns = hostcaps::namespaces::unprivileged_userns_allowed();
     let cgroup = cgroup_report();
     let peers = hostcaps::peers::all();
+    let emulated = hostcaps::emulation::detect();
     let mut checks = Vec::new();
+    if let Some(why) = &emulated {
+        checks.push(Check {
+            name: "host.emulated".into(),
+            status: Status::Limited,
+            detail: format!("this host is emulated: {why}"),
+            advice: Some(
+                "what runs here works as on hardware, but every time measured here is emulated: \
+                 use it for function, measure speed on real hardware"
+                    .into(),
+            ),
+        });
+    }
     kvm_checks(&kvm, &mut checks);
     cgroup_checks(&cgroup, &mut checks);
     for (ns, r) in &namespaces {
@@ -366,6 +387,7 @@ pub fn run() -> DoctorReport {
         unprivileged_userns: userns.is_ok(),
         thp,
         peers,
+        emulated,
         checks,
     }
 }
@@ -505,9 +527,9 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
             detail: format!("{}: {what}", if ok { "supported" } else { "unsupported" }),
             advice: (!ok).then(|| {
                 if name == "linux_guest" {
-                    "compare and bench fall back to the tiny guest; use a host with hardware KVM for Linux guests".into()
+                    format!("compare and bench fall back to the tiny guest; use a host with hardware KVM, or {TESTHOST_HINT}")
                 } else {
-                    "needs a usable /dev/kvm".into()
+                    format!("needs a usable /dev/kvm; or {TESTHOST_HINT}")
                 }
             }),
         });
@@ -649,6 +671,19 @@ mod tests {
     }
 
     #[test]
+    fn a_host_without_a_linux_guest_is_pointed_at_the_test_host() {
+        let k = kvm_report(pvm_facts(), Some(12), Some(Ok(pvm_probe())));
+        let mut checks = Vec::new();
+        kvm_checks(&k, &mut checks);
+        let linux = checks.iter().find(|c| c.name == "linux_guest").unwrap();
+        assert_eq!(linux.status, Status::Missing);
+        assert!(
+            linux.advice.as_deref().unwrap().contains("isolab testhost run"),
+            "{linux:?}"
+        );
+    }
+
+    #[test]
     fn failed_probe_is_reported_not_hidden() {
         let k = kvm_report(pvm_facts(), Some(12), Some(Err("boom".into())));
         assert!(!k.tiny_guest && !k.linux_guest);
@@ -676,6 +711,7 @@ mod tests {
             namespaces: vec![],
             unprivileged_userns: true,
             thp: None,
+            emulated: None,
             peers: vec![],
             checks: vec![Check {
                 name: "x".into(),

@@ -88,14 +88,15 @@ fn full_boot_runs_every_probe_and_powers_off() {
         return;
     }
     let disk_dir = tempfile::tempdir().unwrap();
+    // The default guest RAM must hold every probe.
     let limits = Limits {
-        memory: Some(512 << 20),
         timeout: Duration::from_secs(300),
         io_target: Some(disk_dir.path().into()),
         ..Limits::default()
     };
+    let all = ["all", "--io-size", "8M", "--reps", "2"].map(String::from);
     let out = VmLinux::new()
-        .run(&Invocation::Probes(vec!["all".into()]), &limits)
+        .run(&Invocation::Probes(all.to_vec()), &limits)
         .unwrap();
     let console = String::from_utf8_lossy(&out.console);
     assert_eq!(out.exit, Exit::Exited { code: 0 }, "{console}");
@@ -105,9 +106,22 @@ fn full_boot_runs_every_probe_and_powers_off() {
             "no {probe} result:\n{console}"
         );
     }
+    // The cpu checksum is the native one: same work, same answer.
+    let cpu = Invocation::Probes(vec!["cpu".into(), "--reps".into(), "1".into()]);
+    let native = bench::isolation::native::Native::new()
+        .run(&cpu, &limits_s(60))
+        .unwrap();
+    let sum = |o: &bench::isolation::Outcome| {
+        o.results
+            .iter()
+            .find(|r| r.probe == "cpu")
+            .and_then(|r| r.checksum.clone())
+    };
+    assert!(sum(&native).is_some());
+    assert_eq!(sum(&out), sum(&native), "{console}");
     let boot = out.boot.expect("ready marker seen");
-    let kernel = boot.kernel.expect("kernel printed when it started /init");
-    assert!(boot.setup.unwrap() + kernel <= boot.total, "{boot:?}");
+    let (kernel, init) = (boot.kernel.expect("init marked"), boot.init.expect("init marked"));
+    assert_eq!(boot.setup.unwrap() + kernel + init, boot.total, "{boot:?}");
     assert!(out.accounting.guest_touched_bytes.unwrap() > 0);
     assert_eq!(
         std::fs::read_dir(disk_dir.path()).unwrap().count(),
@@ -208,28 +222,6 @@ fn footprint_settled(before: (usize, usize)) -> (usize, usize) {
 fn vm_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-#[test]
-fn cpu_checksum_in_the_linux_guest_equals_native() {
-    let _vm = vm_lock();
-    let test = "cpu_checksum_in_the_linux_guest_equals_native";
-    if !linux_guest(test) || !kernel_built(test) {
-        return;
-    }
-    let inv = Invocation::Probes(vec!["cpu".into(), "--reps".into(), "1".into()]);
-    let vm = linux_run(&inv, &limits_s(240));
-    let native = bench::isolation::native::Native::new()
-        .run(&inv, &limits_s(60))
-        .unwrap();
-    let sum = |o: &bench::isolation::Outcome| {
-        o.results
-            .iter()
-            .find(|r| r.probe == "cpu")
-            .and_then(|r| r.checksum.clone())
-    };
-    assert!(sum(&native).is_some());
-    assert_eq!(sum(&vm), sum(&native), "{}", console_of(&vm));
 }
 
 #[test]
@@ -334,15 +326,12 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
     if !linux_guest(test) || !kernel_built(test) {
         return;
     }
+    // The status travels from the guest's init over the exit port; the
+    // 126 case takes the same path (workload's exec tests cover it).
     let out = linux_run(&program(&["/no/such/program"]), &limits_s(240));
     assert_eq!(out.exit, Exit::Exited { code: 127 }, "{}", console_of(&out));
-    assert!(
-        console_of(&out).contains("cannot execute /no/such/program"),
-        "{}",
-        console_of(&out)
-    );
-    let out = linux_run(&program(&["/dev/null"]), &limits_s(240));
-    assert_eq!(out.exit, Exit::Exited { code: 126 }, "{}", console_of(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("cannot execute /no/such/program"), "{said}");
     // No init at all: the kernel panics, and the run says so.
     let vm = VmLinux {
         extra_cmdline: "rdinit=/nonexistent".into(),

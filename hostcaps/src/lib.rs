@@ -7,6 +7,7 @@
 //! VM and live in `microvm::probe`; `bench::doctor` combines both.
 
 pub mod cgroup;
+pub mod emulation;
 pub mod features;
 pub mod kvm;
 pub mod namespaces;

@@ -98,6 +98,8 @@ fn execute(c: &Common, invocation: &Invocation) -> anyhow::Result<Outcome> {
         rootfs: c.rootfs.clone(),
         bundle: c.bundle.clone(),
         kernel: c.kernel.clone(),
+        cmdline: c.cmdline.clone(),
+        console: c.console,
     };
     let limits = Limits {
         memory: c.memory,

@@ -25,7 +25,7 @@ pub use run::RunSpec;
 
 /// The word on the test host's kernel command line by which programs
 /// inside know they run in it (and that their times are emulated).
-pub const CMDLINE_MARK: &str = "isolab.testhost";
+pub const CMDLINE_MARK: &str = hostcaps::emulation::TESTHOST_MARK;
 
 /// Errors preparing or running the test host.
 #[derive(Debug, thiserror::Error)]
@@ -82,10 +82,4 @@ impl Error {
             source,
         }
     }
-}
-
-/// Whether this process runs inside the test host (from `/proc/cmdline`).
-pub fn inside() -> bool {
-    std::fs::read_to_string("/proc/cmdline")
-        .is_ok_and(|c| c.split_whitespace().any(|w| w == CMDLINE_MARK))
 }

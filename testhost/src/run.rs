@@ -205,6 +205,13 @@ fn qemu(image: &Image, spec: &RunSpec, rundir: &Path) -> Command {
         .args(["-virtfs", &virtfs(Path::new("/"), "hostroot", true)])
         .args(["-virtfs", &virtfs(rundir, "run", false)])
         .args(["-virtfs", &virtfs(&spec.share, "share", false)])
+        // A monitor for post-mortems (`info registers -a` on a hung host).
+        .arg("-monitor")
+        .arg(format!(
+            "unix:{},server=on,wait=off",
+            rundir.join("monitor").display()
+        ))
+        .args(extra_args())
         .stdin(if spec.interactive {
             Stdio::inherit()
         } else {
@@ -223,6 +230,14 @@ fn qemu(image: &Image, spec: &RunSpec, rundir: &Path) -> Command {
         });
     }
     c
+}
+
+/// Extra QEMU arguments from `ISOLAB_TESTHOST_QEMU_ARGS` (space separated),
+/// for diagnosing the emulator itself.
+fn extra_args() -> Vec<String> {
+    std::env::var("ISOLAB_TESTHOST_QEMU_ARGS")
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// Waits for QEMU until `timeout`; `None` if it had to be killed.

@@ -249,6 +249,10 @@ pub struct BackendOptions {
     pub bundle: Option<PathBuf>,
     /// Guest kernel for `vm-linux` (default: the cached project kernel).
     pub kernel: Option<PathBuf>,
+    /// Extra kernel parameters for `vm-linux`.
+    pub cmdline: String,
+    /// Copy a VM's console to stdout as it runs.
+    pub console: bool,
 }
 
 /// The backend for `kind` with default options.
@@ -277,6 +281,8 @@ pub fn backend_with(
             linux_guest_verdict().map_err(unsupported)?;
             Ok(Box::new(vm_linux::VmLinux {
                 kernel: options.kernel.clone(),
+                extra_cmdline: options.cmdline.clone(),
+                serial_echo: options.console,
                 ..vm_linux::VmLinux::new()
             }))
         }

@@ -25,7 +25,7 @@ use console::InitEnd;
 use initramfs_cache::InitramfsSpec;
 
 /// Guest RAM when the limits do not say.
-pub const DEFAULT_MEMORY: u64 = 256 << 20;
+pub const DEFAULT_MEMORY: u64 = 128 << 20;
 /// Where busybox comes from for arbitrary programs (Debian's `busybox-static`).
 pub const BUSYBOX: &str = "/bin/busybox";
 /// The io probe's disk inside the guest.
@@ -156,8 +156,10 @@ pub fn prepare(
             // The workload as init runs the program (`exec` mode): it mounts
             // /proc, /sys, /dev and /tmp, reaps orphans and reports the
             // program's status on the exit port, as a container runtime would.
+            // No `--` before the program: the kernel would end init's
+            // arguments there.
             builder = builder.init_args(
-                ["exec", "--", program.as_str()]
+                ["exec", program.as_str()]
                     .into_iter()
                     .map(String::from)
                     .chain(args.iter().cloned()),

@@ -86,9 +86,33 @@ pub fn build(all: &[Results], charts: &[(Chart, String)]) -> Document {
          per round from paired samples, so slow drift of the host affects both sides equally.",
         labels.join(", ")
     ));
-    summary_section(&mut doc, all);
-    if all.len() > 1 {
-        agreement_section(&mut doc, all);
+    // Emulated times never stand beside real ones: each kind gets its own
+    // summary (and agreement) section; a lone kind is the whole report.
+    let (real, emulated): (Vec<Results>, Vec<Results>) = all
+        .iter()
+        .cloned()
+        .partition(|r| r.environment.emulated.is_none());
+    for r in &emulated {
+        doc.para(format!(
+            "**Emulated host** `{}` ({}): every time and rate of this run was measured under \
+             emulation — each instruction of the host, and so of its guests, emulated by QEMU's \
+             TCG. It shows what works, not how fast, and its numbers are kept apart from real \
+             hosts' below.",
+            r.label,
+            r.environment.emulated.as_deref().unwrap_or("")
+        ));
+    }
+    for group in [&real, &emulated] {
+        if group.is_empty() {
+            continue;
+        }
+        if !real.is_empty() && !emulated.is_empty() && std::ptr::eq(group, &emulated) {
+            doc.heading(2, "Emulated hosts (not comparable with the hosts above)");
+        }
+        summary_section(&mut doc, group);
+        if group.len() > 1 {
+            agreement_section(&mut doc, group);
+        }
     }
     not_measured_section(&mut doc, all);
     if !charts.is_empty() {
@@ -133,6 +157,7 @@ fn summary_section(doc: &mut Document, all: &[Results]) {
                 header.push(format!("{iso}/native"));
             }
         }
+        let emulated = r.environment.emulated.is_some();
         let mut rows = Vec::new();
         for h in &HEADLINES {
             let mut unit = String::new();
@@ -140,7 +165,7 @@ fn summary_section(doc: &mut Document, all: &[Results]) {
             for iso in &isos {
                 let m = r.metric(iso, h.probe, h.metric, None);
                 if let Some(m) = m {
-                    unit = m.unit.clone();
+                    unit = crate::compare::emulated_unit(&m.unit, emulated);
                 }
                 cells.push(
                     m.map(|m| format!("{} (n={})", fmt_summary(&m.summary), m.summary.n))
@@ -475,6 +500,12 @@ fn environment_section(doc: &mut Document, r: &Results, several: bool) {
         ],
         vec!["cgroups".into(), e.cgroup_mode.clone()],
         vec![
+            "emulated".into(),
+            e.emulated
+                .clone()
+                .map_or("no".into(), |why| format!("yes: {why}")),
+        ],
+        vec![
             "isolab".into(),
             format!(
                 "{} (commit {})",
@@ -586,8 +617,27 @@ fn method_section(doc: &mut Document, all: &[Results]) {
     doc.list(items);
 }
 
-/// Chart descriptions for the results (stems are unique file names).
+/// Chart descriptions for the results (stems are unique file names). Real
+/// and emulated hosts never share a chart: with both, only the real ones
+/// are drawn; charts of emulated hosts alone say so in their titles.
 pub fn charts(all: &[Results]) -> Vec<Chart> {
+    let real: Vec<Results> = all
+        .iter()
+        .filter(|r| r.environment.emulated.is_none())
+        .cloned()
+        .collect();
+    if real.is_empty() {
+        let mut out = charts_of(all);
+        for c in &mut out {
+            c.title.push_str(" — emulated host");
+            c.y_label = crate::compare::emulated_unit(&c.y_label, true);
+        }
+        return out;
+    }
+    charts_of(&real)
+}
+
+fn charts_of(all: &[Results]) -> Vec<Chart> {
     let mut out = Vec::new();
     let isos = isolations_present(all);
     for h in &HEADLINES {

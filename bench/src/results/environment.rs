@@ -57,6 +57,10 @@ pub struct Environment {
     pub verdict_source: String,
     /// Peer tools and their versions.
     pub tools: Vec<ToolVersion>,
+    /// Why this host counts as emulated (QEMU TCG: every time measured here
+    /// is an emulated time), or `None` for real hardware.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulated: Option<String>,
     /// The full doctor report, when available (its own schema).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor: Option<serde_json::Value>,
@@ -100,6 +104,7 @@ impl Environment {
             kvm_kind: serde_name(&kvm.kind),
             kvm_modules: kvm.modules.clone(),
             cgroup_mode: serde_name(&cgroup),
+            emulated: hostcaps::emulation::detect(),
             verdicts: static_verdicts(&kvm, cgroup),
             verdict_source: "static host facts (hostcaps)".into(),
             tools: hostcaps::peers::all()

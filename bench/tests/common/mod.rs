@@ -49,6 +49,7 @@ pub fn environment(host: &str) -> Environment {
         kvm_kind: "software-assisted".into(),
         kvm_modules: vec!["kvm".into(), "kvm_pvm".into()],
         cgroup_mode: "hybrid".into(),
+        emulated: None,
         verdicts: vec![
             Verdict {
                 name: "kvm".into(),

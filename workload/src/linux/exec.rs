@@ -1,4 +1,4 @@
-//! `isolab-workload exec [--cwd DIR] [--env NAME=VALUE]… -- PROGRAM ARGS…`:
+//! `isolab-workload exec [--cwd DIR] [--env NAME=VALUE]… [--] PROGRAM ARGS…`:
 //! run an arbitrary program as a Linux guest's init would. PID 1 mounts what
 //! a program expects (`/proc`, `/sys`, `/dev`, a `/tmp`), marks ready, runs
 //! the program as its child, reaps every orphan, forwards SIGTERM and
@@ -29,7 +29,9 @@ pub struct ExecSpec {
     pub argv: Vec<String>,
 }
 
-/// Parses the arguments after `exec`.
+/// Parses the arguments after `exec`: options, then the program (after an
+/// optional `--`). The VMM passes no `--`: the kernel ends init's arguments
+/// at a second one.
 pub fn parse(args: &[String]) -> Result<ExecSpec, String> {
     let mut spec = ExecSpec::default();
     let mut it = args.iter();
@@ -37,6 +39,10 @@ pub fn parse(args: &[String]) -> Result<ExecSpec, String> {
         match a.as_str() {
             "--" => {
                 spec.argv = it.cloned().collect();
+                break;
+            }
+            program if !program.starts_with("--") => {
+                spec.argv = std::iter::once(a).chain(it).cloned().collect();
                 break;
             }
             "--cwd" => spec.cwd = Some(it.next().ok_or("--cwd needs a directory")?.clone()),
@@ -48,11 +54,11 @@ pub fn parse(args: &[String]) -> Result<ExecSpec, String> {
                     .ok_or_else(|| format!("--env {kv}: expected NAME=VALUE"))?;
                 spec.env.push((k.to_string(), v.to_string()));
             }
-            other => return Err(format!("exec: unknown option {other} (the program follows --)")),
+            other => return Err(format!("exec: unknown option {other}")),
         }
     }
     if spec.argv.is_empty() {
-        return Err("exec: no program after --".into());
+        return Err("exec: no program to run".into());
     }
     Ok(spec)
 }
@@ -176,8 +182,11 @@ mod tests {
         assert_eq!(s.cwd.as_deref(), Some("/w"));
         assert_eq!(s.env, vec![("A".to_string(), "b=c".to_string())]);
         assert_eq!(s.argv, args(&["ls", "-l", "--"]));
+        let bare = parse(&args(&["--cwd", "/", "ls", "--", "-l"])).unwrap();
+        assert_eq!(bare.argv, args(&["ls", "--", "-l"]));
         assert!(parse(&args(&["--"])).is_err());
-        assert!(parse(&args(&["ls"])).is_err());
+        assert!(parse(&args(&[])).is_err());
+        assert!(parse(&args(&["--bogus", "ls"])).is_err());
         assert!(parse(&args(&["--env", "=x", "--", "ls"])).is_err());
     }
 

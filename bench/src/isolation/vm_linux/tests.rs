@@ -268,7 +268,7 @@ fn prepare_runs_a_program_as_pid1_with_busybox() {
     // The workload is init and runs the program (exec mode).
     assert!(!lb.cmdline.contains("rdinit="), "{}", lb.cmdline);
     assert!(
-        lb.cmdline.ends_with(" -- exec -- sh -c \"exit 3\""),
+        lb.cmdline.ends_with(" -- exec sh -c \"exit 3\""),
         "{}",
         lb.cmdline
     );

@@ -98,6 +98,11 @@ impl CmdlineBuilder {
             cmdline.insert_str(p).map_err(|e| invalid(p, e))?;
         }
         for a in &self.init_args {
+            if a == "--" {
+                return Err(LinuxError::CmdlineInvalid {
+                    reason: "an init argument is `--`, where the kernel ends init's arguments".into(),
+                });
+            }
             if a.contains('"') {
                 return Err(LinuxError::CmdlineInvalid {
                     reason: format!("init argument {a:?} contains a double quote"),
@@ -240,6 +245,10 @@ mod tests {
         ));
         assert!(matches!(
             CmdlineBuilder::new().init_args(["a\"b"]).build(),
+            Err(LinuxError::CmdlineInvalid { .. })
+        ));
+        assert!(matches!(
+            CmdlineBuilder::new().init_args(["x", "--", "y"]).build(),
             Err(LinuxError::CmdlineInvalid { .. })
         ));
     }
