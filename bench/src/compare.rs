@@ -190,7 +190,10 @@ impl Table {
         }
         let mut grid = vec![header];
         for row in &self.rows {
-            let mut line = vec![row.title.clone(), emulated_unit(&row.unit, self.emulated.is_some())];
+            let mut line = vec![
+                row.title.clone(),
+                emulated_unit(&row.unit, self.emulated.is_some()),
+            ];
             for (c, cell) in self.columns.iter().zip(&row.cells) {
                 let native_kind = row
                     .cells

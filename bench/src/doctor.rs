@@ -678,7 +678,11 @@ mod tests {
         let linux = checks.iter().find(|c| c.name == "linux_guest").unwrap();
         assert_eq!(linux.status, Status::Missing);
         assert!(
-            linux.advice.as_deref().unwrap().contains("isolab testhost run"),
+            linux
+                .advice
+                .as_deref()
+                .unwrap()
+                .contains("isolab testhost run"),
             "{linux:?}"
         );
     }

@@ -120,7 +120,10 @@ fn full_boot_runs_every_probe_and_powers_off() {
     assert!(sum(&native).is_some());
     assert_eq!(sum(&out), sum(&native), "{console}");
     let boot = out.boot.expect("ready marker seen");
-    let (kernel, init) = (boot.kernel.expect("init marked"), boot.init.expect("init marked"));
+    let (kernel, init) = (
+        boot.kernel.expect("init marked"),
+        boot.init.expect("init marked"),
+    );
     assert_eq!(boot.setup.unwrap() + kernel + init, boot.total, "{boot:?}");
     assert!(out.accounting.guest_touched_bytes.unwrap() > 0);
     assert_eq!(
@@ -332,7 +335,8 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
     assert_eq!(out.exit, Exit::Exited { code: 127 }, "{}", console_of(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("cannot execute /no/such/program"), "{said}");
-    // No init at all: the kernel panics, and the run says so.
+    // No init at all (and no root device): the kernel panics, and the run
+    // says so with the kernel's own words.
     let vm = VmLinux {
         extra_cmdline: "rdinit=/nonexistent".into(),
         ..VmLinux::new()
@@ -343,7 +347,7 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
     match &out.exit {
         Exit::VmStopped { detail } => {
             assert!(
-                detail.contains("guest kernel panic: No working init found"),
+                detail.starts_with("guest kernel panic: VFS: Unable to mount root fs"),
                 "{detail}"
             )
         }

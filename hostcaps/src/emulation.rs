@@ -35,7 +35,11 @@ mod tests {
     fn the_test_host_mark_or_the_variable_says_emulated() {
         assert!(from_facts(None, "console=ttyS0 isolab.testhost quiet").is_some());
         assert!(from_facts(None, "console=ttyS0 isolab.testhostx").is_none());
-        assert!(from_facts(Some("1"), "").unwrap().contains("ISOLAB_EMULATED=1"));
+        assert!(
+            from_facts(Some("1"), "")
+                .unwrap()
+                .contains("ISOLAB_EMULATED=1")
+        );
         assert!(from_facts(Some("0"), "").is_none());
         assert!(from_facts(Some(""), "").is_none());
     }

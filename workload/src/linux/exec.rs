@@ -82,7 +82,10 @@ fn mount(source: &str, target: &str, fstype: &str, flags: libc::c_ulong) -> io::
         _ => match io::Error::last_os_error() {
             // Already mounted (e.g. /proc by the PID 1 set-up): fine.
             e if e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
-            e => Err(io::Error::new(e.kind(), format!("mount {fstype} on {target}: {e}"))),
+            e => Err(io::Error::new(
+                e.kind(),
+                format!("mount {fstype} on {target}: {e}"),
+            )),
         },
     }
 }
@@ -136,7 +139,10 @@ pub fn run(spec: &ExecSpec, ready: impl FnOnce()) -> i32 {
     let mut cmd = Command::new(&spec.argv[0]);
     cmd.args(&spec.argv[1..])
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
@@ -178,7 +184,10 @@ mod tests {
 
     #[test]
     fn the_program_follows_the_separator() {
-        let s = parse(&args(&["--cwd", "/w", "--env", "A=b=c", "--", "ls", "-l", "--"])).unwrap();
+        let s = parse(&args(&[
+            "--cwd", "/w", "--env", "A=b=c", "--", "ls", "-l", "--",
+        ]))
+        .unwrap();
         assert_eq!(s.cwd.as_deref(), Some("/w"));
         assert_eq!(s.env, vec![("A".to_string(), "b=c".to_string())]);
         assert_eq!(s.argv, args(&["ls", "-l", "--"]));
@@ -197,7 +206,10 @@ mod tests {
             ..ExecSpec::default()
         };
         let mut marked = false;
-        assert_eq!(run(&spec(&["/bin/sh", "-c", "exit 7"]), || marked = true), 7);
+        assert_eq!(
+            run(&spec(&["/bin/sh", "-c", "exit 7"]), || marked = true),
+            7
+        );
         assert!(marked);
         assert_eq!(run(&spec(&["/no/such/program"]), || {}), NOT_FOUND);
         assert_eq!(run(&spec(&["/etc/hostname"]), || {}), NOT_EXECUTABLE);

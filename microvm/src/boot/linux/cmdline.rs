@@ -100,7 +100,8 @@ impl CmdlineBuilder {
         for a in &self.init_args {
             if a == "--" {
                 return Err(LinuxError::CmdlineInvalid {
-                    reason: "an init argument is `--`, where the kernel ends init's arguments".into(),
+                    reason: "an init argument is `--`, where the kernel ends init's arguments"
+                        .into(),
                 });
             }
             if a.contains('"') {
