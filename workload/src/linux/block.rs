@@ -259,7 +259,7 @@ mod tests {
         // SAFETY: as above.
         unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
         std::fs::remove_dir(&dir).unwrap();
-        assert_eq!(opened.unwrap(), false);
+        assert!(!opened.unwrap());
         assert_eq!(left, 0, "the file is unlinked once open");
     }
 
