@@ -283,6 +283,9 @@ pub fn backend_with(
                 kernel: options.kernel.clone(),
                 extra_cmdline: options.cmdline.clone(),
                 serial_echo: options.console,
+                // The kernel's chatter costs a port exit per byte; a reader
+                // of the console (`--console`) gets all of it.
+                quiet: !options.console,
                 ..vm_linux::VmLinux::new()
             }))
         }

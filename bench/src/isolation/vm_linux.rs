@@ -41,7 +41,8 @@ pub struct VmLinux {
     /// Copy the guest console to stdout while it runs.
     pub serial_echo: bool,
     /// Boot with `quiet`: far fewer console exits (what boot-time benchmarks
-    /// want), but no kernel share in the boot-time split.
+    /// want); the boot split comes from the init marker either way, and
+    /// panics and power-off are still logged.
     pub quiet: bool,
 }
 
