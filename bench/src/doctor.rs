@@ -167,13 +167,8 @@ pub struct Functional {
     pub elapsed_ms: f64,
 }
 
-/// Above this CPL-0/CPL-3 ratio guest kernel code counts as emulated. Hardware
-/// KVM runs both at the same speed (ratio ≈ 1); software-assisted KVM was
-/// measured at thousands.
-pub const EMULATED_CPL0_RATIO: f64 = 20.0;
-
 fn functional() -> Result<Functional, String> {
-    let p = microvm::probe::functional().map_err(|e| e.to_string())?;
+    let p = microvm::probe::functional_once()?;
     Ok(Functional {
         cpl0_slowdown: p.cpl0_slowdown,
         exceptions_delivered: p.exceptions_delivered,
@@ -209,7 +204,7 @@ pub fn kvm_report(
     };
     match probe {
         Some(Ok(f)) => {
-            r.guest_cpl0 = Some(if f.cpl0_slowdown > EMULATED_CPL0_RATIO {
+            r.guest_cpl0 = Some(if f.cpl0_slowdown >= microvm::probe::KvmProbe::EMULATED_SLOWDOWN {
                 Cpl0::Emulated
             } else {
                 Cpl0::Native

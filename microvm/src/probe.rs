@@ -115,6 +115,31 @@ pub fn functional() -> Result<KvmProbe, Error> {
     })
 }
 
+/// [`functional`], run once per process: doctor, the backends and the
+/// guest fallback all read this one answer.
+pub fn functional_once() -> Result<KvmProbe, String> {
+    static ONCE: std::sync::OnceLock<Result<KvmProbe, String>> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| functional().map_err(|e| e.to_string()))
+        .clone()
+}
+
+/// `Ok` when this host can run a Linux guest to `/init` (KVM usable,
+/// exceptions delivered, CPL-0 code at native speed); the error says why not.
+pub fn linux_guest_verdict() -> Result<(), String> {
+    hostcaps::kvm::device_usable()?;
+    let p = functional_once().map_err(|e| format!("the KVM functional probe failed: {e}"))?;
+    if p.linux_guest_supported() {
+        return Ok(());
+    }
+    Err(format!(
+        "this host's KVM cannot run a Linux guest (guest kernel code {:.0}x slower than user code, \
+         exceptions delivered: {}; {}), so the kernel would stop at its first exception or interrupt; \
+         `isolab doctor` shows linux_guest: unsupported. Use a host with VT-x/AMD-V, the tiny guest, \
+         or the emulated test host (`isolab testhost run`)",
+        p.cpl0_slowdown, p.exceptions_delivered, p.exception_detail
+    ))
+}
+
 /// A probe VM with `code` at [`CODE`], long-mode tables, and one vCPU.
 fn probe_vm(code: &[u8]) -> Result<(Vm, Vcpu, u64), Error> {
     let mem = memory::create(PROBE_MEMORY, false)?;

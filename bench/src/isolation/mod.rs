@@ -295,21 +295,5 @@ pub fn backend_with(
 /// Whether a Linux guest can boot here, from the same functional probes
 /// `isolab doctor` reports (not from module names alone).
 pub fn linux_guest_verdict() -> Result<(), String> {
-    hostcaps::kvm::device_usable()?;
-    let probe =
-        ::microvm::probe::functional().map_err(|e| format!("the KVM probes failed: {e}"))?;
-    if probe.linux_guest_supported() {
-        Ok(())
-    } else {
-        Err(format!(
-            "this host's KVM cannot run a Linux guest (guest CPL 0 is {:.0}x slower than CPL 3, exceptions {}); \
-             `isolab doctor` explains; use a host with hardware virtualization",
-            probe.cpl0_slowdown,
-            if probe.exceptions_delivered {
-                "delivered"
-            } else {
-                "not delivered"
-            }
-        ))
-    }
+    ::microvm::probe::linux_guest_verdict()
 }

@@ -72,23 +72,7 @@ impl VmLinux {
 /// not. The verdict is microvm's functional probe (`linux_guest_supported`:
 /// exceptions delivered and CPL-0 code at native speed), run once per process.
 pub fn linux_guest_support() -> Result<(), String> {
-    static VERDICT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    VERDICT
-        .get_or_init(|| {
-            hostcaps::kvm::device_usable()?;
-            let p = microvm::probe::functional()
-                .map_err(|e| format!("the KVM functional probe failed: {e}"))?;
-            if p.linux_guest_supported() {
-                return Ok(());
-            }
-            Err(format!(
-                "this host's KVM cannot run a Linux guest (guest kernel code {:.0}x slower than user code, \
-                 exceptions delivered: {}; {}), so the kernel would stop at its first exception or interrupt; \
-                 `isolab doctor` shows linux_guest: unsupported. Use a host with VT-x/AMD-V, or the tiny guest",
-                p.cpl0_slowdown, p.exceptions_delivered, p.exception_detail
-            ))
-        })
-        .clone()
+    microvm::probe::linux_guest_verdict()
 }
 
 impl Isolation for VmLinux {
