@@ -3,40 +3,15 @@
 
 use core::ptr;
 
-/// `TinyBootInfo::magic`: "ISOL".
-pub const TINY_MAGIC: u32 = 0x4c4f_5349;
-/// The `TinyBootInfo` layout version this guest understands.
-pub const TINY_VERSION: u32 = 1;
+pub use guest_abi::tiny::TinyBootInfo;
+use guest_abi::tiny::{MAGIC as TINY_MAGIC, VERSION as TINY_VERSION};
+
 /// `hvm_start_info::magic`.
 const PVH_MAGIC: u32 = 0x336e_c578;
 /// E820 type of usable RAM in the PVH memory map.
 const E820_RAM: u32 = 1;
 /// Heap used under PVH when the start info has no memory map.
 const PVH_FALLBACK_HEAP: u64 = 4 << 20;
-
-/// The boot information block the isolab VMM places at GPA 0x7000.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct TinyBootInfo {
-    /// [`TINY_MAGIC`].
-    pub magic: u32,
-    /// [`TINY_VERSION`].
-    pub version: u32,
-    /// Bytes of guest RAM.
-    pub mem_size: u64,
-    /// GPA of the workload arguments, 0 if none.
-    pub cmdline_addr: u64,
-    /// Length of the arguments in bytes.
-    pub cmdline_len: u64,
-    /// TSC frequency in kHz.
-    pub tsc_khz: u64,
-    /// GPA of the virtio-blk MMIO window, 0 if no disk.
-    pub virtio_blk_mmio: u64,
-    /// First free GPA after the image.
-    pub heap_start: u64,
-    /// End of memory usable as heap.
-    pub heap_end: u64,
-}
 
 /// Which loader started us.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

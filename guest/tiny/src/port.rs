@@ -5,16 +5,18 @@
 
 use core::arch::asm;
 
+use guest_abi::port::{self as abi, at};
+
 /// Ready marker: the VMM timestamps the first write.
-pub const READY: u16 = 0x500;
+pub const READY: u16 = at(abi::READY);
 /// Exit status: the VMM stops the guest on a write.
-pub const EXIT: u16 = 0x501;
+pub const EXIT: u16 = at(abi::EXIT);
 /// Result stream output: every byte of an 8-, 16- or 32-bit write.
-pub const OUTPUT: u16 = 0x502;
-/// Ping: reads 0x5a, one VM-exit round trip.
-pub const PING: u16 = 0x503;
+pub const OUTPUT: u16 = at(abi::OUTPUT);
+/// Ping: reads [`abi::PING_REPLY`], one VM-exit round trip.
+pub const PING: u16 = at(abi::PING);
 /// TSC frequency in kHz (32-bit read).
-pub const TSC_KHZ: u16 = 0x504;
+pub const TSC_KHZ: u16 = at(abi::TSC_KHZ);
 
 /// Writes one byte to a port.
 #[inline(always)]

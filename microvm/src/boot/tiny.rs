@@ -24,10 +24,7 @@ const ET_EXEC: u16 = 2;
 /// Upper bound on program headers, so a hostile header cannot make us loop long.
 const MAX_PHDRS: u16 = 64;
 
-/// `TinyBootInfo.magic`: "ISOL".
-pub const BOOT_INFO_MAGIC: u32 = 0x4c4f_5349;
-/// `TinyBootInfo.version`.
-pub const BOOT_INFO_VERSION: u32 = 1;
+pub use guest_abi::tiny::TinyBootInfo;
 
 /// One `PT_LOAD` segment, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,47 +210,6 @@ pub fn load(mem: &GuestMemoryMmap, mem_size: u64, path: &Path) -> Result<TinyElf
     Ok(elf)
 }
 
-/// The block the tiny guest finds at [`TINY_BOOT_INFO`] (`rdi` at entry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TinyBootInfo {
-    /// Bytes of guest RAM.
-    pub mem_size: u64,
-    /// GPA of the arguments, 0 if none.
-    pub cmdline_addr: u64,
-    /// Their length.
-    pub cmdline_len: u64,
-    /// TSC frequency in kHz.
-    pub tsc_khz: u64,
-    /// GPA of the virtio-blk MMIO window, 0 if no disk.
-    pub virtio_blk_mmio: u64,
-    /// First free page after the image.
-    pub heap_start: u64,
-    /// End of the heap (below the stack).
-    pub heap_end: u64,
-}
-
-impl TinyBootInfo {
-    /// The ABI layout: magic, version, then the fields in order, little endian.
-    pub fn to_bytes(&self) -> [u8; 64] {
-        let mut b = [0u8; 64];
-        b[0..4].copy_from_slice(&BOOT_INFO_MAGIC.to_le_bytes());
-        b[4..8].copy_from_slice(&BOOT_INFO_VERSION.to_le_bytes());
-        let fields = [
-            self.mem_size,
-            self.cmdline_addr,
-            self.cmdline_len,
-            self.tsc_khz,
-            self.virtio_blk_mmio,
-            self.heap_start,
-            self.heap_end,
-        ];
-        for (i, f) in fields.iter().enumerate() {
-            b[8 + i * 8..16 + i * 8].copy_from_slice(&f.to_le_bytes());
-        }
-        b
-    }
-}
-
 /// Where the stack starts, per the ABI.
 pub fn stack_top(mem_size: u64) -> u64 {
     mem_size - TINY_STACK_TOP_GAP
@@ -281,6 +237,8 @@ pub fn write_boot_info(
             .map_err(wr)?;
     }
     let info = TinyBootInfo {
+        magic: guest_abi::tiny::MAGIC,
+        version: guest_abi::tiny::VERSION,
         mem_size,
         cmdline_addr: if cmdline.is_empty() {
             0
@@ -293,7 +251,7 @@ pub fn write_boot_info(
         heap_start: page_align(elf.end),
         heap_end: stack_top(mem_size) - TINY_STACK_BYTES,
     };
-    mem.write_slice(&info.to_bytes(), GuestAddress(TINY_BOOT_INFO))
+    mem.write_slice(&info.to_le_bytes(), GuestAddress(TINY_BOOT_INFO))
         .map_err(wr)?;
     Ok(TINY_BOOT_INFO)
 }
@@ -400,11 +358,13 @@ pub(crate) mod tests {
     #[test]
     fn boot_info_layout_matches_the_abi() {
         let info = TinyBootInfo {
+            magic: guest_abi::tiny::MAGIC,
+            version: guest_abi::tiny::VERSION,
             mem_size: 1,
             heap_end: 7,
             ..Default::default()
         };
-        let b = info.to_bytes();
+        let b = info.to_le_bytes();
         assert_eq!(&b[0..4], b"ISOL");
         assert_eq!(u32_at(&b, 4), 1);
         assert_eq!(u64_at(&b, 8), 1);

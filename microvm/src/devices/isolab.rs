@@ -10,26 +10,26 @@ use std::time::Instant;
 use crate::devices::bus::{BusDevice, IoResult, VmAction};
 use crate::devices::legacy::serial::Capture;
 
+use guest_abi::port;
+
 /// Base port.
-pub const BASE: u64 = 0x500;
+pub const BASE: u64 = port::BASE as u64;
 /// Ports covered.
-pub const LEN: u64 = 8;
-/// Write: the guest is ready (first write timestamped).
-pub const READY: u64 = 0;
-/// Write (8/16/32 bit): the guest's exit status.
-pub const EXIT: u64 = 1;
-/// Write: one byte (or a `rep outsb` string) of the result stream.
-pub const OUTPUT: u64 = 2;
-/// Read: returns [`PING_REPLY`].
-pub const PING: u64 = 3;
-/// Read (32 bit): TSC frequency in kHz.
-pub const TSC_KHZ: u64 = 4;
-/// Write: the guest's init has started (first write timestamped). Splits a
-/// Linux guest's boot into kernel (first `KVM_RUN` → here) and init (here →
-/// ready) on the host's clock.
-pub const INIT: u64 = 5;
+pub const LEN: u64 = port::LEN as u64;
+/// Offset of the ready marker ([`guest_abi::port::READY`]).
+pub const READY: u64 = port::READY as u64;
+/// Offset of the exit status ([`guest_abi::port::EXIT`]).
+pub const EXIT: u64 = port::EXIT as u64;
+/// Offset of the result stream ([`guest_abi::port::OUTPUT`]).
+pub const OUTPUT: u64 = port::OUTPUT as u64;
+/// Offset of the ping register ([`guest_abi::port::PING`]).
+pub const PING: u64 = port::PING as u64;
+/// Offset of the TSC frequency ([`guest_abi::port::TSC_KHZ`]).
+pub const TSC_KHZ: u64 = port::TSC_KHZ as u64;
+/// Offset of the init marker ([`guest_abi::port::INIT`]).
+pub const INIT: u64 = port::INIT as u64;
 /// The ping reply.
-pub const PING_REPLY: u8 = 0x5a;
+pub const PING_REPLY: u8 = port::PING_REPLY;
 
 /// The device's state.
 #[derive(Debug)]

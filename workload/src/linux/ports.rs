@@ -3,19 +3,19 @@
 
 use std::io;
 
+use guest_abi::port;
+
 /// Ready marker: the VMM timestamps the first write.
-pub const READY_PORT: u16 = 0x500;
+pub const READY_PORT: u16 = port::at(port::READY);
 /// Exit status: the guest is done.
-pub const EXIT_PORT: u16 = 0x501;
+pub const EXIT_PORT: u16 = port::at(port::EXIT);
 /// Init marker: the VMM timestamps the first write (kernel/init boot split).
-pub const INIT_PORT: u16 = 0x505;
-const FIRST: u16 = 0x500;
-const COUNT: u16 = 8;
+pub const INIT_PORT: u16 = port::at(port::INIT);
 
 /// Grants this process access to ports `0x500..0x507` (needs CAP_SYS_RAWIO).
 pub fn enable() -> io::Result<()> {
     // SAFETY: ioperm only changes this process's I/O permission bitmap.
-    let rc = unsafe { libc::ioperm(FIRST.into(), COUNT.into(), 1) };
+    let rc = unsafe { libc::ioperm(port::BASE.into(), port::LEN.into(), 1) };
     if rc == 0 {
         Ok(())
     } else {
