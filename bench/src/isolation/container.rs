@@ -24,8 +24,11 @@ pub struct Container {
     /// Use this directory as the root instead of the minimal one.
     pub rootfs: Option<PathBuf>,
     /// Start from this OCI bundle's `config.json` (its root, mounts, limits
-    /// and security settings); the invocation replaces its `process.args`.
+    /// and security settings); a program invocation replaces its
+    /// `process.args`, unless the program is empty.
     pub bundle: Option<PathBuf>,
+    /// Give the container the caller's own stdin, stdout and stderr.
+    pub passthrough_stdio: bool,
 }
 
 impl Container {
@@ -54,6 +57,12 @@ pub fn spec_for(
                     readonly: true,
                 });
             (spec, probes.clone())
+        }
+        // No program: the bundle's own process.args, as `runc run` does.
+        (Invocation::Program { program, .. }, Some(dir)) if program.is_empty() => {
+            let spec = container::oci::load_bundle(dir)?;
+            let args = spec.args.clone();
+            (spec, args)
         }
         (Invocation::Program { program, args }, Some(dir)) => (
             container::oci::load_bundle(dir)?.program(program.as_str()),
@@ -129,6 +138,7 @@ pub fn spec_for(
     spec.args = args;
     spec.stdout = Stdio::Piped;
     spec.stderr = Stdio::Piped;
+    spec.capture_limit = super::CAPTURE_LIMIT;
     spec.timeout = Some(limits.timeout);
     // A bundle's own limits stay unless the command line overrides them.
     if limits.memory.is_some() || bundle.is_none() {
@@ -146,12 +156,18 @@ impl Isolation for Container {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let spec = spec_for(
+        let mut spec = spec_for(
             invocation,
             limits,
             self.rootfs.as_deref(),
             self.bundle.as_deref(),
         )?;
+        let passthrough = self.passthrough_stdio && matches!(invocation, Invocation::Program { .. });
+        if passthrough {
+            spec.stdin = Stdio::Inherit;
+            spec.stdout = Stdio::Inherit;
+            spec.stderr = Stdio::Inherit;
+        }
         tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
         let mut running = container::spawn(&spec)?;
         let before_clone = running.times().before_clone;
@@ -159,31 +175,13 @@ impl Isolation for Container {
         let init_pid = running.pid();
         // Stdout is read on its own thread so the ready line is timestamped on
         // arrival; `wait` collects stderr and enforces the timeout meanwhile.
-        // The container's PID 1 peak RSS is sampled at every line, as the
-        // native backend does, so the two are measured the same way.
-        let reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let mut ready_at = None;
-            let mut hwm = None;
-            if let Some(f) = stdout {
-                let mut r = BufReader::new(f);
-                let mut line = Vec::new();
-                while r.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-                    if ready_at.is_none() && is_ready_line(&line) {
-                        ready_at = Some(Instant::now());
-                    }
-                    hwm = hwm.max(vm_hwm_bytes(init_pid));
-                    buf.extend_from_slice(&line);
-                    line.clear();
-                }
-            }
-            (buf, ready_at, hwm)
-        });
+        let reader = std::thread::spawn(move || read_stdout(stdout, init_pid));
         let report = running.wait()?;
-        let (stdout, ready_at, hwm) = reader.join().map_err(|_| IsolationError::Io {
+        let read = reader.join().map_err(|_| IsolationError::Io {
             context: "container stdout reader".into(),
             source: std::io::Error::other("reader thread panicked"),
         })?;
+        let (stdout, ready_at, hwm) = (read.kept, read.ready_at, read.hwm);
 
         let exit = match (report.timed_out, report.oom_killed, report.status) {
             (true, _, _) => Exit::Timeout,
@@ -204,7 +202,14 @@ impl Isolation for Container {
             kernel: None,
             init: None,
         });
-        let mut notes = Vec::new();
+        let mut notes = report.notes.clone();
+        let dropped = read.dropped + report.stderr_dropped;
+        if dropped > 0 {
+            notes.push(format!(
+                "{dropped} bytes of output past the {} MiB capture limit were read and dropped",
+                super::CAPTURE_LIMIT >> 20
+            ));
+        }
         if report.oom_killed && !matches!(exit, Exit::OomKilled) {
             notes.push(format!(
                 "{} process(es) in the container were OOM-killed",
@@ -234,4 +239,42 @@ impl Isolation for Container {
             notes,
         })
     }
+}
+
+/// What the stdout reader saw.
+struct StdoutRead {
+    /// Up to [`super::CAPTURE_LIMIT`] bytes.
+    kept: Vec<u8>,
+    /// Bytes read past the limit.
+    dropped: u64,
+    /// When the workload's ready line arrived.
+    ready_at: Option<Instant>,
+    /// The container init's peak RSS, sampled at every line as the native
+    /// backend does, so the two are measured the same way.
+    hwm: Option<u64>,
+}
+
+fn read_stdout(stdout: Option<std::fs::File>, init_pid: i32) -> StdoutRead {
+    let mut r = StdoutRead {
+        kept: Vec::new(),
+        dropped: 0,
+        ready_at: None,
+        hwm: None,
+    };
+    let Some(f) = stdout else { return r };
+    let mut reader = BufReader::new(f);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        if r.ready_at.is_none() && is_ready_line(&line) {
+            r.ready_at = Some(Instant::now());
+        }
+        if r.kept.len() < super::CAPTURE_LIMIT {
+            r.hwm = r.hwm.max(vm_hwm_bytes(init_pid));
+        }
+        let room = super::CAPTURE_LIMIT.saturating_sub(r.kept.len()).min(line.len());
+        r.kept.extend_from_slice(&line[..room]);
+        r.dropped += (line.len() - room) as u64;
+        line.clear();
+    }
+    r
 }

@@ -253,7 +253,16 @@ pub struct BackendOptions {
     pub cmdline: String,
     /// Copy a VM's console to stdout as it runs.
     pub console: bool,
+    /// Give a program the caller's own stdin, stdout and stderr (native and
+    /// container): nothing is copied or kept, so [`Outcome::stdout`] and
+    /// [`Outcome::console`] stay empty and no ready line is timestamped.
+    /// Otherwise output is captured, at most [`CAPTURE_LIMIT`] bytes per stream.
+    pub passthrough_stdio: bool,
 }
+
+/// Bytes of each output stream a capturing backend keeps; the rest is read
+/// (so the program never blocks) and counted in a note.
+pub const CAPTURE_LIMIT: usize = 16 << 20;
 
 /// The backend for `kind` with default options.
 pub fn backend(kind: IsolationKind) -> Result<Box<dyn Isolation>, IsolationError> {
@@ -268,10 +277,13 @@ pub fn backend_with(
 ) -> Result<Box<dyn Isolation>, IsolationError> {
     let unsupported = |reason: String| IsolationError::Unsupported { kind, reason };
     match kind {
-        IsolationKind::Native => Ok(Box::new(native::Native::new())),
+        IsolationKind::Native => Ok(Box::new(native::Native {
+            passthrough_stdio: options.passthrough_stdio,
+        })),
         IsolationKind::Container => Ok(Box::new(container::Container {
             rootfs: options.rootfs.clone(),
             bundle: options.bundle.clone(),
+            passthrough_stdio: options.passthrough_stdio,
         })),
         IsolationKind::VmTiny => {
             hostcaps::kvm::device_usable().map_err(unsupported)?;
