@@ -239,8 +239,13 @@ pub struct RunArgs {
     /// Isolation and resources.
     #[command(flatten)]
     pub common: Common,
-    /// The program and its arguments.
-    #[arg(last = true, required = true)]
+    /// The program and its arguments (with `--bundle`, default: the bundle's
+    /// `process.args`). Its stdin, stdout and stderr are isolab's own (nothing
+    /// is copied or kept) unless `--json` asks for the output in the outcome.
+    /// Exit status: the program's, or 124 on `--timeout`, 137 on an OOM kill,
+    /// 125 when isolab itself fails, 126 when the program cannot be executed,
+    /// 127 when it is not found.
+    #[arg(last = true, required_unless_present = "bundle")]
     pub program: Vec<String>,
 }
 

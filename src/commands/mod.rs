@@ -18,7 +18,11 @@ pub struct Unsupported(pub String);
 pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Doctor { json } => doctor::run(json),
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(a).or_else(|e| {
+            // Printed here, once, so the status can be podman's 125/126/127.
+            eprintln!("isolab: error: {e:#}");
+            Ok(run::failure_code(&e))
+        }),
         Command::Probe(a) => run::probe(a),
         Command::Compare { out, json } => bench::compare(out, json),
         Command::Bench {

@@ -206,12 +206,36 @@ pub enum IsolationError {
         /// The error.
         source: std::io::Error,
     },
+    /// The program could not be started (native: `execve` failed).
+    #[error("cannot start {program}")]
+    CannotStart {
+        /// The program as given.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Error from the container runtime.
     #[error(transparent)]
     Container(#[from] ::container::Error),
     /// Error from the VMM.
     #[error(transparent)]
     Vm(#[from] ::microvm::Error),
+}
+
+impl IsolationError {
+    /// The exit status a command-line runner ends with for this error, as
+    /// podman and Docker do: 127 when the program is not found, 126 when it
+    /// cannot be executed, 125 for every failure of isolab itself.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            IsolationError::CannotStart { source, .. } => match source.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => 127,
+                _ => 126,
+            },
+            IsolationError::Container(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
 }
 
 /// A way of running the workload.

@@ -18,10 +18,6 @@ pub struct Native {
     pub passthrough_stdio: bool,
 }
 
-/// How the error of a program that could not be started begins; the CLI
-/// maps it to exit status 127 (not found) or 126 (not executable).
-pub const START_FAILED: &str = "cannot start";
-
 impl Native {
     /// A native runner that captures the program's output.
     pub fn new() -> Native {
@@ -84,10 +80,12 @@ impl Isolation for Native {
         }
         tracing::debug!(%program, ?args, "native: spawning");
         let start = Instant::now();
-        let mut child = cmd.spawn().map_err(|source| IsolationError::Io {
-            context: format!("{START_FAILED} {program}"),
-            source,
-        })?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|source| IsolationError::CannotStart {
+                program: program.clone(),
+                source,
+            })?;
         let report = supervise(Supervise {
             pid: child.id() as i32,
             stdout: child.stdout.take().map(Into::into),
