@@ -162,7 +162,8 @@ impl Isolation for Container {
             self.rootfs.as_deref(),
             self.bundle.as_deref(),
         )?;
-        let passthrough = self.passthrough_stdio && matches!(invocation, Invocation::Program { .. });
+        let passthrough =
+            self.passthrough_stdio && matches!(invocation, Invocation::Program { .. });
         if passthrough {
             spec.stdin = Stdio::Inherit;
             spec.stdout = Stdio::Inherit;
@@ -271,7 +272,9 @@ fn read_stdout(stdout: Option<std::fs::File>, init_pid: i32) -> StdoutRead {
         if r.kept.len() < super::CAPTURE_LIMIT {
             r.hwm = r.hwm.max(vm_hwm_bytes(init_pid));
         }
-        let room = super::CAPTURE_LIMIT.saturating_sub(r.kept.len()).min(line.len());
+        let room = super::CAPTURE_LIMIT
+            .saturating_sub(r.kept.len())
+            .min(line.len());
         r.kept.extend_from_slice(&line[..room]);
         r.dropped += (line.len() - room) as u64;
         line.clear();

@@ -80,12 +80,10 @@ impl Isolation for Native {
         }
         tracing::debug!(%program, ?args, "native: spawning");
         let start = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .map_err(|source| IsolationError::CannotStart {
-                program: program.clone(),
-                source,
-            })?;
+        let mut child = cmd.spawn().map_err(|source| IsolationError::CannotStart {
+            program: program.clone(),
+            source,
+        })?;
         let report = supervise(Supervise {
             pid: child.id() as i32,
             stdout: child.stdout.take().map(Into::into),
