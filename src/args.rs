@@ -219,10 +219,12 @@ pub struct Common {
     /// OCI bundle (config.json + rootfs) for the container.
     #[arg(long)]
     pub bundle: Option<PathBuf>,
-    /// Memory limit (container) or guest RAM (VM), e.g. 256M, 1G.
+    /// Memory limit (container) or guest RAM (VM), e.g. 256M, 1G. A container
+    /// limit below 4 MiB or above the host's RAM is refused, not clamped.
     #[arg(long, value_parser = parse_size)]
     pub memory: Option<u64>,
-    /// CPU limit (container) or vCPUs (VM).
+    /// CPU limit (container) or vCPUs (VM). A container limit below 0.01 or
+    /// above the host's online CPUs is refused, not clamped.
     #[arg(long)]
     pub cpus: Option<f64>,
     /// Wall-clock limit, e.g. 30s, 500ms, 2m.
