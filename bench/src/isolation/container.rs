@@ -2,7 +2,7 @@
 //! container runtime, with a minimal root holding the static workload binary
 //! and busybox.
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -255,6 +255,44 @@ struct StdoutRead {
     hwm: Option<u64>,
 }
 
+/// Bytes of a line's start kept to recognise the ready line (which is short);
+/// a longer line, even one with no newline at all, is never held whole.
+const LINE_HEAD: usize = 4096;
+
+/// Least time between RSS samples taken for plain output (result lines are
+/// always sampled): `yes` must not cost a `/proc` read per line.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl StdoutRead {
+    /// Keeps what fits under the capture limit, counts the rest, and
+    /// returns how many bytes were kept.
+    fn keep(&mut self, data: &[u8]) -> usize {
+        let room = super::CAPTURE_LIMIT
+            .saturating_sub(self.kept.len())
+            .min(data.len());
+        self.kept.extend_from_slice(&data[..room]);
+        self.dropped += (data.len() - room) as u64;
+        room
+    }
+
+    /// At the end of a line that looks like a result (`{…`): the ready
+    /// timestamp and an RSS sample.
+    fn end_result_line(&mut self, head: &[u8], init_pid: i32) {
+        if self.ready_at.is_none() && is_ready_line(head) {
+            self.ready_at = Some(Instant::now());
+        }
+        self.hwm = self.hwm.max(vm_hwm_bytes(init_pid));
+    }
+}
+
+/// Whether a line starting with `head` may be a workload result line.
+fn looks_like_result(head: &[u8]) -> bool {
+    head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Reads the container's stdout to its end: at most [`super::CAPTURE_LIMIT`]
+/// bytes kept, the rest read and counted; only the kept part is scanned for
+/// lines, so a flood past the limit costs a read and nothing more.
 fn read_stdout(stdout: Option<std::fs::File>, init_pid: i32) -> StdoutRead {
     let mut r = StdoutRead {
         kept: Vec::new(),
@@ -262,22 +300,60 @@ fn read_stdout(stdout: Option<std::fs::File>, init_pid: i32) -> StdoutRead {
         ready_at: None,
         hwm: None,
     };
-    let Some(f) = stdout else { return r };
-    let mut reader = BufReader::new(f);
-    let mut line = Vec::new();
-    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-        if r.ready_at.is_none() && is_ready_line(&line) {
-            r.ready_at = Some(Instant::now());
-        }
-        if r.kept.len() < super::CAPTURE_LIMIT {
+    let Some(mut f) = stdout else { return r };
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut head = Vec::with_capacity(LINE_HEAD);
+    let mut sampled = Instant::now();
+    loop {
+        let n = match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let kept = r.keep(&chunk[..n]);
+        if kept > 0 && sampled.elapsed() >= SAMPLE_EVERY {
             r.hwm = r.hwm.max(vm_hwm_bytes(init_pid));
+            sampled = Instant::now();
         }
-        let room = super::CAPTURE_LIMIT
-            .saturating_sub(r.kept.len())
-            .min(line.len());
-        r.kept.extend_from_slice(&line[..room]);
-        r.dropped += (line.len() - room) as u64;
-        line.clear();
+        for piece in chunk[..kept].split_inclusive(|b| *b == b'\n') {
+            let room = LINE_HEAD.saturating_sub(head.len()).min(piece.len());
+            head.extend_from_slice(&piece[..room]);
+            if piece.ends_with(b"\n") {
+                if looks_like_result(&head) {
+                    r.end_result_line(&head, init_pid);
+                }
+                head.clear();
+            }
+        }
+    }
+    if looks_like_result(&head) {
+        r.end_result_line(&head, init_pid);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(data: &[u8]) -> StdoutRead {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, data).unwrap();
+        std::io::Seek::rewind(&mut f).unwrap();
+        read_stdout(Some(f), 0)
+    }
+
+    #[test]
+    fn the_ready_line_is_seen_and_a_flood_is_bounded() {
+        let mut data = b"{\"probe\":\"ready\",\"x\":1}\n".to_vec();
+        data.resize(super::super::CAPTURE_LIMIT + 12345, b'y');
+        let r = read_all(&data);
+        assert!(r.ready_at.is_some());
+        assert_eq!(r.kept.len(), super::super::CAPTURE_LIMIT);
+        assert_eq!(r.dropped, 12345);
+        let r = read_all(b"plain\n{\"probe\":\"cpu\"}\n");
+        assert!(r.ready_at.is_none());
+        assert_eq!(r.kept, b"plain\n{\"probe\":\"cpu\"}\n");
+    }
 }
