@@ -454,19 +454,22 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         },
         None => Go::default(),
     };
-    // SAFETY: writing a plain-data struct.
+    // SAFETY: sending a plain-data struct; MSG_NOSIGNAL: no SIGPIPE.
     let n = unsafe {
-        libc::write(
+        libc::send(
             parent_sock.as_raw_fd(),
             (&go as *const Go).cast(),
             std::mem::size_of::<Go>(),
+            libc::MSG_NOSIGNAL,
         )
     };
     if n != std::mem::size_of::<Go>() as isize {
-        return Err(Error::host(
-            "release the container init",
-            io::Error::last_os_error(),
-        ));
+        let e = io::Error::last_os_error();
+        // An init that failed its set-up before waiting for the go-ahead has
+        // closed its end: its report is still queued below, so read it.
+        if !matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) {
+            return Err(Error::host("release the container init", e));
+        }
     }
 
     let base_ns = init::mono_ns();
@@ -511,7 +514,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         }
         if n < 0 {
             let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
+            // ECONNRESET: the init closed its end with our go-ahead unread.
+            // The error is reported once, ahead of the messages still queued.
+            if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::ECONNRESET)
+            {
                 continue;
             }
             return Err(Error::host("read from the container init", e));
