@@ -204,11 +204,13 @@ pub fn kvm_report(
     };
     match probe {
         Some(Ok(f)) => {
-            r.guest_cpl0 = Some(if f.cpl0_slowdown >= microvm::probe::KvmProbe::EMULATED_SLOWDOWN {
-                Cpl0::Emulated
-            } else {
-                Cpl0::Native
-            });
+            r.guest_cpl0 = Some(
+                if f.cpl0_slowdown >= microvm::probe::KvmProbe::EMULATED_SLOWDOWN {
+                    Cpl0::Emulated
+                } else {
+                    Cpl0::Native
+                },
+            );
             r.cpl0_slowdown = Some(f.cpl0_slowdown);
             r.guest_exceptions_delivered = Some(f.exceptions_delivered);
             r.exception_detail = Some(f.exception_detail);

@@ -452,7 +452,9 @@ fn comparison_has_a_vm_linux_column_marked_emulated_when_emulated() {
         rounds: 1,
         warmup: 0,
         probes: vec!["cpu".into()],
-        workload_args: ["--reps", "1", "--cpu-rounds", "1"].map(String::from).to_vec(),
+        workload_args: ["--reps", "1", "--cpu-rounds", "1"]
+            .map(String::from)
+            .to_vec(),
         isolations: vec![IsolationKind::Native, IsolationKind::VmLinux],
         peers: false,
         ..bench::matrix::BenchOptions::quick()

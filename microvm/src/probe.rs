@@ -236,7 +236,9 @@ fn loop_timings() -> Result<(f64, f64, (u64, u64)), Error> {
                 Ok(time_until_exit_port(vcpu, stop))
             };
             // The cost of entering and leaving the guest, to subtract.
-            let Some(base) = fastest(&mut run, 1)? else { return Ok(None) };
+            let Some(base) = fastest(&mut run, 1)? else {
+                return Ok(None);
+            };
             let mut n = 1000u64;
             loop {
                 let Some(t) = run(n)? else { return Ok(None) };
@@ -244,7 +246,9 @@ fn loop_timings() -> Result<(f64, f64, (u64, u64)), Error> {
                     // The fastest of a few runs: a vCPU thread preempted
                     // for a few ms (a busy host, an emulated one) would
                     // otherwise read as slow guest code.
-                    let Some(t) = fastest(&mut run, n)? else { return Ok(None) };
+                    let Some(t) = fastest(&mut run, n)? else {
+                        return Ok(None);
+                    };
                     let ns = t.saturating_sub(base).as_nanos() as f64 / (n - 1) as f64;
                     per_level.push((ns.max(f64::MIN_POSITIVE), n));
                     break;

@@ -322,7 +322,6 @@ pub fn backend_with(
                 // The kernel's chatter costs a port exit per byte; a reader
                 // of the console (`--console`) gets all of it.
                 quiet: !options.console,
-                ..vm_linux::VmLinux::new()
             }))
         }
     }
