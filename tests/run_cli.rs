@@ -199,3 +199,62 @@ fn a_runc_bundle_runs_its_own_process_args_as_runc_does() {
     assert_eq!(code(&ours), 7);
     assert_eq!(ours.status.code(), theirs.status.code());
 }
+
+/// `setpriv` to run isolab as `nobody`, and a kernel that lets that user
+/// create a user namespace.
+fn can_drop_to_nobody() -> Result<(), String> {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["unshare", "--user", "--map-root-user", "true"])
+        .output()
+        .map_err(|e| format!("needs setpriv and unshare (util-linux): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nobody cannot create a user namespace here: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+#[test]
+fn a_user_who_is_not_root_runs_a_rootless_container() {
+    let test = "a_user_who_is_not_root_runs_a_rootless_container";
+    if !container_ready(test) || !hostcaps::testing::require(test, "userns", can_drop_to_nobody()) {
+        return;
+    }
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_isolab"))
+        .args(["run", "--isolation", "container", "--memory", "64M", "--"])
+        .args([
+            "/bin/sh",
+            "-c",
+            "cat; id -u; cat /proc/self/uid_map; exit 5",
+        ])
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"in\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("in"), "{out}\n{}", stderr(&o));
+    assert_eq!(lines.next(), Some("0"), "root inside");
+    let map: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(
+        map,
+        ["0", "65534", "1"],
+        "only the caller's own id is mapped"
+    );
+    assert_eq!(code(&o), 5);
+    // Where this user owns no cgroup, the limits asked for are named as off.
+    let err = stderr(&o);
+    if err.contains("rootless: no cgroup") {
+        assert!(err.contains("limits off: memory, pids"), "{err}");
+    }
+}

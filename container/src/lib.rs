@@ -22,6 +22,7 @@ pub mod net;
 pub mod oci;
 mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod security;
 mod signals;
 pub mod spec;

@@ -220,8 +220,13 @@ fn staging_dir() -> Result<PathBuf> {
 pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     validate::spec(spec)?;
     let program = rootfs::resolve_program(spec)?;
-    let mut cgroup = crate::cgroup::manager_for(&spec.cgroup, spec.cgroup_placement)?;
-    cgroup.create(&spec.resources, spec.devices.as_deref())?;
+    let (cgroup, rootless_note) = if spec.user_namespace {
+        crate::rootless::cgroup(spec)?
+    } else {
+        let mut m = crate::cgroup::manager_for(&spec.cgroup, spec.cgroup_placement)?;
+        m.create(&spec.resources, spec.devices.as_deref())?;
+        (m, None)
+    };
     // A given rootfs is bound onto itself; only the minimal root needs a
     // mount point, removed after the run (removing it while the container's
     // mount namespace still has it mounted would cost an RCU grace period).
@@ -325,6 +330,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             None
         },
         unshare_cgroup: spec.namespaces.cgroup,
+        wait_for_id_maps: spec.user_namespace,
         cgroup_files: cgroup_files.iter().map(AsRawFd::as_raw_fd).collect(),
         loopback: spec.net != NetMode::Host,
         rlimits: spec.rlimits.clone(),
@@ -350,6 +356,9 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     }
 
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_PIDFD;
+    if spec.user_namespace {
+        flags |= libc::CLONE_NEWUSER;
+    }
     if spec.namespaces.uts {
         flags |= libc::CLONE_NEWUTS;
     }
@@ -438,6 +447,9 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     };
     drop(child_sock);
     drop(keep_child);
+    if spec.user_namespace {
+        map_ids(pid, &parent_sock)?;
+    }
     cfg.argv.clear();
     cfg.envp.clear();
 
@@ -552,7 +564,8 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     }
     let file = |fd: Option<OwnedFd>| fd.map(std::fs::File::from);
     let [_stdin, out, err] = parent_ends;
-    let cgroup_notes = cgroup.notes();
+    let mut cgroup_notes = cgroup.notes();
+    cgroup_notes.extend(rootless_note);
     Ok(Running {
         child,
         stdout: file(out),
@@ -566,6 +579,28 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         capture_limit: spec.capture_limit,
         notes: cgroup_notes,
     })
+}
+
+/// Writes the id maps of the user namespace of `pid`, then tells the child,
+/// which waits for them before its set-up.
+fn map_ids(pid: libc::pid_t, sock: &OwnedFd) -> Result<()> {
+    crate::rootless::write_id_maps(pid)?;
+    // SAFETY: one byte from a static buffer; MSG_NOSIGNAL: no SIGPIPE.
+    let n = unsafe {
+        libc::send(
+            sock.as_raw_fd(),
+            b"m".as_ptr().cast(),
+            1,
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if n != 1 {
+        return Err(Error::host(
+            "tell the container init its ids are mapped",
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 /// `clone3` arguments (the kernel's `struct clone_args`, version 2).

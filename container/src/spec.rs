@@ -270,6 +270,9 @@ pub struct ContainerSpec {
     pub capture_limit: usize,
     /// Protections that stay on (see [`Hardening`]).
     pub hardening: Hardening,
+    /// A new user namespace with the caller's uid and gid mapped to 0 inside
+    /// (see [`crate::rootless`]); on by default when the caller is not root.
+    pub user_namespace: bool,
 }
 
 impl ContainerSpec {
@@ -334,6 +337,7 @@ impl ContainerSpec {
             forward_signals: true,
             capture_limit: DEFAULT_CAPTURE_LIMIT,
             hardening: Hardening::default(),
+            user_namespace: crate::rootless::needed(),
         }
     }
 

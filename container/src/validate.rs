@@ -120,6 +120,9 @@ pub fn ids(spec: &ContainerSpec) -> Result<()> {
 pub fn spec(spec: &ContainerSpec) -> Result<()> {
     limits(spec)?;
     ids(spec)?;
+    if spec.user_namespace {
+        crate::rootless::check(spec)?;
+    }
     if spec.hostname.len() > 64 || spec.hostname.contains('\0') {
         return Err(invalid(
             "hostname",

@@ -231,12 +231,17 @@ pub fn plan(spec: &ContainerSpec, staging: &Path) -> Result<Plan> {
         } else {
             Resolve::Host
         },
+        keep_locked_flags: spec.user_namespace,
         ..Plan::default()
     };
     p.push(Op::MakeRslave);
     root_ops(&mut p, spec, staging)?;
     for m in &spec.mounts {
-        add_mount(&mut p, m)?;
+        if spec.user_namespace {
+            add_mount(&mut p, &crate::rootless::mount(m))?;
+        } else {
+            add_mount(&mut p, m)?;
+        }
     }
     for d in DEVICES {
         let target = Path::new("/dev").join(d);
