@@ -88,10 +88,14 @@ fn limits_asked(res: &Resources) -> Vec<&'static str> {
 
 fn denied(e: &Error) -> bool {
     match e {
-        Error::Cgroup { source, .. } => matches!(
-            source.kind(),
-            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
-        ),
+        // EBUSY: cgroup v2 will not delegate controllers below a group that
+        // holds processes, as the caller's own does.
+        Error::Cgroup { source, .. } => {
+            matches!(
+                source.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) || source.raw_os_error() == Some(libc::EBUSY)
+        }
         Error::ControllerUnavailable { .. } => true,
         _ => false,
     }
