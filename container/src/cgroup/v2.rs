@@ -1,5 +1,6 @@
 //! The cgroup v2 (unified hierarchy) back end.
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,7 +58,12 @@ impl V2 {
             needed.push("cpu");
         }
         for c in needed {
-            match self.ensure_controller(c) {
+            let enabled = if self.holds_processes() {
+                Err(self.busy())
+            } else {
+                self.ensure_controller(c)
+            };
+            match enabled {
                 Err(Error::Cgroup { source, .. })
                     if source.raw_os_error() == Some(libc::EBUSY) && self.fallback.is_some() =>
                 {
@@ -76,6 +82,25 @@ impl V2 {
             }
         }
         Ok(())
+    }
+
+    /// The parent is not the hierarchy's root (which has no `cgroup.type`)
+    /// and has processes of its own: cgroup v2 refuses `memory` for its
+    /// children (`EBUSY`), and accepts the threaded `pids` and `cpu` only by
+    /// making it a thread root, whose new children cannot take a process
+    /// (`clone3` fails with `EOPNOTSUPP`). Either way, no limited group there.
+    fn holds_processes(&self) -> bool {
+        self.parent.join("cgroup.type").exists()
+            && std::fs::read_to_string(self.parent.join("cgroup.procs"))
+                .is_ok_and(|p| !p.trim().is_empty())
+    }
+
+    fn busy(&self) -> Error {
+        Error::Cgroup {
+            op: "delegate controllers from",
+            path: self.parent.clone(),
+            source: io::Error::from_raw_os_error(libc::EBUSY),
+        }
     }
 
     /// Makes sure `controller` is delegated to children of the parent,
