@@ -219,10 +219,12 @@ pub struct Common {
     /// OCI bundle (config.json + rootfs) for the container.
     #[arg(long)]
     pub bundle: Option<PathBuf>,
-    /// Memory limit (container) or guest RAM (VM), e.g. 256M, 1G.
+    /// Memory limit (container) or guest RAM (VM), e.g. 256M, 1G. A container
+    /// limit below 4 MiB or above the host's RAM is refused, not clamped.
     #[arg(long, value_parser = parse_size)]
     pub memory: Option<u64>,
-    /// CPU limit (container) or vCPUs (VM).
+    /// CPU limit (container) or vCPUs (VM). A container limit below 0.01 or
+    /// above the host's online CPUs is refused, not clamped.
     #[arg(long)]
     pub cpus: Option<f64>,
     /// Wall-clock limit, e.g. 30s, 500ms, 2m.
@@ -239,8 +241,15 @@ pub struct RunArgs {
     /// Isolation and resources.
     #[command(flatten)]
     pub common: Common,
-    /// The program and its arguments.
-    #[arg(last = true, required = true)]
+    /// The program and its arguments (with `--bundle`, default: the bundle's
+    /// `process.args`). Its stdin, stdout and stderr are isolab's own (nothing
+    /// is copied or kept) unless `--json` asks for the output in the outcome.
+    /// Exit status: the program's, or 124 on `--timeout`, 137 on an OOM kill,
+    /// 125 when isolab itself fails, 126 when the program cannot be executed,
+    /// 127 when it is not found. A user who is not root gets a rootless
+    /// container (a user namespace, their uid mapped to 0 inside); its limits
+    /// need a cgroup that user may write, else a note says which are off.
+    #[arg(last = true, required_unless_present = "bundle")]
     pub program: Vec<String>,
 }
 

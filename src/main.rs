@@ -11,13 +11,29 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = args::Cli::parse();
+    let cli = args::Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(usage_error_code(&e));
+    });
     let code = match commands::dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("isolab: error: {e:#}");
+            eprintln!("isolab: error: {}", commands::error_text(&e));
             e.downcast_ref::<commands::Unsupported>().map_or(1, |_| 2)
         }
     };
     std::process::exit(code);
+}
+
+/// Help and version exit 0; a usage error exits 2, or 125 for `isolab run`,
+/// whose own statuses follow podman's (125: isolab itself failed).
+fn usage_error_code(e: &clap::Error) -> i32 {
+    if !e.use_stderr() {
+        return 0;
+    }
+    if std::env::args().nth(1).as_deref() == Some("run") {
+        125
+    } else {
+        2
+    }
 }

@@ -449,20 +449,28 @@ mod tests {
         assert_eq!(d.growth(), 3);
     }
 
+    /// The snapshot counts the whole test process, whose other tests open
+    /// and close fds and children concurrently: a few tries absorb that.
     #[test]
     fn snapshot_sees_an_fd_and_a_child() {
-        let before = Snapshot::take();
-        let f = std::fs::File::open("/proc/self/stat").unwrap();
-        let mut child = std::process::Command::new("/bin/sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
-        let during = Snapshot::take().minus(&before);
-        child.kill().unwrap();
-        child.wait().unwrap();
-        drop(f);
-        assert!(during.fds >= 1, "{during:?}");
-        assert!(during.processes >= 1, "{during:?}");
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let before = Snapshot::take();
+            let f = std::fs::File::open("/proc/self/stat").unwrap();
+            let mut child = std::process::Command::new("/bin/sleep")
+                .arg("5")
+                .spawn()
+                .unwrap();
+            let during = Snapshot::take().minus(&before);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            drop(f);
+            if during.fds >= 1 && during.processes >= 1 {
+                return;
+            }
+            seen.push(during);
+        }
+        panic!("never saw the fd and the child: {seen:?}");
     }
 
     #[test]

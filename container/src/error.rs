@@ -12,6 +12,26 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
+    /// `--rootfs` cannot be used (too long a path, no permission…).
+    #[error("root filesystem {path} cannot be used: {source}")]
+    RootfsUnusable {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// `/proc`, `/sys` or `/dev` in the root is not a plain directory.
+    #[error(
+        "root filesystem {rootfs}: {path} is {what}; /proc, /sys and /dev must be plain directories (or absent), since the runtime mounts over them"
+    )]
+    RootfsSpecialPath {
+        /// The root filesystem.
+        rootfs: PathBuf,
+        /// `/proc`, `/sys` or `/dev`.
+        path: &'static str,
+        /// What it is instead.
+        what: String,
+    },
     /// `--rootfs` is not a directory.
     #[error("root filesystem {path} is not a directory")]
     RootfsNotDirectory {
@@ -41,6 +61,16 @@ pub enum Error {
     ProgramNotExecutable {
         /// The path checked (on the host).
         path: PathBuf,
+    },
+    /// The program is a script whose `#!` interpreter is not in the root.
+    #[error(
+        "cannot execute {program}: its interpreter {interpreter} (from the #! line) is not in the root filesystem"
+    )]
+    InterpreterMissing {
+        /// The script, inside the container.
+        program: String,
+        /// The interpreter it names.
+        interpreter: String,
     },
     /// A field of the spec has a value the runtime cannot use.
     #[error("invalid {field} {value:?}: {reason}")]
@@ -112,6 +142,9 @@ pub enum Error {
         /// The error.
         source: io::Error,
     },
+    /// The device cgroup program could not be loaded or attached.
+    #[error("device cgroup: {0}")]
+    DeviceCgroup(String),
     /// The seccomp filter could not be built.
     #[error("seccomp filter: {0}")]
     Seccomp(String),
@@ -143,6 +176,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit status a command-line runtime should end with for this error,
+    /// as podman and Docker do: 127 when the program is not found, 126 when
+    /// it cannot be executed, 125 for every failure of the runtime itself.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::ProgramNotInRootfs { .. }
+            | Error::ProgramMissing { .. }
+            | Error::InterpreterMissing { .. } => 127,
+            Error::ProgramNotExecutable { .. } => 126,
+            Error::Setup { step, source } if step.starts_with("execute ") => {
+                match source.raw_os_error() {
+                    Some(libc::ENOENT) | Some(libc::ENOTDIR) => 127,
+                    _ => 126,
+                }
+            }
+            _ => 125,
+        }
+    }
+
     pub(crate) fn host(context: impl Into<String>, source: io::Error) -> Self {
         Error::Host {
             context: context.into(),

@@ -110,6 +110,8 @@ pub(crate) struct ChildConfig {
     pub plan: Plan,
     pub hostname: Option<CString>,
     pub unshare_cgroup: bool,
+    /// In a new user namespace: wait for the runtime to write the id maps.
+    pub wait_for_id_maps: bool,
     /// Open cgroup `tasks`/`cgroup.procs` files to write `0` to.
     pub cgroup_files: Vec<RawFd>,
     pub loopback: bool,
@@ -184,6 +186,15 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
 }
 
 fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
+    if cfg.wait_for_id_maps {
+        let mut b = 0u8;
+        // SAFETY: reading one byte into a local.
+        if unsafe { libc::read(cfg.sock, (&mut b as *mut u8).cast(), 1) } != 1 {
+            // The runtime went away or could not map our ids.
+            // SAFETY: as in child_main.
+            unsafe { libc::_exit(126) };
+        }
+    }
     // Into the cgroup first, so everything after is limited and accounted.
     for fd in &cfg.cgroup_files {
         // SAFETY: writing one byte from a static buffer to a fd the parent opened.

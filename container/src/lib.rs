@@ -22,12 +22,15 @@ pub mod net;
 pub mod oci;
 mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod security;
 mod signals;
 pub mod spec;
 pub mod syscall;
+pub mod validate;
 
-pub use cgroup::{CgroupChoice, CgroupStats};
+pub use cgroup::{CgroupChoice, CgroupPlacement, CgroupStats, DeviceRule};
 pub use error::{Error, Result};
-pub use process::{ExitStatus, MIN_MEMORY_BYTES, RunReport, Running, Timestamps, run, spawn};
-pub use spec::{ContainerSpec, NetMode, Resources, RootSpec, Stdio, Volume};
+pub use process::{ExitStatus, RunReport, Running, Timestamps, run, spawn};
+pub use spec::{ContainerSpec, Hardening, NetMode, Resources, RootSpec, Stdio, Volume};
+pub use validate::MIN_MEMORY_BYTES;

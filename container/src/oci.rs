@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::cgroup::CPU_PERIOD_US;
+use crate::cgroup::{CPU_PERIOD_US, DeviceRule, devices};
 use crate::mounts::MountSpec;
 use crate::security::capabilities::parse_names;
 use crate::spec::{ContainerSpec, NetMode, Rlimit};
@@ -190,18 +190,15 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
                 "isolab does not set a umask",
             ));
         }
-        spec.uid = user.get("uid").and_then(Value::as_u64).unwrap_or(0) as u32;
-        spec.gid = user.get("gid").and_then(Value::as_u64).unwrap_or(0) as u32;
+        spec.uid = id(user.get("uid"), "process.user.uid")?;
+        spec.gid = id(user.get("gid"), "process.user.gid")?;
         spec.additional_gids = user
             .get("additionalGids")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_u64)
-                    .map(|g| g as u32)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+            .map(|g| id(Some(g), "process.user.additionalGids"))
+            .collect::<Result<_>>()?;
     }
 
     // Absent capabilities means none at all, as in the OCI spec.
@@ -307,6 +304,35 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
         ));
     }
     Ok(spec)
+}
+
+/// A user or group id: 0 to 2^31 − 1, as runc accepts (`(uid_t)-1` would
+/// leave the program running as root).
+fn id(v: Option<&Value>, field: &'static str) -> Result<u32> {
+    let Some(v) = v else { return Ok(0) };
+    match v.as_u64() {
+        Some(n) if n <= u64::from(crate::validate::MAX_ID) => Ok(n as u32),
+        _ => Err(Error::InvalidSpec {
+            field,
+            value: v.to_string(),
+            reason: format!("must be an id from 0 to {}", crate::validate::MAX_ID),
+        }),
+    }
+}
+
+/// A positive limit at JSON path `field`, or an error saying how to ask for none.
+fn positive(v: Option<&Value>, field: &'static str) -> Result<Option<i64>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => match x.as_i64() {
+            Some(n) if n > 0 => Ok(Some(n)),
+            _ => Err(Error::InvalidSpec {
+                field,
+                value: x.to_string(),
+                reason: "must be a positive number (leave the field out for no limit)".into(),
+            }),
+        },
+    }
 }
 
 fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
@@ -415,26 +441,11 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
         "linux.resources",
         &["memory", "cpu", "pids", "devices"],
     )?;
-    // Device rules: only "deny everything" is accepted; isolab enforces it by
-    // mounting every filesystem nodev except its own bind-mounted device nodes.
-    for (i, d) in res
-        .get("devices")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if d.get("allow").and_then(Value::as_bool) != Some(false) {
-            return Err(unsupported(
-                &format!("linux.resources.devices[{i}]"),
-                "only deny rules are supported",
-            ));
-        }
-    }
+    map_devices(res.get("devices"), spec)?;
     if let Some(m) = res.get("memory") {
         let m = obj(m, "linux.resources.memory")?;
         only(m, "linux.resources.memory", &["limit", "swap"])?;
-        let limit = m.get("limit").and_then(Value::as_i64).filter(|l| *l > 0);
+        let limit = positive(m.get("limit"), "linux.resources.memory.limit")?;
         if let Some(swap) = m.get("swap").and_then(Value::as_i64)
             && Some(swap) != limit
         {
@@ -448,24 +459,46 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
     if let Some(c) = res.get("cpu") {
         let c = obj(c, "linux.resources.cpu")?;
         only(c, "linux.resources.cpu", &["quota", "period"])?;
-        if let Some(q) = c.get("quota").and_then(Value::as_i64).filter(|q| *q > 0) {
-            let period = c
-                .get("period")
-                .and_then(Value::as_u64)
-                .unwrap_or(CPU_PERIOD_US)
-                .max(1);
-            spec.resources.cpus = Some(q as f64 / period as f64);
+        let quota = positive(c.get("quota"), "linux.resources.cpu.quota")?;
+        let period = positive(c.get("period"), "linux.resources.cpu.period")?;
+        if let Some(q) = quota {
+            let period = period.map_or(CPU_PERIOD_US as f64, |p| p as f64);
+            spec.resources.cpus = Some(q as f64 / period);
         }
     }
     if let Some(p) = res.get("pids") {
         let p = obj(p, "linux.resources.pids")?;
         only(p, "linux.resources.pids", &["limit"])?;
-        spec.resources.pids = p
-            .get("limit")
-            .and_then(Value::as_i64)
-            .filter(|l| *l > 0)
-            .map(|l| l as u64);
+        spec.resources.pids =
+            positive(p.get("limit"), "linux.resources.pids.limit")?.map(|l| l as u64);
     }
+    Ok(())
+}
+
+/// `linux.resources.devices`: the bundle's rules, then the default devices
+/// (as runc adds them), evaluated last match first by the device cgroup.
+fn map_devices(v: Option<&Value>, spec: &mut ContainerSpec) -> Result<()> {
+    let mut rules: Vec<DeviceRule> = Vec::new();
+    for (i, d) in v
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("linux.resources.devices[{i}]");
+        let d = obj(d, &at)?;
+        only(d, &at, &["allow", "type", "major", "minor", "access"])?;
+        rules.push(DeviceRule::from_oci(
+            &at,
+            d.get("allow").and_then(Value::as_bool).unwrap_or(false),
+            d.get("type").and_then(Value::as_str),
+            d.get("major").and_then(Value::as_i64),
+            d.get("minor").and_then(Value::as_i64),
+            d.get("access").and_then(Value::as_str),
+        )?);
+    }
+    rules.extend(devices::default_rules());
+    spec.devices = Some(rules);
     Ok(())
 }
 
@@ -593,15 +626,53 @@ mod tests {
                 .to_string()
                 .contains("process.terminal")
         );
+    }
+
+    #[test]
+    fn device_rules_come_before_the_default_devices() {
         let mut v = runc_default();
-        v["linux"]["resources"]["devices"] =
-            serde_json::json!([{"allow": true, "type": "b", "major": 8, "access": "rwm"}]);
-        assert!(
-            from_value(Path::new("/b"), &v)
-                .unwrap_err()
-                .to_string()
-                .contains("devices[0]")
-        );
+        v["linux"]["resources"]["devices"] = serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "r"}
+        ]);
+        let s = from_value(Path::new("/b"), &v).unwrap();
+        let rules = s.devices.unwrap();
+        use devices::{DeviceKind, access, allowed};
+        assert!(allowed(&rules, DeviceKind::Block, 8, 0, access::READ));
+        assert!(!allowed(&rules, DeviceKind::Block, 8, 0, access::WRITE));
+        assert!(allowed(&rules, DeviceKind::Char, 1, 3, access::ALL));
+        assert!(!allowed(&rules, DeviceKind::Char, 10, 232, access::MKNOD));
+        v["linux"]["resources"]["devices"] = serde_json::json!([{"allow": true, "type": "q"}]);
+        let e = from_value(Path::new("/b"), &v).unwrap_err().to_string();
+        assert!(e.contains("devices[0].type"), "{e}");
+    }
+
+    #[test]
+    fn ids_above_2_31_and_non_positive_limits_are_refused_by_field() {
+        for (field, val) in [
+            ("uid", serde_json::json!(4294967295u64)),
+            ("gid", serde_json::json!(2147483648u64)),
+            ("additionalGids", serde_json::json!([1, 4294967295u64])),
+        ] {
+            let mut v = runc_default();
+            v["process"]["user"][field] = val;
+            let e = from_value(Path::new("/b"), &v).unwrap_err().to_string();
+            assert!(e.contains(&format!("process.user.{field}")), "{e}");
+        }
+        let mut v = runc_default();
+        v["process"]["user"]["uid"] = serde_json::json!(2147483647u64);
+        assert_eq!(from_value(Path::new("/b"), &v).unwrap().uid, 2147483647);
+        for (path, key, val) in [
+            ("memory", "limit", -1),
+            ("memory", "limit", 0),
+            ("cpu", "quota", -1),
+            ("pids", "limit", 0),
+        ] {
+            let mut v = runc_default();
+            v["linux"]["resources"][path] = serde_json::json!({ key: val });
+            let e = from_value(Path::new("/b"), &v).unwrap_err().to_string();
+            assert!(e.contains(&format!("linux.resources.{path}.{key}")), "{e}");
+        }
     }
 
     #[test]

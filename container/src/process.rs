@@ -11,10 +11,7 @@ use crate::init::{self, ChildConfig, Go, MSG_ERROR, MSG_EXEC, Report};
 use crate::net::Veth;
 use crate::signals::SignalGuard;
 use crate::spec::{ContainerSpec, NetMode, Stdio};
-use crate::{Error, Result, rootfs, security};
-
-/// Smallest memory limit accepted: below it even the set-up cannot finish.
-pub const MIN_MEMORY_BYTES: u64 = 4 << 20;
+use crate::{Error, Result, rootfs, security, validate};
 
 /// Time a container gets to finish after a forwarded SIGINT/SIGTERM before it is killed.
 pub const SIGNAL_GRACE: Duration = Duration::from_secs(2);
@@ -66,10 +63,17 @@ pub struct RunReport {
     pub stats: CgroupStats,
     /// Timestamps.
     pub times: Timestamps,
-    /// Captured standard output (when it was [`Stdio::Piped`] and not taken).
+    /// Captured standard output (when it was [`Stdio::Piped`] and not taken),
+    /// at most [`ContainerSpec::capture_limit`] bytes.
     pub stdout: Vec<u8>,
     /// Captured standard error (likewise).
     pub stderr: Vec<u8>,
+    /// Bytes of standard output read past the capture limit and dropped.
+    pub stdout_dropped: u64,
+    /// Bytes of standard error read past the capture limit and dropped.
+    pub stderr_dropped: u64,
+    /// Things the user should know about this run (where its cgroup went…).
+    pub notes: Vec<String>,
 }
 
 impl RunReport {
@@ -162,6 +166,8 @@ pub struct Running {
     times: Timestamps,
     timeout: Option<Duration>,
     forward_signals: bool,
+    capture_limit: usize,
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for Running {
@@ -181,54 +187,6 @@ fn cstring(field: &'static str, s: &str) -> Result<CString> {
     })
 }
 
-fn validate(spec: &ContainerSpec) -> Result<()> {
-    if let Some(m) = spec.resources.memory
-        && m < MIN_MEMORY_BYTES
-    {
-        return Err(Error::MemoryLimitTooLow {
-            limit: m,
-            minimum: MIN_MEMORY_BYTES,
-        });
-    }
-    if spec.resources.pids == Some(0) {
-        return Err(Error::InvalidSpec {
-            field: "pids",
-            value: "0".into(),
-            reason: "must be at least 1".into(),
-        });
-    }
-    if spec.hostname.len() > 64 || spec.hostname.contains('\0') {
-        return Err(Error::InvalidSpec {
-            field: "hostname",
-            value: spec.hostname.clone(),
-            reason: "must be at most 64 bytes without NUL".into(),
-        });
-    }
-    if !spec.cwd.starts_with('/') {
-        return Err(Error::InvalidSpec {
-            field: "cwd",
-            value: spec.cwd.clone(),
-            reason: "must be absolute".into(),
-        });
-    }
-    if let Some(e) = spec.env.iter().find(|e| !e.contains('=')) {
-        return Err(Error::InvalidSpec {
-            field: "env",
-            value: e.clone(),
-            reason: "must be KEY=VALUE".into(),
-        });
-    }
-    for v in &spec.volumes {
-        if !v.host.exists() {
-            return Err(Error::BadVolume {
-                spec: format!("{}:{}", v.host.display(), v.guest.display()),
-                reason: format!("host path {} does not exist", v.host.display()),
-            });
-        }
-    }
-    Ok(())
-}
-
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid out array of two ints.
@@ -237,6 +195,18 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: both fds were just created and are owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// True when this process runs as root (effective uid 0).
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// How long the set-up may take: 30 s, or less when the run's timeout is shorter.
+fn setup_deadline(timeout: Option<Duration>) -> Instant {
+    let limit = Duration::from_secs(30);
+    Instant::now() + timeout.map_or(limit, |t| t.min(limit))
 }
 
 fn staging_dir() -> Result<PathBuf> {
@@ -248,10 +218,15 @@ fn staging_dir() -> Result<PathBuf> {
 
 /// Starts `spec`: returns once the program is executing (or with the reason it could not).
 pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
-    validate(spec)?;
+    validate::spec(spec)?;
     let program = rootfs::resolve_program(spec)?;
-    let mut cgroup = crate::cgroup::manager_for(&spec.cgroup)?;
-    cgroup.create(&spec.resources)?;
+    let (cgroup, rootless_note) = if spec.user_namespace {
+        crate::rootless::cgroup(spec)?
+    } else {
+        let mut m = crate::cgroup::manager_for(&spec.cgroup, spec.cgroup_placement)?;
+        m.create(&spec.resources, spec.devices.as_deref())?;
+        (m, None)
+    };
     // A given rootfs is bound onto itself; only the minimal root needs a
     // mount point, removed after the run (removing it while the container's
     // mount namespace still has it mounted would cost an RCU grace period).
@@ -310,6 +285,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     {
         match mode {
             Stdio::Inherit => {}
+            Stdio::Fd(fd) => stdio[i] = fd,
             Stdio::Null => {
                 let f = std::fs::OpenOptions::new()
                     .read(true)
@@ -354,6 +330,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             None
         },
         unshare_cgroup: spec.namespaces.cgroup,
+        wait_for_id_maps: spec.user_namespace,
         cgroup_files: cgroup_files.iter().map(AsRawFd::as_raw_fd).collect(),
         loopback: spec.net != NetMode::Host,
         rlimits: spec.rlimits.clone(),
@@ -379,6 +356,9 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     }
 
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_PIDFD;
+    if spec.user_namespace {
+        flags |= libc::CLONE_NEWUSER;
+    }
     if spec.namespaces.uts {
         flags |= libc::CLONE_NEWUTS;
     }
@@ -467,6 +447,9 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     };
     drop(child_sock);
     drop(keep_child);
+    if spec.user_namespace {
+        map_ids(pid, &parent_sock)?;
+    }
     cfg.argv.clear();
     cfg.envp.clear();
 
@@ -483,19 +466,22 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         },
         None => Go::default(),
     };
-    // SAFETY: writing a plain-data struct.
+    // SAFETY: sending a plain-data struct; MSG_NOSIGNAL: no SIGPIPE.
     let n = unsafe {
-        libc::write(
+        libc::send(
             parent_sock.as_raw_fd(),
             (&go as *const Go).cast(),
             std::mem::size_of::<Go>(),
+            libc::MSG_NOSIGNAL,
         )
     };
     if n != std::mem::size_of::<Go>() as isize {
-        return Err(Error::host(
-            "release the container init",
-            io::Error::last_os_error(),
-        ));
+        let e = io::Error::last_os_error();
+        // An init that failed its set-up before waiting for the go-ahead has
+        // closed its end: its report is still queued below, so read it.
+        if !matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) {
+            return Err(Error::host("release the container init", e));
+        }
     }
 
     let base_ns = init::mono_ns();
@@ -515,12 +501,16 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         exec: None,
         exited: None,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = setup_deadline(spec.timeout);
+    let setup_started = Instant::now();
     loop {
         let mut r = Report::default();
         if !wait_readable(parent_sock.as_raw_fd(), deadline) {
             return Err(Error::ChildVanished {
-                status: "set-up did not finish within 30 s".into(),
+                status: format!(
+                    "set-up did not finish within {:.1} s",
+                    setup_started.elapsed().as_secs_f64()
+                ),
             });
         }
         // SAFETY: reading into a plain-data struct of the size we pass.
@@ -536,7 +526,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         }
         if n < 0 {
             let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
+            // ECONNRESET: the init closed its end with our go-ahead unread.
+            // The error is reported once, ahead of the messages still queued.
+            if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::ECONNRESET)
+            {
                 continue;
             }
             return Err(Error::host("read from the container init", e));
@@ -549,6 +542,12 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             MSG_ERROR => {
                 let status = child.reap();
                 tracing::debug!(?status, "container init failed during set-up");
+                if r.step == init::Step::Exec as u32
+                    && r.errno == libc::ENOENT
+                    && let Some(e) = rootfs::missing_interpreter(spec, &program)
+                {
+                    return Err(e);
+                }
                 return Err(Error::Setup {
                     step: init::Step::describe(r.step, &cfg.plan, &program),
                     source: io::Error::from_raw_os_error(r.errno),
@@ -565,6 +564,8 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     }
     let file = |fd: Option<OwnedFd>| fd.map(std::fs::File::from);
     let [_stdin, out, err] = parent_ends;
+    let mut cgroup_notes = cgroup.notes();
+    cgroup_notes.extend(rootless_note);
     Ok(Running {
         child,
         stdout: file(out),
@@ -575,7 +576,31 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         times,
         timeout: spec.timeout,
         forward_signals: spec.forward_signals,
+        capture_limit: spec.capture_limit,
+        notes: cgroup_notes,
     })
+}
+
+/// Writes the id maps of the user namespace of `pid`, then tells the child,
+/// which waits for them before its set-up.
+fn map_ids(pid: libc::pid_t, sock: &OwnedFd) -> Result<()> {
+    crate::rootless::write_id_maps(pid)?;
+    // SAFETY: one byte from a static buffer; MSG_NOSIGNAL: no SIGPIPE.
+    let n = unsafe {
+        libc::send(
+            sock.as_raw_fd(),
+            b"m".as_ptr().cast(),
+            1,
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if n != 1 {
+        return Err(Error::host(
+            "tell the container init its ids are mapped",
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 /// `clone3` arguments (the kernel's `struct clone_args`, version 2).
@@ -670,6 +695,11 @@ impl Running {
         self.child.kill(signal);
     }
 
+    /// Notes gathered while starting (where the cgroup went…).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// Waits for the container to exit (enforcing the timeout, forwarding
     /// SIGINT/SIGTERM), reads its accounting and removes its cgroup and veth.
     pub fn wait(mut self) -> Result<RunReport> {
@@ -677,73 +707,36 @@ impl Running {
         let deadline = self
             .timeout
             .map(|t| self.times.exec.unwrap_or(self.times.before_clone) + t);
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let mut streams: Vec<(std::fs::File, bool)> = Vec::new();
-        for (f, is_out) in [(self.stdout.take(), true), (self.stderr.take(), false)] {
-            if let Some(f) = f {
-                streams.push((f, is_out));
-            }
-        }
+        let limit = self.capture_limit;
+        let mut streams: Vec<Capture> = [self.stdout.take(), self.stderr.take()]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.map(|f| Capture::new(f, i == 0, limit)))
+            .collect();
+        let mut done: Vec<Capture> = Vec::new();
         let mut timed_out = false;
         let mut interrupted = None;
         let mut kill_at: Option<Instant> = None;
         let mut exited_status = None;
         let mut drain_until: Option<Instant> = None;
         loop {
-            let mut fds = vec![libc::pollfd {
-                fd: self.child.pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            if exited_status.is_some() {
-                fds[0].events = 0;
-            }
-            fds.extend(streams.iter().map(|(f, _)| libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }));
-            // Wake at least every 50 ms to notice signals.
+            let child_fd = exited_status
+                .is_none()
+                .then(|| self.child.pidfd.as_raw_fd());
             let mut tick = Duration::from_millis(50);
             for d in [deadline, kill_at, drain_until].into_iter().flatten() {
                 tick = tick.min(d.saturating_duration_since(Instant::now()));
             }
-            // SAFETY: fds is a valid array of pollfd.
-            unsafe {
-                libc::poll(
-                    fds.as_mut_ptr(),
-                    fds.len() as libc::nfds_t,
-                    tick.as_millis() as i32,
-                )
-            };
-            let mut closed = Vec::new();
-            for (i, p) in fds.iter().enumerate().skip(1) {
-                if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                    let mut buf = [0u8; 65536];
-                    let (f, is_out) = &mut streams[i - 1];
-                    match f.read(&mut buf) {
-                        Ok(0) | Err(_) => closed.push(i - 1),
-                        Ok(n) => {
-                            (if *is_out { &mut out } else { &mut err }).extend_from_slice(&buf[..n])
-                        }
-                    }
-                }
-            }
-            for i in closed.into_iter().rev() {
-                streams.remove(i);
-            }
-            if exited_status.is_none() && fds[0].revents & libc::POLLIN != 0 {
+            let child_ready = poll_streams(child_fd, &mut streams, &mut done, tick);
+            if child_ready {
                 exited_status = self.child.reap();
                 self.times.exited = Some(Instant::now());
                 drain_until = Some(Instant::now() + Duration::from_secs(1));
             }
-            if exited_status.is_some()
-                && (streams.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d))
-            {
-                break;
-            }
             if exited_status.is_some() {
+                if streams.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
                 continue;
             }
             if let Some(sig) = guard.as_mut().and_then(SignalGuard::take) {
@@ -764,6 +757,7 @@ impl Running {
                 self.child.kill(libc::SIGKILL);
             }
         }
+        done.append(&mut streams);
         let stats = self.cgroup.stats();
         self.cgroup.remove()?;
         drop(self.veth.take());
@@ -772,6 +766,14 @@ impl Running {
         let status = exited_status
             .map(ExitStatus::from_wait)
             .unwrap_or(ExitStatus::Signaled(libc::SIGKILL));
+        let (mut out, mut err) = (Capture::empty(), Capture::empty());
+        for c in done {
+            if c.is_out {
+                out = c;
+            } else {
+                err = c;
+            }
+        }
         Ok(RunReport {
             status,
             oom_killed: stats.oom_kills.unwrap_or(0) > 0,
@@ -779,8 +781,99 @@ impl Running {
             interrupted,
             stats,
             times: self.times,
-            stdout: out,
-            stderr: err,
+            stdout: out.kept,
+            stderr: err.kept,
+            stdout_dropped: out.dropped,
+            stderr_dropped: err.dropped,
+            notes: self.notes,
         })
     }
+}
+
+/// One piped stream being collected: up to `limit` bytes kept, the rest
+/// read (so the container never blocks on a full pipe) and counted.
+struct Capture {
+    file: Option<std::fs::File>,
+    is_out: bool,
+    limit: usize,
+    kept: Vec<u8>,
+    dropped: u64,
+}
+
+impl Capture {
+    fn new(file: std::fs::File, is_out: bool, limit: usize) -> Capture {
+        Capture {
+            file: Some(file),
+            is_out,
+            limit,
+            kept: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn empty() -> Capture {
+        Capture {
+            file: None,
+            is_out: false,
+            limit: 0,
+            kept: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Reads what is there; false at end of stream.
+    fn read_some(&mut self, buf: &mut [u8]) -> bool {
+        let Some(f) = self.file.as_mut() else {
+            return false;
+        };
+        match f.read(buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                let room = self.limit.saturating_sub(self.kept.len()).min(n);
+                self.kept.extend_from_slice(&buf[..room]);
+                self.dropped += (n - room) as u64;
+                true
+            }
+            Err(e) => e.kind() == io::ErrorKind::Interrupted,
+        }
+    }
+}
+
+/// Polls the child's pidfd (if given) and the open streams for up to `tick`,
+/// reading what arrived; streams at their end move to `done`. True when the
+/// child has exited.
+fn poll_streams(
+    child: Option<RawFd>,
+    streams: &mut Vec<Capture>,
+    done: &mut Vec<Capture>,
+    tick: Duration,
+) -> bool {
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
+    fds.push(libc::pollfd {
+        fd: child.unwrap_or(-1),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    fds.extend(streams.iter().map(|c| libc::pollfd {
+        fd: c.file.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+        events: libc::POLLIN,
+        revents: 0,
+    }));
+    // SAFETY: fds is a valid array of pollfd (negative fds are ignored by poll).
+    unsafe {
+        libc::poll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            tick.as_millis() as i32,
+        )
+    };
+    let mut buf = [0u8; 65536];
+    for i in (0..streams.len()).rev() {
+        if fds[i + 1].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+            && !streams[i].read_some(&mut buf)
+        {
+            done.push(streams.remove(i));
+        }
+    }
+    child.is_some() && fds[0].revents & libc::POLLIN != 0
 }

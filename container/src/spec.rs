@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cgroup::CgroupChoice;
+use std::os::fd::RawFd;
+
+use crate::cgroup::{CgroupChoice, CgroupPlacement, DeviceRule};
 use crate::mounts::MountSpec;
 use crate::security::capabilities::CapabilitySet;
 
@@ -112,14 +114,47 @@ pub enum NetMode {
 /// What a standard stream of the container is connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stdio {
-    /// The runtime's own stream.
+    /// The runtime's own stream: the container writes to (or reads from) the
+    /// caller's file descriptor directly, a terminal or a pipe alike; the
+    /// runtime never touches the data.
     #[default]
     Inherit,
     /// `/dev/null`.
     Null,
     /// A pipe the caller reads ([`crate::Running::take_stdout`]); [`crate::run`]
-    /// collects it into the report.
+    /// collects it into the report, at most [`ContainerSpec::capture_limit`]
+    /// bytes (the rest is read and counted, not kept).
     Piped,
+    /// This open file descriptor of the caller (a file to stream output to,
+    /// say); it must stay open until [`crate::spawn`] returns.
+    Fd(RawFd),
+}
+
+/// Default cap on the output [`crate::run`] keeps per piped stream.
+pub const DEFAULT_CAPTURE_LIMIT: usize = 16 << 20;
+
+/// Protections against a hostile image or config that can be switched off.
+///
+/// All are on by default. Switching one off exists only so the escape suite
+/// can show that each of its tests is able to fail; never do it otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hardening {
+    /// Resolve every path inside the root without leaving it (symlinks
+    /// included), never block on a FIFO, and refuse a `/proc`, `/sys` or
+    /// `/dev` that is not a plain directory.
+    pub paths_in_root: bool,
+    /// Refuse user and group ids above 2^31 − 1 (`(uid_t)-1` would leave the
+    /// program running as root).
+    pub check_ids: bool,
+}
+
+impl Default for Hardening {
+    fn default() -> Self {
+        Hardening {
+            paths_in_root: true,
+            check_ids: true,
+        }
+    }
 }
 
 /// Resource limits, applied through the cgroup.
@@ -197,6 +232,12 @@ pub struct ContainerSpec {
     pub resources: Resources,
     /// Which cgroup hierarchy to use.
     pub cgroup: CgroupChoice,
+    /// Where the container's groups go (below the caller's own cgroup).
+    pub cgroup_placement: CgroupPlacement,
+    /// Device access allowed inside, enforced by the device cgroup (default:
+    /// [`crate::cgroup::devices::default_rules`]); `None` turns the device
+    /// cgroup off (mounts stay `nodev`).
+    pub devices: Option<Vec<DeviceRule>>,
     /// Network set-up.
     pub net: NetMode,
     /// Optional namespaces.
@@ -225,6 +266,13 @@ pub struct ContainerSpec {
     pub rlimits: Vec<Rlimit>,
     /// Forward SIGINT/SIGTERM received by the runtime while it waits, and clean up.
     pub forward_signals: bool,
+    /// Bytes of each piped stream [`crate::Running::wait`] keeps.
+    pub capture_limit: usize,
+    /// Protections that stay on (see [`Hardening`]).
+    pub hardening: Hardening,
+    /// A new user namespace with the caller's uid and gid mapped to 0 inside
+    /// (see [`crate::rootless`]); on by default when the caller is not root.
+    pub user_namespace: bool,
 }
 
 impl ContainerSpec {
@@ -271,6 +319,8 @@ impl ContainerSpec {
                 ..Resources::default()
             },
             cgroup: CgroupChoice::Auto,
+            cgroup_placement: CgroupPlacement::BelowCaller,
+            devices: Some(crate::cgroup::devices::default_rules()),
             net: NetMode::Loopback,
             namespaces: Namespaces::default(),
             stdin: Stdio::Null,
@@ -285,6 +335,9 @@ impl ContainerSpec {
             seccomp: true,
             rlimits: Vec::new(),
             forward_signals: true,
+            capture_limit: DEFAULT_CAPTURE_LIMIT,
+            hardening: Hardening::default(),
+            user_namespace: crate::rootless::needed(),
         }
     }
 

@@ -7,10 +7,11 @@ use container::{ContainerSpec, Error};
 
 fn leftovers() -> usize {
     let prefix = format!("isolab-{}-", std::process::id());
-    let cg: usize = hostcaps::cgroup::mounts()
+    // Groups go below this process's own cgroup in each hierarchy.
+    let cg: usize = container::cgroup::parent_dirs()
         .iter()
-        .map(|m| {
-            std::fs::read_dir(&m.path)
+        .map(|dir| {
+            std::fs::read_dir(dir)
                 .map(|rd| {
                     rd.filter_map(|e| e.ok())
                         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))

@@ -23,7 +23,9 @@ use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use escape_support::{Env, HostSleeper, Verdict, Weaken, host_interface, host_marker, ready};
+use escape_support::{
+    Env, HostSleeper, Verdict, Weaken, host_interface, host_marker, hostile, ready,
+};
 
 /// One escape attempt.
 struct Attempt {
@@ -66,6 +68,14 @@ fn script_for_devices(kind: &str, maj: u32, min: u32) -> String {
            res=\"$res$d: ${{r#blocked }}; \"; \
          done; echo \"blocked ${{res%; }}\""
     )
+}
+
+fn dev_kvm() -> Result<(), String> {
+    if Path::new("/dev/kvm").exists() {
+        Ok(())
+    } else {
+        Err("the host has no /dev/kvm to copy".into())
+    }
 }
 
 fn root_device() -> (u32, u32) {
@@ -470,8 +480,8 @@ const ATTEMPTS: &[Attempt] = &[
             "`/dev`, `/tmp`, `/dev/shm`에 `/dev/kvm`(10:232)을 `mknod`하고 열기",
         ],
         stopped_by: [
-            "`nodev` on every writable mount",
-            "쓰기 가능한 모든 마운트에 `nodev`",
+            "the device cgroup (`mknod` refused), and `nodev` on every writable mount",
+            "장치 cgroup(`mknod` 거부)과 쓰기 가능한 모든 마운트의 `nodev`",
         ],
         proof: None,
         needs: always,
@@ -484,8 +494,8 @@ const ATTEMPTS: &[Attempt] = &[
             "`/dev/mem`(1:1)을 `mknod`하고 열기",
         ],
         stopped_by: [
-            "`nodev` on every writable mount",
-            "쓰기 가능한 모든 마운트에 `nodev`",
+            "the device cgroup (`mknod` refused), and `nodev` on every writable mount",
+            "장치 cgroup(`mknod` 거부)과 쓰기 가능한 모든 마운트의 `nodev`",
         ],
         proof: None,
         needs: always,
@@ -498,8 +508,8 @@ const ATTEMPTS: &[Attempt] = &[
             "호스트 `/`가 있는 블록 장치를 `mknod`하고 열기",
         ],
         stopped_by: [
-            "`nodev` on every writable mount",
-            "쓰기 가능한 모든 마운트에 `nodev`",
+            "the device cgroup (`mknod` refused), and `nodev` on every writable mount",
+            "장치 cgroup(`mknod` 거부)과 쓰기 가능한 모든 마운트의 `nodev`",
         ],
         proof: None,
         needs: || {
@@ -713,6 +723,160 @@ const ATTEMPTS: &[Attempt] = &[
         needs: always,
         run: |env| env.verdict(&env.esc(&["syslog"])),
     },
+    Attempt {
+        id: "symlinked_mount_parent_absolute",
+        what: [
+            "a root whose `/data` is an absolute symlink to a host directory, with a mount at `/data/esc`",
+            "`/data`가 호스트 디렉터리로 가는 절대 심볼릭 링크인 루트에 `/data/esc` 마운트",
+        ],
+        stopped_by: [
+            "every path resolved inside the root (`openat2` `RESOLVE_IN_ROOT`)",
+            "모든 경로를 루트 안에서 해석 (`openat2` `RESOLVE_IN_ROOT`)",
+        ],
+        proof: Some(Weaken::PathsInRoot),
+        needs: always,
+        run: |env| hostile::symlinked_parent(env, false),
+    },
+    Attempt {
+        id: "symlinked_mount_parent_relative",
+        what: [
+            "a root whose `/data` is a relative `../../…` symlink to a host directory, with a mount at `/data/esc`",
+            "`/data`가 호스트 디렉터리로 가는 상대(`../../…`) 심볼릭 링크인 루트에 `/data/esc` 마운트",
+        ],
+        stopped_by: [
+            "`..` stops at the root (`RESOLVE_IN_ROOT`)",
+            "`..`는 루트에서 멈춤 (`RESOLVE_IN_ROOT`)",
+        ],
+        proof: Some(Weaken::PathsInRoot),
+        needs: always,
+        run: |env| hostile::symlinked_parent(env, true),
+    },
+    Attempt {
+        id: "symlinked_mount_last_absolute",
+        what: [
+            "a file mount at `/esc-file`, itself a dangling absolute symlink to a host path",
+            "호스트 경로로 가는 끊긴 절대 심볼릭 링크 `/esc-file`에 파일 마운트",
+        ],
+        stopped_by: [
+            "the last component resolved inside the root too; new entries made with `O_EXCL` in a resolved parent",
+            "마지막 구성 요소도 루트 안에서 해석; 새 항목은 해석된 부모에서 `O_EXCL`로 생성",
+        ],
+        proof: Some(Weaken::PathsInRoot),
+        needs: always,
+        run: |env| hostile::symlinked_last(env, false),
+    },
+    Attempt {
+        id: "symlinked_mount_last_relative",
+        what: [
+            "a file mount at `/esc-file`, a dangling relative `../../…` symlink to a host path",
+            "호스트 경로로 가는 끊긴 상대(`../../…`) 심볼릭 링크 `/esc-file`에 파일 마운트",
+        ],
+        stopped_by: [
+            "the last component resolved inside the root too",
+            "마지막 구성 요소도 루트 안에서 해석",
+        ],
+        proof: Some(Weaken::PathsInRoot),
+        needs: always,
+        run: |env| hostile::symlinked_last(env, true),
+    },
+    Attempt {
+        id: "fifo_mount_target",
+        what: [
+            "a mount target that is a FIFO, to stall set-up past the timeout",
+            "마운트 대상이 FIFO라 설정 단계를 타임아웃 너머까지 멈추게 하기",
+        ],
+        stopped_by: [
+            "targets opened with `O_PATH`, which never blocks",
+            "대상을 막히지 않는 `O_PATH`로 열기",
+        ],
+        proof: Some(Weaken::PathsInRoot),
+        needs: always,
+        run: hostile::fifo_target,
+    },
+    Attempt {
+        id: "symlinked_proc",
+        what: [
+            "a root whose `/proc` is a symlink, to run with no `/proc` of its own and no masked paths",
+            "`/proc`가 심볼릭 링크인 루트로, 자체 `/proc`와 가림 경로 없이 실행하기",
+        ],
+        stopped_by: [
+            "`/proc`, `/sys` and `/dev` refused unless plain directories",
+            "`/proc`, `/sys`, `/dev`가 일반 디렉터리가 아니면 거부",
+        ],
+        proof: Some(Weaken::PathsInRoot),
+        needs: always,
+        run: hostile::symlinked_proc,
+    },
+    Attempt {
+        id: "uid_overflow",
+        what: [
+            "`process.user.uid` 4294967295 (`(uid_t)-1`), to keep running as root",
+            "`process.user.uid` 4294967295(`(uid_t)-1`)로 root 그대로 실행하기",
+        ],
+        stopped_by: [
+            "ids above 2^31 − 1 refused, as runc does",
+            "runc처럼 2^31 − 1보다 큰 id 거부",
+        ],
+        proof: Some(Weaken::Ids),
+        needs: always,
+        run: hostile::uid_overflow,
+    },
+    Attempt {
+        id: "mknod_then_open_from_host",
+        what: [
+            "`mknod` a 0666 `/dev/kvm` copy in the root (a host directory), then open it from the host",
+            "루트(호스트 디렉터리)에 0666 `/dev/kvm` 사본을 `mknod`한 뒤 호스트에서 열기",
+        ],
+        stopped_by: [
+            "the device cgroup (OCI default allowlist: v1 `devices`, v2 BPF program)",
+            "장치 cgroup (OCI 기본 허용 목록: v1 `devices`, v2 BPF 프로그램)",
+        ],
+        proof: Some(Weaken::Devices),
+        needs: dev_kvm,
+        run: hostile::mknod_host_visible,
+    },
+    Attempt {
+        id: "output_flood",
+        what: [
+            "print 32 MiB to make the runtime hold it all in memory",
+            "32 MiB를 출력해 런타임이 모두 메모리에 쥐게 하기",
+        ],
+        stopped_by: [
+            "a fixed capture cap; the rest is read and counted, not kept",
+            "고정된 캡처 상한; 나머지는 읽고 세기만 하고 버림",
+        ],
+        proof: Some(Weaken::CaptureLimit),
+        needs: always,
+        run: hostile::output_flood,
+    },
+    Attempt {
+        id: "cgroup_outside_the_caller",
+        what: [
+            "get groups outside the caller's own cgroup (and its limits)",
+            "호출자 자신의 cgroup(과 그 제한) 밖에 그룹 얻기",
+        ],
+        stopped_by: [
+            "groups made below the caller's cgroup in each hierarchy",
+            "각 계층에서 호출자의 cgroup 아래에 그룹 생성",
+        ],
+        proof: Some(Weaken::CgroupRoot),
+        needs: hostile::caller_in_a_nested_cgroup,
+        run: hostile::cgroup_placement,
+    },
+    Attempt {
+        id: "io_uring",
+        what: [
+            "set up an io_uring, whose requests run in kernel workers no syscall filter sees",
+            "시스템 호출 필터가 보지 못하는 커널 워커에서 요청이 실행되는 io_uring 만들기",
+        ],
+        stopped_by: [
+            "seccomp (`io_uring_setup`, `io_uring_enter`, `io_uring_register` denied)",
+            "seccomp(`io_uring_setup`, `io_uring_enter`, `io_uring_register` 거부)",
+        ],
+        proof: Some(Weaken::Seccomp),
+        needs: always,
+        run: |env| env.verdict(&env.esc(&["io-uring"])),
+    },
 ];
 
 fn attempt(id: &str) -> &'static Attempt {
@@ -784,6 +948,17 @@ escape_tests!(
     raw_port_io,
     reboot,
     read_the_kernel_log,
+    symlinked_mount_parent_absolute,
+    symlinked_mount_parent_relative,
+    symlinked_mount_last_absolute,
+    symlinked_mount_last_relative,
+    fifo_mount_target,
+    symlinked_proc,
+    uid_overflow,
+    mknod_then_open_from_host,
+    output_flood,
+    cgroup_outside_the_caller,
+    io_uring,
 );
 
 #[test]

@@ -33,9 +33,10 @@ fn count_dir(dir: &Path, pred: impl Fn(&str) -> bool) -> usize {
 fn counts() -> Counts {
     let me = std::process::id();
     let prefix = format!("isolab-{me}-");
-    let cgroups = hostcaps::cgroup::mounts()
+    // Groups go below this process's own cgroup in each hierarchy.
+    let cgroups = container::cgroup::parent_dirs()
         .iter()
-        .map(|m| count_dir(&m.path, |n| n.starts_with(&prefix)))
+        .map(|d| count_dir(d, |n| n.starts_with(&prefix)))
         .sum();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()

@@ -18,7 +18,11 @@ pub struct Unsupported(pub String);
 pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Doctor { json } => doctor::run(json),
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(a).or_else(|e| {
+            // Printed here, once, so the status can be podman's 125/126/127.
+            eprintln!("isolab: error: {}", error_text(&e));
+            Ok(run::failure_code(&e))
+        }),
         Command::Probe(a) => run::probe(a),
         Command::Compare { out, json } => bench::compare(out, json),
         Command::Bench {
@@ -31,5 +35,40 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Kernel { action } => kernel::run(action),
         Command::Clean => clean::run(),
         Command::Testhost { action } => testhost::run(action),
+    }
+}
+
+/// `e` and its causes, each said once: many errors already name their cause
+/// in their own message, and repeating it would only confuse.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(2); // ENOENT
+        let e = anyhow::Error::from(::bench::isolation::IsolationError::CannotStart {
+            program: "/x".into(),
+            source: io,
+        });
+        assert_eq!(
+            error_text(&e),
+            "cannot start /x: No such file or directory (os error 2)"
+        );
+        let e = anyhow::Error::from(std::io::Error::other("inner")).context("outer: inner");
+        assert_eq!(error_text(&e), "outer: inner");
     }
 }

@@ -7,14 +7,17 @@ use bench::isolation::{
 use super::Unsupported;
 use crate::args::{Common, GuestArg, IsolationArg, ProbeArgs, RunArgs};
 
-/// `isolab run -- PROGRAM ARGS…`: exits with the program's status.
+/// `isolab run -- PROGRAM ARGS…`: exits with the program's status, or with
+/// 125/126/127 when it could not be run (see [`failure_code`]).
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let mut program = a.program.into_iter();
     let invocation = Invocation::Program {
         program: program.next().unwrap_or_default(),
         args: program.collect(),
     };
-    let outcome = execute(&a.common, &invocation)?;
+    // Output kept only when the outcome is printed as JSON.
+    let passthrough = !a.common.json;
+    let outcome = execute(&a.common, &invocation, passthrough)?;
     if a.common.json {
         println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome))?);
     } else {
@@ -26,12 +29,28 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             eprintln!("isolab: note: {note}");
         }
     }
+    match outcome.exit {
+        Exit::Timeout => eprintln!(
+            "isolab: the program was stopped after --timeout {:?}",
+            a.common.timeout
+        ),
+        Exit::OomKilled => eprintln!("isolab: the program was {}", describe(&outcome.exit)),
+        _ => {}
+    }
     Ok(exit_status(&outcome.exit))
+}
+
+/// The exit status of an `isolab run` that failed before the program ran, as
+/// podman and Docker use them: 127 not found, 126 not executable, 125 for
+/// isolab's own failures.
+pub fn failure_code(e: &anyhow::Error) -> i32 {
+    e.downcast_ref::<IsolationError>()
+        .map_or(125, IsolationError::exit_code)
 }
 
 /// `isolab probe PROBE…`: prints the result lines (or a summary table).
 pub fn probe(a: ProbeArgs) -> anyhow::Result<i32> {
-    let outcome = execute(&a.common, &Invocation::Probes(a.probes))?;
+    let outcome = execute(&a.common, &Invocation::Probes(a.probes), false)?;
     if a.common.json {
         for r in &outcome.results {
             println!("{}", serde_json::to_string(r)?);
@@ -89,7 +108,7 @@ fn kind_of(c: &Common) -> IsolationKind {
     }
 }
 
-fn execute(c: &Common, invocation: &Invocation) -> anyhow::Result<Outcome> {
+fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Result<Outcome> {
     let mut kind = kind_of(c);
     if kind != IsolationKind::Container && (c.rootfs.is_some() || c.bundle.is_some()) {
         anyhow::bail!("--rootfs and --bundle apply to --isolation container only (got {kind})");
@@ -100,6 +119,7 @@ fn execute(c: &Common, invocation: &Invocation) -> anyhow::Result<Outcome> {
         kernel: c.kernel.clone(),
         cmdline: c.cmdline.clone(),
         console: c.console,
+        passthrough_stdio: passthrough,
     };
     let limits = Limits {
         memory: c.memory,

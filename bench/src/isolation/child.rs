@@ -29,10 +29,12 @@ pub struct ChildReport {
     pub status: ChildStatus,
     /// True when it was killed because the timeout passed.
     pub timed_out: bool,
-    /// Its standard output, verbatim.
+    /// Its standard output, verbatim, at most [`super::CAPTURE_LIMIT`] bytes.
     pub stdout: Vec<u8>,
-    /// Its standard error, verbatim.
+    /// Its standard error, verbatim, likewise.
     pub stderr: Vec<u8>,
+    /// Bytes of output (both streams) read past the limit and dropped.
+    pub dropped: u64,
     /// When its first `ready` result line arrived, if it did.
     pub ready_at: Option<Instant>,
     /// Peak resident set size of the program the child runs, bytes: the
@@ -71,6 +73,7 @@ pub fn is_ready_line(line: &[u8]) -> bool {
 struct Pipe {
     fd: Option<OwnedFd>,
     buf: Vec<u8>,
+    dropped: u64,
 }
 
 impl Pipe {
@@ -85,7 +88,12 @@ impl Pipe {
         // SAFETY: reading into a stack buffer of the given length from a fd we own.
         let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
         if n > 0 {
-            self.buf.extend_from_slice(&chunk[..n as usize]);
+            // Keep up to the limit; read and count the rest, so the child
+            // never blocks on a full pipe and our memory stays bounded.
+            let n = n as usize;
+            let room = super::CAPTURE_LIMIT.saturating_sub(self.buf.len()).min(n);
+            self.buf.extend_from_slice(&chunk[..room]);
+            self.dropped += (n - room) as u64;
         } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             self.fd = None;
         }
@@ -173,10 +181,12 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
     let mut out = Pipe {
         fd: s.stdout,
         buf: Vec::new(),
+        dropped: 0,
     };
     let mut err = Pipe {
         fd: s.stderr,
         buf: Vec::new(),
+        dropped: 0,
     };
     let pidfd = pidfd_open(pid);
     let mut ready_at = None;
@@ -291,6 +301,7 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
     Ok(ChildReport {
         status,
         timed_out,
+        dropped: out.dropped + err.dropped,
         stdout: out.buf,
         stderr: err.buf,
         ready_at,

@@ -2,7 +2,7 @@
 //! container runtime, with a minimal root holding the static workload binary
 //! and busybox.
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -24,8 +24,11 @@ pub struct Container {
     /// Use this directory as the root instead of the minimal one.
     pub rootfs: Option<PathBuf>,
     /// Start from this OCI bundle's `config.json` (its root, mounts, limits
-    /// and security settings); the invocation replaces its `process.args`.
+    /// and security settings); a program invocation replaces its
+    /// `process.args`, unless the program is empty.
     pub bundle: Option<PathBuf>,
+    /// Give the container the caller's own stdin, stdout and stderr.
+    pub passthrough_stdio: bool,
 }
 
 impl Container {
@@ -54,6 +57,12 @@ pub fn spec_for(
                     readonly: true,
                 });
             (spec, probes.clone())
+        }
+        // No program: the bundle's own process.args, as `runc run` does.
+        (Invocation::Program { program, .. }, Some(dir)) if program.is_empty() => {
+            let spec = container::oci::load_bundle(dir)?;
+            let args = spec.args.clone();
+            (spec, args)
         }
         (Invocation::Program { program, args }, Some(dir)) => (
             container::oci::load_bundle(dir)?.program(program.as_str()),
@@ -129,6 +138,7 @@ pub fn spec_for(
     spec.args = args;
     spec.stdout = Stdio::Piped;
     spec.stderr = Stdio::Piped;
+    spec.capture_limit = super::CAPTURE_LIMIT;
     spec.timeout = Some(limits.timeout);
     // A bundle's own limits stay unless the command line overrides them.
     if limits.memory.is_some() || bundle.is_none() {
@@ -146,12 +156,19 @@ impl Isolation for Container {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let spec = spec_for(
+        let mut spec = spec_for(
             invocation,
             limits,
             self.rootfs.as_deref(),
             self.bundle.as_deref(),
         )?;
+        let passthrough =
+            self.passthrough_stdio && matches!(invocation, Invocation::Program { .. });
+        if passthrough {
+            spec.stdin = Stdio::Inherit;
+            spec.stdout = Stdio::Inherit;
+            spec.stderr = Stdio::Inherit;
+        }
         tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
         let mut running = container::spawn(&spec)?;
         let before_clone = running.times().before_clone;
@@ -159,31 +176,13 @@ impl Isolation for Container {
         let init_pid = running.pid();
         // Stdout is read on its own thread so the ready line is timestamped on
         // arrival; `wait` collects stderr and enforces the timeout meanwhile.
-        // The container's PID 1 peak RSS is sampled at every line, as the
-        // native backend does, so the two are measured the same way.
-        let reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let mut ready_at = None;
-            let mut hwm = None;
-            if let Some(f) = stdout {
-                let mut r = BufReader::new(f);
-                let mut line = Vec::new();
-                while r.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-                    if ready_at.is_none() && is_ready_line(&line) {
-                        ready_at = Some(Instant::now());
-                    }
-                    hwm = hwm.max(vm_hwm_bytes(init_pid));
-                    buf.extend_from_slice(&line);
-                    line.clear();
-                }
-            }
-            (buf, ready_at, hwm)
-        });
+        let reader = std::thread::spawn(move || read_stdout(stdout, init_pid));
         let report = running.wait()?;
-        let (stdout, ready_at, hwm) = reader.join().map_err(|_| IsolationError::Io {
+        let read = reader.join().map_err(|_| IsolationError::Io {
             context: "container stdout reader".into(),
             source: std::io::Error::other("reader thread panicked"),
         })?;
+        let (stdout, ready_at, hwm) = (read.kept, read.ready_at, read.hwm);
 
         let exit = match (report.timed_out, report.oom_killed, report.status) {
             (true, _, _) => Exit::Timeout,
@@ -204,7 +203,14 @@ impl Isolation for Container {
             kernel: None,
             init: None,
         });
-        let mut notes = Vec::new();
+        let mut notes = report.notes.clone();
+        let dropped = read.dropped + report.stderr_dropped;
+        if dropped > 0 {
+            notes.push(format!(
+                "{dropped} bytes of output past the {} MiB capture limit were read and dropped",
+                super::CAPTURE_LIMIT >> 20
+            ));
+        }
         if report.oom_killed && !matches!(exit, Exit::OomKilled) {
             notes.push(format!(
                 "{} process(es) in the container were OOM-killed",
@@ -233,5 +239,119 @@ impl Isolation for Container {
             },
             notes,
         })
+    }
+}
+
+/// What the stdout reader saw.
+struct StdoutRead {
+    /// Up to [`super::CAPTURE_LIMIT`] bytes.
+    kept: Vec<u8>,
+    /// Bytes read past the limit.
+    dropped: u64,
+    /// When the workload's ready line arrived.
+    ready_at: Option<Instant>,
+    /// The container init's peak RSS, sampled at every line as the native
+    /// backend does, so the two are measured the same way.
+    hwm: Option<u64>,
+}
+
+/// Bytes of a line's start kept to recognise the ready line (which is short);
+/// a longer line, even one with no newline at all, is never held whole.
+const LINE_HEAD: usize = 4096;
+
+/// Least time between RSS samples taken for plain output (result lines are
+/// always sampled): `yes` must not cost a `/proc` read per line.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl StdoutRead {
+    /// Keeps what fits under the capture limit, counts the rest, and
+    /// returns how many bytes were kept.
+    fn keep(&mut self, data: &[u8]) -> usize {
+        let room = super::CAPTURE_LIMIT
+            .saturating_sub(self.kept.len())
+            .min(data.len());
+        self.kept.extend_from_slice(&data[..room]);
+        self.dropped += (data.len() - room) as u64;
+        room
+    }
+
+    /// At the end of a line that looks like a result (`{…`): the ready
+    /// timestamp and an RSS sample.
+    fn end_result_line(&mut self, head: &[u8], init_pid: i32) {
+        if self.ready_at.is_none() && is_ready_line(head) {
+            self.ready_at = Some(Instant::now());
+        }
+        self.hwm = self.hwm.max(vm_hwm_bytes(init_pid));
+    }
+}
+
+/// Whether a line starting with `head` may be a workload result line.
+fn looks_like_result(head: &[u8]) -> bool {
+    head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Reads the container's stdout to its end: at most [`super::CAPTURE_LIMIT`]
+/// bytes kept, the rest read and counted; only the kept part is scanned for
+/// lines, so a flood past the limit costs a read and nothing more.
+fn read_stdout(stdout: Option<impl Read>, init_pid: i32) -> StdoutRead {
+    let mut r = StdoutRead {
+        kept: Vec::new(),
+        dropped: 0,
+        ready_at: None,
+        hwm: None,
+    };
+    let Some(mut f) = stdout else { return r };
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut head = Vec::with_capacity(LINE_HEAD);
+    let mut sampled = Instant::now();
+    loop {
+        let n = match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let kept = r.keep(&chunk[..n]);
+        if kept > 0 && sampled.elapsed() >= SAMPLE_EVERY {
+            r.hwm = r.hwm.max(vm_hwm_bytes(init_pid));
+            sampled = Instant::now();
+        }
+        for piece in chunk[..kept].split_inclusive(|b| *b == b'\n') {
+            let room = LINE_HEAD.saturating_sub(head.len()).min(piece.len());
+            head.extend_from_slice(&piece[..room]);
+            if piece.ends_with(b"\n") {
+                if looks_like_result(&head) {
+                    r.end_result_line(&head, init_pid);
+                }
+                head.clear();
+            }
+        }
+    }
+    if looks_like_result(&head) {
+        r.end_result_line(&head, init_pid);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// From memory, not a file: the soak tests count this process's fds.
+    fn read_all(data: &[u8]) -> StdoutRead {
+        read_stdout(Some(data), 0)
+    }
+
+    #[test]
+    fn the_ready_line_is_seen_and_a_flood_is_bounded() {
+        let mut data = b"{\"probe\":\"ready\",\"x\":1}\n".to_vec();
+        data.resize(super::super::CAPTURE_LIMIT + 12345, b'y');
+        let r = read_all(&data);
+        assert!(r.ready_at.is_some());
+        assert_eq!(r.kept.len(), super::super::CAPTURE_LIMIT);
+        assert_eq!(r.dropped, 12345);
+        let r = read_all(b"plain\n{\"probe\":\"cpu\"}\n");
+        assert!(r.ready_at.is_none());
+        assert_eq!(r.kept, b"plain\n{\"probe\":\"cpu\"}\n");
     }
 }

@@ -206,12 +206,36 @@ pub enum IsolationError {
         /// The error.
         source: std::io::Error,
     },
+    /// The program could not be started (native: `execve` failed).
+    #[error("cannot start {program}")]
+    CannotStart {
+        /// The program as given.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Error from the container runtime.
     #[error(transparent)]
     Container(#[from] ::container::Error),
     /// Error from the VMM.
     #[error(transparent)]
     Vm(#[from] ::microvm::Error),
+}
+
+impl IsolationError {
+    /// The exit status a command-line runner ends with for this error, as
+    /// podman and Docker do: 127 when the program is not found, 126 when it
+    /// cannot be executed, 125 for every failure of isolab itself.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            IsolationError::CannotStart { source, .. } => match source.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => 127,
+                _ => 126,
+            },
+            IsolationError::Container(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
 }
 
 /// A way of running the workload.
@@ -253,7 +277,16 @@ pub struct BackendOptions {
     pub cmdline: String,
     /// Copy a VM's console to stdout as it runs.
     pub console: bool,
+    /// Give a program the caller's own stdin, stdout and stderr (native and
+    /// container): nothing is copied or kept, so [`Outcome::stdout`] and
+    /// [`Outcome::console`] stay empty and no ready line is timestamped.
+    /// Otherwise output is captured, at most [`CAPTURE_LIMIT`] bytes per stream.
+    pub passthrough_stdio: bool,
 }
+
+/// Bytes of each output stream a capturing backend keeps; the rest is read
+/// (so the program never blocks) and counted in a note.
+pub const CAPTURE_LIMIT: usize = 16 << 20;
 
 /// The backend for `kind` with default options.
 pub fn backend(kind: IsolationKind) -> Result<Box<dyn Isolation>, IsolationError> {
@@ -268,10 +301,13 @@ pub fn backend_with(
 ) -> Result<Box<dyn Isolation>, IsolationError> {
     let unsupported = |reason: String| IsolationError::Unsupported { kind, reason };
     match kind {
-        IsolationKind::Native => Ok(Box::new(native::Native::new())),
+        IsolationKind::Native => Ok(Box::new(native::Native {
+            passthrough_stdio: options.passthrough_stdio,
+        })),
         IsolationKind::Container => Ok(Box::new(container::Container {
             rootfs: options.rootfs.clone(),
             bundle: options.bundle.clone(),
+            passthrough_stdio: options.passthrough_stdio,
         })),
         IsolationKind::VmTiny => {
             hostcaps::kvm::device_usable().map_err(unsupported)?;

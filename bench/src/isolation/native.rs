@@ -13,12 +13,15 @@ use crate::artifacts;
 
 /// Runs the workload as a child process of this one, with no isolation.
 #[derive(Debug, Clone, Default)]
-pub struct Native;
+pub struct Native {
+    /// Give the program our own stdin, stdout and stderr instead of capturing them.
+    pub passthrough_stdio: bool,
+}
 
 impl Native {
-    /// A native runner.
+    /// A native runner that captures the program's output.
     pub fn new() -> Native {
-        Native
+        Native::default()
     }
 }
 
@@ -61,16 +64,24 @@ impl Isolation for Native {
             notes.push("native runs do not enforce a CPU limit".to_string());
         }
         let mut cmd = Command::new(&program);
-        cmd.args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        cmd.args(&args);
+        if self.passthrough_stdio {
+            // In our process group, so it stays in the terminal's foreground
+            // (a background group reading the terminal would be stopped).
+            cmd.stdin(Stdio::inherit())
+                .stdout(Stdio::inherit())
+                .stderr(Stdio::inherit());
+        } else {
             // Own process group, so a timeout kills every descendant too.
-            .process_group(0);
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0);
+        }
         tracing::debug!(%program, ?args, "native: spawning");
         let start = Instant::now();
-        let mut child = cmd.spawn().map_err(|source| IsolationError::Io {
-            context: format!("cannot start {program}"),
+        let mut child = cmd.spawn().map_err(|source| IsolationError::CannotStart {
+            program: program.clone(),
             source,
         })?;
         let report = supervise(Supervise {
@@ -78,7 +89,7 @@ impl Isolation for Native {
             stdout: child.stdout.take().map(Into::into),
             stderr: child.stderr.take().map(Into::into),
             deadline: start + limits.timeout,
-            kill_group: true,
+            kill_group: !self.passthrough_stdio,
         })
         .map_err(|source| IsolationError::Io {
             context: format!("waiting for {program}"),
@@ -103,6 +114,13 @@ impl Isolation for Native {
             kernel: None,
             init: None,
         });
+        if report.dropped > 0 {
+            notes.push(format!(
+                "{} bytes of output past the {} MiB capture limit were read and dropped",
+                report.dropped,
+                super::CAPTURE_LIMIT >> 20
+            ));
+        }
         Ok(Outcome {
             kind: IsolationKind::Native,
             exit,

@@ -1,10 +1,15 @@
-//! Resource limits and accounting: one [`CgroupManager`] interface with a
-//! cgroup v2 ([`v2::V2`]) and a cgroup v1 ([`v1::V1`]) back end.
+//! Resource limits, device access and accounting: one [`CgroupManager`]
+//! interface with a cgroup v2 ([`v2::V2`]) and a cgroup v1 ([`v1::V1`]) back end.
 //!
-//! Groups are created directly under the hierarchy's root (or a chosen parent)
-//! and named `isolab-<runtime pid>-<n>`, so a finished run leaves nothing: not
-//! even an empty parent directory.
+//! Groups are created below the caller's own cgroup in each hierarchy
+//! ([`placement`]) and named `isolab-<runtime pid>-<n>`, so a finished run
+//! leaves nothing: not even an empty parent directory. Device access is
+//! limited to an allowlist ([`devices`]): by the v1 `devices` controller, or
+//! on v2 by a BPF program ([`devices_bpf`]).
 
+pub mod devices;
+pub mod devices_bpf;
+pub mod placement;
 pub mod v1;
 pub mod v2;
 
@@ -12,6 +17,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+pub use devices::DeviceRule;
+pub use placement::{CgroupPlacement, parent_dirs};
 
 use crate::spec::Resources;
 use crate::{Error, Result};
@@ -22,13 +30,13 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// Which cgroup hierarchy to use.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CgroupChoice {
-    /// v2 if its root has the memory and pids controllers, else v1 if mounted,
-    /// else a v2 mount without controllers (no limits possible).
+    /// v2 if the caller's v2 group offers the memory and pids controllers,
+    /// else v1 if mounted, else a v2 mount without controllers (no limits possible).
     #[default]
     Auto,
     /// The v1 controller hierarchies.
     V1,
-    /// The v2 hierarchy; `parent` defaults to the cgroup2 mount point.
+    /// The v2 hierarchy; `parent` defaults to the caller's own v2 group.
     V2 {
         /// Directory the container's group is created in.
         parent: Option<PathBuf>,
@@ -52,8 +60,9 @@ pub struct CgroupStats {
 
 /// One container's cgroup, whatever the hierarchy.
 pub trait CgroupManager: Send + std::fmt::Debug {
-    /// Creates the group(s) and applies the limits.
-    fn create(&mut self, res: &Resources) -> Result<()>;
+    /// Creates the group(s) and applies the limits and, when `devices` is
+    /// given, the device allowlist.
+    fn create(&mut self, res: &Resources, devices: Option<&[DeviceRule]>) -> Result<()>;
     /// Moves `pid` into the group.
     fn add_process(&self, pid: i32) -> Result<()>;
     /// Files a single-threaded process writes `0` to in order to move itself
@@ -72,6 +81,10 @@ pub trait CgroupManager: Send + std::fmt::Debug {
     fn remove(&mut self) -> Result<()>;
     /// The group directories (for diagnostics and leak checks).
     fn paths(&self) -> Vec<PathBuf>;
+    /// Things the user should know about where the groups went.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A manager that manages nothing, for [`CgroupChoice::Disabled`].
@@ -79,7 +92,7 @@ pub trait CgroupManager: Send + std::fmt::Debug {
 pub struct NoCgroup;
 
 impl CgroupManager for NoCgroup {
-    fn create(&mut self, res: &Resources) -> Result<()> {
+    fn create(&mut self, res: &Resources, _devices: Option<&[DeviceRule]>) -> Result<()> {
         let reason = "cgroups are disabled for this run".to_string();
         if res.memory.is_some() {
             return Err(Error::ControllerUnavailable {
@@ -128,39 +141,51 @@ pub fn unique_name() -> String {
     )
 }
 
-/// Picks and constructs the manager for `choice` on this host.
-pub fn manager_for(choice: &CgroupChoice) -> Result<Box<dyn CgroupManager>> {
+/// Picks and constructs the manager for `choice` on this host, with groups
+/// placed as `placement` says.
+pub fn manager_for(
+    choice: &CgroupChoice,
+    placement: CgroupPlacement,
+) -> Result<Box<dyn CgroupManager>> {
     let mounts = hostcaps::cgroup::mounts();
     let name = unique_name();
     let v2_root = hostcaps::cgroup::v2_root(&mounts).map(Path::to_path_buf);
-    let v1 = || v1::V1::new(&mounts, &name);
+    let v2_parent = placement::v2_parent(&mounts, placement);
+    let v1 = || v1::V1::new(&mounts, &name, placement);
+    // Where the caller's v2 group cannot take limited children (it holds
+    // processes), root may still nest at the top of the hierarchy, and says so.
+    let v2 = |parent: PathBuf| {
+        let fallback = v2_root
+            .clone()
+            .filter(|r| *r != parent && crate::process::is_root());
+        v2::V2::new(&parent, &name).with_fallback(fallback)
+    };
     match choice {
         CgroupChoice::Disabled => Ok(Box::new(NoCgroup)),
         CgroupChoice::V1 => Ok(Box::new(v1())),
         CgroupChoice::V2 { parent } => {
-            let parent =
-                parent
-                    .clone()
-                    .or(v2_root)
-                    .ok_or_else(|| Error::ControllerUnavailable {
-                        controller: "cgroup2",
-                        reason: "no cgroup2 filesystem is mounted".into(),
-                    })?;
-            Ok(Box::new(v2::V2::new(&parent, &name)))
+            let parent = match parent {
+                Some(p) => return Ok(Box::new(v2::V2::new(p, &name))),
+                None => v2_parent.ok_or_else(|| Error::ControllerUnavailable {
+                    controller: "cgroup2",
+                    reason: "no cgroup2 filesystem is mounted".into(),
+                })?,
+            };
+            Ok(Box::new(v2(parent)))
         }
         CgroupChoice::Auto => {
-            if let Some(root) = &v2_root {
-                let ctl = hostcaps::cgroup::v2_controllers(root);
+            if let Some(parent) = &v2_parent {
+                let ctl = hostcaps::cgroup::v2_controllers(parent);
                 if ctl.iter().any(|c| c == "memory") && ctl.iter().any(|c| c == "pids") {
-                    return Ok(Box::new(v2::V2::new(root, &name)));
+                    return Ok(Box::new(v2(parent.clone())));
                 }
             }
             let v1m = v1();
             if v1m.has_any_controller() {
                 return Ok(Box::new(v1m));
             }
-            match v2_root {
-                Some(root) => Ok(Box::new(v2::V2::new(&root, &name))),
+            match v2_parent {
+                Some(parent) => Ok(Box::new(v2(parent))),
                 None => Ok(Box::new(NoCgroup)),
             }
         }
@@ -233,15 +258,20 @@ fn kill_procs(dir: &Path) {
     }
 }
 
+/// Smallest CPU limit: 1 ms of CPU time per 100 ms period, the smallest
+/// quota the kernel takes.
+pub const MIN_CPUS: f64 = 0.01;
+
+/// The quota for `cpus` CPUs per [`CPU_PERIOD_US`].
 pub(crate) fn check_cpus(cpus: f64) -> Result<u64> {
-    if !cpus.is_finite() || cpus <= 0.0 {
+    if !cpus.is_finite() || cpus < MIN_CPUS {
         return Err(Error::InvalidSpec {
             field: "cpus",
             value: cpus.to_string(),
-            reason: "must be a positive number".into(),
+            reason: format!("must be a number of CPUs of at least {MIN_CPUS}"),
         });
     }
-    Ok(((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000))
+    Ok((cpus * CPU_PERIOD_US as f64).round() as u64)
 }
 
 #[cfg(test)]
@@ -261,10 +291,13 @@ mod tests {
     #[test]
     fn disabled_cgroup_refuses_limits_naming_the_controller() {
         let err = NoCgroup
-            .create(&Resources {
-                pids: Some(10),
-                ..Default::default()
-            })
+            .create(
+                &Resources {
+                    pids: Some(10),
+                    ..Default::default()
+                },
+                None,
+            )
             .unwrap_err();
         assert!(
             matches!(
@@ -276,16 +309,22 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(NoCgroup.create(&Resources::default()).is_ok());
+        assert!(NoCgroup.create(&Resources::default(), None).is_ok());
     }
 
     #[test]
     fn cpus_become_a_quota_and_bad_values_are_rejected() {
         assert_eq!(check_cpus(1.5).unwrap(), 150_000);
-        assert!(matches!(
-            check_cpus(0.0),
-            Err(Error::InvalidSpec { field: "cpus", .. })
-        ));
+        assert_eq!(check_cpus(0.01).unwrap(), 1000);
+        for bad in [0.0, 0.0001, 0.0099, -1.0] {
+            assert!(
+                matches!(
+                    check_cpus(bad),
+                    Err(Error::InvalidSpec { field: "cpus", .. })
+                ),
+                "{bad}"
+            );
+        }
         assert!(check_cpus(f64::NAN).is_err());
     }
 

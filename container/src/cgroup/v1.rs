@@ -3,17 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hostcaps::cgroup::{CgroupMount, v1_root};
+use hostcaps::cgroup::CgroupMount;
 
+use super::placement::{CgroupPlacement, v1_parent};
 use super::{
-    CPU_PERIOD_US, CgroupManager, CgroupStats, check_cpus, mkdir, read_key, read_u64, remove_dir,
-    write,
+    CPU_PERIOD_US, CgroupManager, CgroupStats, DeviceRule, check_cpus, mkdir, read_key, read_u64,
+    remove_dir, write,
 };
 use crate::spec::Resources;
 use crate::{Error, Result};
 
 /// The controllers this back end uses.
-const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
+const CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "devices"];
 
 /// One container's groups in the v1 hierarchies.
 #[derive(Debug)]
@@ -25,11 +26,11 @@ pub struct V1 {
 }
 
 impl V1 {
-    /// Groups named `name` in each mounted v1 hierarchy of `mounts`.
-    pub fn new(mounts: &[CgroupMount], name: &str) -> V1 {
+    /// Groups named `name` in each mounted v1 hierarchy of `mounts`, placed as `placement` says.
+    pub fn new(mounts: &[CgroupMount], name: &str, placement: CgroupPlacement) -> V1 {
         let dirs = CONTROLLERS
             .iter()
-            .map(|c| (*c, v1_root(mounts, c).map(|r| r.join(name))))
+            .map(|c| (*c, v1_parent(mounts, c, placement).map(|r| r.join(name))))
             .collect();
         V1 {
             dirs,
@@ -87,9 +88,12 @@ impl V1 {
 }
 
 impl CgroupManager for V1 {
-    fn create(&mut self, res: &Resources) -> Result<()> {
+    fn create(&mut self, res: &Resources, devices: Option<&[DeviceRule]>) -> Result<()> {
         let quota = res.cpus.map(check_cpus).transpose()?;
         // Check every requested controller before creating anything.
+        if devices.is_some() {
+            self.need("devices")?;
+        }
         if res.memory.is_some() {
             self.need("memory")?;
         }
@@ -124,6 +128,20 @@ impl CgroupManager for V1 {
         }
         if let Some(d) = self.dir("cpuacct").map(Path::to_path_buf) {
             self.ensure(&d)?;
+        }
+        if let Some(rules) = devices {
+            let d = self.need("devices")?.to_path_buf();
+            self.ensure(&d)?;
+            // A new group inherits its parent's list: deny all, then allow the list.
+            write(&d.join("devices.deny"), "a")?;
+            for r in rules {
+                let file = if r.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write(&d.join(file), &r.v1_line())?;
+            }
         }
         Ok(())
     }
@@ -190,11 +208,14 @@ mod tests {
             &[("memory", m.path()), ("pids", p.path()), ("cpu", c.path())],
             "g",
         );
-        cg.create(&Resources {
-            memory: Some(1 << 24),
-            cpus: Some(2.0),
-            pids: Some(9),
-        })
+        cg.create(
+            &Resources {
+                memory: Some(1 << 24),
+                cpus: Some(2.0),
+                pids: Some(9),
+            },
+            None,
+        )
         .unwrap();
         let rd = |d: &Path, f: &str| std::fs::read_to_string(d.join("g").join(f)).unwrap();
         assert_eq!(rd(m.path(), "memory.limit_in_bytes"), "16777216");
@@ -205,14 +226,35 @@ mod tests {
     }
 
     #[test]
+    fn device_rules_go_to_the_devices_hierarchy_after_a_deny_all() {
+        let dv = tempfile::tempdir().unwrap();
+        let mut cg = V1::with_roots(&[("devices", dv.path())], "g");
+        // Each write to a real devices.allow adds a rule; a plain file keeps the last.
+        let rules = super::super::devices::default_rules();
+        cg.create(&Resources::default(), Some(&rules)).unwrap();
+        let rd = |f: &str| std::fs::read_to_string(dv.path().join("g").join(f)).unwrap();
+        assert_eq!(rd("devices.deny"), "a");
+        assert_eq!(rd("devices.allow"), "c 136:* rwm");
+        cg.created.clear();
+        let none = tempfile::tempdir().unwrap();
+        let mut cg = V1::with_roots(&[("memory", none.path())], "g");
+        let err = cg.create(&Resources::default(), Some(&rules)).unwrap_err();
+        assert!(err.to_string().contains("devices"), "{err}");
+        assert!(!none.path().join("g").exists());
+    }
+
+    #[test]
     fn missing_pids_hierarchy_fails_before_creating_anything() {
         let m = tempfile::tempdir().unwrap();
         let mut cg = V1::with_roots(&[("memory", m.path())], "g");
         let err = cg
-            .create(&Resources {
-                pids: Some(9),
-                ..Default::default()
-            })
+            .create(
+                &Resources {
+                    pids: Some(9),
+                    ..Default::default()
+                },
+                None,
+            )
             .unwrap_err();
         assert!(
             matches!(
@@ -231,7 +273,7 @@ mod tests {
     fn oom_kills_come_from_oom_control() {
         let m = tempfile::tempdir().unwrap();
         let mut cg = V1::with_roots(&[("memory", m.path())], "g");
-        cg.create(&Resources::default()).unwrap();
+        cg.create(&Resources::default(), None).unwrap();
         std::fs::write(
             m.path().join("g/memory.oom_control"),
             "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",

@@ -1,11 +1,12 @@
 //! The cgroup v2 (unified hierarchy) back end.
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    CPU_PERIOD_US, CgroupManager, CgroupStats, check_cpus, mkdir, read_key, read_u64, remove_dir,
-    write,
+    CPU_PERIOD_US, CgroupManager, CgroupStats, DeviceRule, check_cpus, devices_bpf, mkdir,
+    read_key, read_u64, remove_dir, write,
 };
 use crate::spec::Resources;
 use crate::{Error, Result};
@@ -14,8 +15,12 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct V2 {
     parent: PathBuf,
+    name: String,
     dir: PathBuf,
     created: bool,
+    /// Where to go instead when `parent` cannot take limited children.
+    fallback: Option<PathBuf>,
+    notes: Vec<String>,
 }
 
 impl V2 {
@@ -23,8 +28,78 @@ impl V2 {
     pub fn new(parent: &Path, name: &str) -> V2 {
         V2 {
             parent: parent.to_path_buf(),
+            name: name.to_string(),
             dir: parent.join(name),
             created: false,
+            fallback: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// When `parent` holds processes, cgroup v2 forbids enabling controllers
+    /// for its children (the "no internal processes" rule); the group then
+    /// goes below `fallback` instead, with a note.
+    pub fn with_fallback(mut self, fallback: Option<PathBuf>) -> V2 {
+        self.fallback = fallback;
+        self
+    }
+
+    /// Enables what `res` needs in the parent, moving to the fallback parent
+    /// once if the caller's own group cannot delegate.
+    fn prepare_parent(&mut self, res: &Resources) -> Result<()> {
+        let mut needed = Vec::new();
+        if res.memory.is_some() {
+            needed.push("memory");
+        }
+        if res.pids.is_some() {
+            needed.push("pids");
+        }
+        if res.cpus.is_some() {
+            needed.push("cpu");
+        }
+        for c in needed {
+            let enabled = if self.holds_processes() {
+                Err(self.busy())
+            } else {
+                self.ensure_controller(c)
+            };
+            match enabled {
+                Err(Error::Cgroup { source, .. })
+                    if source.raw_os_error() == Some(libc::EBUSY) && self.fallback.is_some() =>
+                {
+                    let top = self.fallback.take().unwrap_or_default();
+                    self.notes.push(format!(
+                        "cgroup {} holds processes, so cgroup v2 cannot enable {c} for groups below it; \
+                         the container's group is under {} instead (start isolab in a delegated cgroup of its own to nest)",
+                        self.parent.display(),
+                        top.display()
+                    ));
+                    self.dir = top.join(&self.name);
+                    self.parent = top;
+                    return self.prepare_parent(res);
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The parent is not the hierarchy's root (which has no `cgroup.type`)
+    /// and has processes of its own: cgroup v2 refuses `memory` for its
+    /// children (`EBUSY`), and accepts the threaded `pids` and `cpu` only by
+    /// making it a thread root, whose new children cannot take a process
+    /// (`clone3` fails with `EOPNOTSUPP`). Either way, no limited group there.
+    fn holds_processes(&self) -> bool {
+        self.parent.join("cgroup.type").exists()
+            && std::fs::read_to_string(self.parent.join("cgroup.procs"))
+                .is_ok_and(|p| !p.trim().is_empty())
+    }
+
+    fn busy(&self) -> Error {
+        Error::Cgroup {
+            op: "delegate controllers from",
+            path: self.parent.clone(),
+            source: io::Error::from_raw_os_error(libc::EBUSY),
         }
     }
 
@@ -60,19 +135,29 @@ impl V2 {
 }
 
 impl CgroupManager for V2 {
-    fn create(&mut self, res: &Resources) -> Result<()> {
-        if res.memory.is_some() {
-            self.ensure_controller("memory")?;
-        }
-        if res.pids.is_some() {
-            self.ensure_controller("pids")?;
-        }
+    fn create(&mut self, res: &Resources, devices: Option<&[DeviceRule]>) -> Result<()> {
         let quota = res.cpus.map(check_cpus).transpose()?;
-        if quota.is_some() {
-            self.ensure_controller("cpu")?;
-        }
+        self.prepare_parent(res)?;
+        // Loaded before the group exists, so a refusal leaves nothing to remove.
+        let prog = devices
+            .map(devices_bpf::load)
+            .transpose()
+            .map_err(Error::DeviceCgroup)?;
         mkdir(&self.dir)?;
         self.created = true;
+        if let Some(prog) = prog {
+            let dir = std::fs::File::open(&self.dir).map_err(|source| Error::Cgroup {
+                op: "open",
+                path: self.dir.clone(),
+                source,
+            })?;
+            devices_bpf::attach(&prog, &dir.into()).map_err(|e| {
+                Error::DeviceCgroup(format!(
+                    "attach the device program to {}: {e}",
+                    self.dir.display()
+                ))
+            })?;
+        }
         if let Some(m) = res.memory {
             write(&self.dir.join("memory.max"), &m.to_string())?;
             // Swap would let the container exceed its limit; not every kernel has swap accounting.
@@ -132,6 +217,10 @@ impl CgroupManager for V2 {
     fn paths(&self) -> Vec<PathBuf> {
         vec![self.dir.clone()]
     }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
 }
 
 impl Drop for V2 {
@@ -163,7 +252,7 @@ mod tests {
             cpus: Some(0.5),
             pids: Some(32),
         };
-        cg.create(&res).unwrap();
+        cg.create(&res, None).unwrap();
         let rd = |f: &str| std::fs::read_to_string(d.path().join("c1").join(f)).unwrap();
         assert_eq!(rd("memory.max"), "67108864");
         assert_eq!(rd("pids.max"), "32");
@@ -176,10 +265,13 @@ mod tests {
         let d = fixture("cpu pids\n", "cpu pids\n");
         let mut cg = V2::new(d.path(), "c2");
         let err = cg
-            .create(&Resources {
-                memory: Some(1 << 30),
-                ..Default::default()
-            })
+            .create(
+                &Resources {
+                    memory: Some(1 << 30),
+                    ..Default::default()
+                },
+                None,
+            )
             .unwrap_err();
         assert!(
             matches!(
@@ -198,10 +290,13 @@ mod tests {
     fn available_controller_is_enabled_for_children() {
         let d = fixture("memory pids\n", "");
         let mut cg = V2::new(d.path(), "c3");
-        cg.create(&Resources {
-            pids: Some(5),
-            ..Default::default()
-        })
+        cg.create(
+            &Resources {
+                pids: Some(5),
+                ..Default::default()
+            },
+            None,
+        )
         .unwrap();
         let st = std::fs::read_to_string(d.path().join("cgroup.subtree_control")).unwrap();
         assert_eq!(st, "+pids");

@@ -2,6 +2,8 @@
 //! the helper's compilation, weakened specs and verdicts.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use container::security::capabilities::CapabilitySet;
-use container::{ContainerSpec, NetMode, RunReport, Stdio};
+use container::{CgroupPlacement, ContainerSpec, NetMode, RunReport, Running, Stdio};
 
 /// The helper's C source: one escape attempt per sub-command.
 pub const HELPER_C: &str = include_str!("helper.c");
@@ -35,11 +37,22 @@ pub enum Weaken {
     Pids,
     /// No memory limit.
     Memory,
+    /// Paths in the root followed as host paths (symlinks leave the root,
+    /// FIFOs block, a symlinked `/proc` is accepted).
+    PathsInRoot,
+    /// User and group ids not range-checked.
+    Ids,
+    /// No device cgroup.
+    Devices,
+    /// Groups at the top of each hierarchy instead of below the caller's.
+    CgroupRoot,
+    /// No cap on captured output.
+    CaptureLimit,
 }
 
 impl Weaken {
     /// Every weakening, for parsing `ISOLAB_TEST_WEAKEN`.
-    pub const ALL: [Weaken; 9] = [
+    pub const ALL: [Weaken; 14] = [
         Weaken::Seccomp,
         Weaken::SeccompAndCaps,
         Weaken::ReadonlyPaths,
@@ -49,6 +62,11 @@ impl Weaken {
         Weaken::Ipc,
         Weaken::Pids,
         Weaken::Memory,
+        Weaken::PathsInRoot,
+        Weaken::Ids,
+        Weaken::Devices,
+        Weaken::CgroupRoot,
+        Weaken::CaptureLimit,
     ];
 
     /// The name used in `ISOLAB_TEST_WEAKEN` and in the table.
@@ -63,6 +81,11 @@ impl Weaken {
             Weaken::Ipc => "ipc",
             Weaken::Pids => "pids",
             Weaken::Memory => "memory",
+            Weaken::PathsInRoot => "paths-in-root",
+            Weaken::Ids => "ids",
+            Weaken::Devices => "devices",
+            Weaken::CgroupRoot => "cgroup-root",
+            Weaken::CaptureLimit => "capture-limit",
         }
     }
 
@@ -94,6 +117,11 @@ impl Weaken {
             Weaken::Ipc => spec.namespaces.ipc = false,
             Weaken::Pids => spec.resources.pids = None,
             Weaken::Memory => spec.resources.memory = None,
+            Weaken::PathsInRoot => spec.hardening.paths_in_root = false,
+            Weaken::Ids => spec.hardening.check_ids = false,
+            Weaken::Devices => spec.devices = None,
+            Weaken::CgroupRoot => spec.cgroup_placement = CgroupPlacement::HierarchyRoot,
+            Weaken::CaptureLimit => spec.capture_limit = usize::MAX,
         }
     }
 }
@@ -270,12 +298,29 @@ impl Env {
             .timeout(Duration::from_secs(30))
     }
 
-    /// Runs `spec` with this environment's weakenings applied.
-    pub fn run(&self, mut spec: ContainerSpec) -> RunReport {
+    /// `spec` with this environment's weakenings applied.
+    fn weakened(&self, mut spec: ContainerSpec) -> ContainerSpec {
         for w in &self.weaken {
             w.apply(&mut spec);
         }
-        container::run(&spec).unwrap_or_else(|e| panic!("container run failed: {e}"))
+        spec
+    }
+
+    /// Runs `spec` with this environment's weakenings applied.
+    pub fn run(&self, spec: ContainerSpec) -> RunReport {
+        self.try_run(spec)
+            .unwrap_or_else(|e| panic!("container run failed: {e}"))
+    }
+
+    /// Like [`Env::run`], but the runtime may refuse the spec.
+    pub fn try_run(&self, spec: ContainerSpec) -> container::Result<RunReport> {
+        container::run(&self.weakened(spec))
+    }
+
+    /// Starts `spec` with this environment's weakenings applied.
+    pub fn spawn(&self, spec: ContainerSpec) -> Running {
+        container::spawn(&self.weakened(spec))
+            .unwrap_or_else(|e| panic!("container spawn failed: {e}"))
     }
 
     /// `sh -c script`.
