@@ -8,8 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use bench::isolation::BootTimes;
 use criterion::{SamplingMode, criterion_group, criterion_main};
+use isolation::BootTimes;
 
 /// A phase of the boot, read from the outcome.
 type Phase = fn(&BootTimes) -> Option<Duration>;

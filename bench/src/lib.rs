@@ -1,15 +1,10 @@
-//! The isolab harness: isolations, capability report, benchmark matrix,
-//! statistics, results and reports.
+//! The isolab benchmark harness: the matrix of rounds over every isolation
+//! (from the `isolation` crate) and the peers, its statistics, the results
+//! schema written to `results.json`, and soak runs. The report is drawn from
+//! these results by the `report` crate.
 
-pub mod artifacts;
-pub mod clean;
-pub mod compare;
-pub mod doctor;
-pub mod isolation;
-pub mod kernel;
 pub mod matrix;
 pub mod peers;
-pub mod report;
 pub mod results;
 pub mod soak;
 pub mod stats;

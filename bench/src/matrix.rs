@@ -11,14 +11,12 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::isolation::{
-    self, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
-};
 use crate::peers::{self, Counterpart, PeerOptions, PeerSet};
 use crate::results::{
     Better, Environment, Metric, MetricKey, RESULTS_SCHEMA_VERSION, Results, RunSettings, Status,
     SubjectStatus,
 };
+use isolation::{self, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -386,13 +384,13 @@ pub fn run_with(
     }
     let started = Instant::now();
     let mut environment = Environment::collect();
-    environment.attach_doctor(&crate::doctor::run());
+    environment.attach_doctor(&isolation::doctor::run());
     let mut statuses: Vec<SubjectStatus> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
 
     // Peers first: isolab's container start uses the peers' root filesystem.
     let mut peer_set: Option<PeerSet> = if opts.peers {
-        let (tiny_image, image_error) = match crate::artifacts::tiny_guest_image() {
+        let (tiny_image, image_error) = match isolation::artifacts::tiny_guest_image() {
             Ok(p) => (Some(p), None),
             Err(e) => (None, Some(e.to_string())),
         };
@@ -748,7 +746,7 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use crate::isolation::{Accounting, BootTimes, Exit};
+    use isolation::{Accounting, BootTimes, Exit};
     use workload::schema::{PlatformKind, ResultLine};
 
     /// A stand-in backend: deterministic values scaled by `factor`, every call logged.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::isolation::{self, Invocation, Isolation, IsolationKind, Limits};
+use isolation::{self, Invocation, Isolation, IsolationKind, Limits};
 
 /// What to soak.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +89,7 @@ impl Snapshot {
             .map(|m| count_entries(&m.path, |n| n.starts_with(&prefix)))
             .sum();
         let temp_files = count_entries(&std::env::temp_dir(), |n| {
-            crate::clean::owner_pid(n) == Some(me)
+            isolation::clean::owner_pid(n) == Some(me)
         });
         Snapshot {
             processes,

@@ -5,8 +5,8 @@
 //! `cargo test -p bench --test soak -- --ignored --nocapture` (run it alone:
 //! the counts are of this process, so no other test may run beside it).
 
-use bench::isolation::IsolationKind;
 use bench::soak::{self, Snapshot, SoakOptions, SoakReport};
+use isolation::IsolationKind;
 
 /// The isolations this host can soak; the others are skipped with a reason.
 fn kinds(test: &str) -> Vec<IsolationKind> {

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bench::compare::CompareOptions;
 use bench::matrix::{BenchOptions, Progress};
+use report::compare::CompareOptions;
 
 /// Terminal width the table is laid out for.
 const TABLE_WIDTH: usize = 100;
@@ -15,7 +15,7 @@ pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
         ..CompareOptions::default()
     };
     let progress = Progress::stderr();
-    let c = bench::compare::run(&opts, &progress)?;
+    let c = report::compare::run(&opts, &progress)?;
     progress.bar().finish_and_clear();
     if json {
         println!("{}", c.to_json());
@@ -46,7 +46,7 @@ pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> 
     let csv = bench::results::save(&results, out)?;
     print!(
         "{}",
-        bench::compare::Table::from_results(&results).render(TABLE_WIDTH)
+        report::compare::Table::from_results(&results).render(TABLE_WIDTH)
     );
     println!();
     println!("results: {} (CSV: {})", out.display(), csv.display());
@@ -59,7 +59,7 @@ pub fn report(files: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
         .iter()
         .map(|f| bench::results::load(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let written = bench::report::write(&results, out)?;
+    let written = report::write(&results, out)?;
     println!("report: {}", written.markdown.display());
     println!("        {}", written.html.display());
     println!(

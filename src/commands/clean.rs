@@ -2,12 +2,12 @@
 
 /// Removes leftovers of dead runs; exits 1 if something could not be removed.
 pub fn run() -> anyhow::Result<i32> {
-    let found = bench::clean::scan();
+    let found = isolation::clean::scan();
     if found.is_empty() {
         println!("nothing to clean");
         return Ok(0);
     }
-    let log = bench::clean::clean(&found);
+    let log = isolation::clean::clean(&found);
     for line in &log {
         println!("{line}");
     }

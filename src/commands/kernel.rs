@@ -18,7 +18,7 @@ const BUILD_PACKAGES: [&str; 7] = [
 /// Builds (or finds in the cache) the project's guest kernel, or prints its path.
 pub fn run(action: KernelAction) -> anyhow::Result<i32> {
     match action {
-        KernelAction::Path => match bench::kernel::cached_path()? {
+        KernelAction::Path => match isolation::kernel::cached_path()? {
             Some(a) => {
                 println!("{}", a.vmlinux.display());
                 Ok(0)
@@ -32,7 +32,7 @@ pub fn run(action: KernelAction) -> anyhow::Result<i32> {
             if install {
                 install_packages()?;
             }
-            if let Some(a) = bench::kernel::cached_path()? {
+            if let Some(a) = isolation::kernel::cached_path()? {
                 println!("cached: {} (no rebuild needed)", a.vmlinux.display());
                 return Ok(0);
             }
@@ -41,10 +41,10 @@ pub fn run(action: KernelAction) -> anyhow::Result<i32> {
             );
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(200));
-            let built = bench::kernel::build(&bar);
+            let built = isolation::kernel::build(&bar);
             bar.finish_and_clear();
             let a = built?;
-            let took = bench::kernel::build_time(&a)
+            let took = isolation::kernel::build_time(&a)
                 .map(|d| format!(" in {:.0} s", d.as_secs_f64()))
                 .unwrap_or_default();
             println!("built{took}: {}", a.vmlinux.display());

@@ -60,7 +60,7 @@ mod tests {
     #[test]
     fn a_cause_already_in_the_message_is_not_repeated() {
         let io = std::io::Error::from_raw_os_error(2); // ENOENT
-        let e = anyhow::Error::from(::bench::isolation::IsolationError::CannotStart {
+        let e = anyhow::Error::from(::isolation::IsolationError::CannotStart {
             program: "/x".into(),
             source: io,
         });

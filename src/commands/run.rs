@@ -1,8 +1,6 @@
 //! `isolab run` and `isolab probe`: one invocation under one isolation.
 
-use bench::isolation::{
-    BackendOptions, Exit, Invocation, IsolationError, IsolationKind, Limits, Outcome,
-};
+use isolation::{BackendOptions, Exit, Invocation, IsolationError, IsolationKind, Limits, Outcome};
 
 use super::Unsupported;
 use crate::args::{Common, GuestArg, IsolationArg, ProbeArgs, RunArgs};
@@ -128,7 +126,7 @@ fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Re
         io_target: None,
     };
     let mut fallback_note = None;
-    let backend = match bench::isolation::backend_with(kind, &options) {
+    let backend = match isolation::backend_with(kind, &options) {
         // `--isolation vm` without `--guest`: fall back to the tiny guest, and say so.
         Err(IsolationError::Unsupported { reason, .. })
             if c.guest.is_none() && kind == IsolationKind::VmLinux =>
@@ -137,7 +135,7 @@ fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Re
                 "Linux guest unavailable ({reason}); using the tiny guest"
             ));
             kind = IsolationKind::VmTiny;
-            bench::isolation::backend_with(kind, &options)
+            isolation::backend_with(kind, &options)
         }
         other => other,
     };

@@ -7,7 +7,7 @@ use crate::args::{TesthostAction, TesthostImageArgs};
 
 /// Where the test host's boot files are cached.
 fn cache() -> PathBuf {
-    bench::kernel::cache_root().join("testhost")
+    isolation::kernel::cache_root().join("testhost")
 }
 
 fn prepare(a: &TesthostImageArgs) -> anyhow::Result<testhost::Image> {

@@ -1,7 +1,7 @@
 //! Shared by the criterion benches: the isolations this host can run, and
 //! running the workload once through one of them.
 //!
-//! Every bench measures through `bench::isolation::Isolation`, like `isolab
+//! Every bench measures through `isolation::Isolation`, like `isolab
 //! bench`; an isolation this host cannot run is reported on stderr with its
 //! reason and left out, and the rest are measured.
 
@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use bench::isolation::{self, Invocation, Isolation, IsolationKind, Limits, Outcome};
 use criterion::Criterion;
+use isolation::{self, Invocation, Isolation, IsolationKind, Limits, Outcome};
 
 /// Criterion settings for benches whose iterations are whole process or VM
 /// runs: few samples, flat sampling, short warm-up.

@@ -120,8 +120,8 @@ impl Environment {
 
     /// Replaces the static verdicts with `isolab doctor`'s functional ones and
     /// keeps the whole doctor report.
-    pub fn attach_doctor(&mut self, report: &crate::doctor::DoctorReport) {
-        use crate::doctor::Status;
+    pub fn attach_doctor(&mut self, report: &isolation::doctor::DoctorReport) {
+        use isolation::doctor::Status;
         let kvm = &report.kvm;
         let mut verdicts = vec![
             Verdict {

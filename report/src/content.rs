@@ -3,8 +3,8 @@
 use super::catalog::{HEADLINES, Headline, ISOLATIONS, REFERENCES};
 use super::charts::{Bar, Chart, ChartKind, Reference, Series};
 use super::document::Document;
-use crate::results::{Better, Ratio, Results, Status};
-use crate::stats::Summary;
+use bench::results::{Better, Ratio, Results, Status};
+use bench::stats::Summary;
 
 /// Formats a summary as `median [low–high]`, with three significant digits.
 pub fn fmt_summary(s: &Summary) -> String {

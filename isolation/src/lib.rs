@@ -1,7 +1,11 @@
 //! One interface for every way of running the workload.
 //!
 //! The CLI and the benchmark matrix only ever talk to [`Isolation`]; no caller
-//! special-cases a backend. Each backend lives in its own module.
+//! special-cases a backend. Each backend lives in its own module. Beside
+//! them: the artifacts they run ([`artifacts`]: the static workload and the
+//! tiny guest, built by `build.rs`), the Linux guest kernel ([`kernel`]),
+//! what this host can do ([`doctor`]) and the removal of what a killed run
+//! left behind ([`clean`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,9 +13,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use workload::schema::ResultLine;
 
+pub mod artifacts;
 pub mod child;
+pub mod clean;
 pub mod container;
 pub mod disk;
+pub mod doctor;
+pub mod kernel;
 pub mod native;
 pub mod vm_linux;
 pub mod vm_tiny;

@@ -95,7 +95,7 @@ fn register_font() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
-            let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+            let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
             plotters::style::register_font(FONT, FontStyle::Normal, bytes)
                 .map_err(|_| "the bundled DejaVuSans.ttf could not be parsed".to_string())
         })

@@ -2,12 +2,13 @@
 //! blank, HTML that is self-contained, several hosts side by side, clear errors
 //! for bad input files.
 
+#[path = "../../bench/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
 
-use bench::report::{self, ReportError};
 use bench::results::{self, ResultsError};
+use report::{self, ReportError};
 
 fn png_pixels(path: &Path) -> (u32, u32, Vec<u8>, png::ColorType) {
     let decoder = png::Decoder::new(std::fs::File::open(path).expect("png exists"));
@@ -258,7 +259,7 @@ fn report_html_opens_in_headless_chromium_without_errors() {
 #[test]
 fn compare_table_fits_100_columns_and_has_a_json_twin() {
     let r = common::synthetic("table-host", 11, 7);
-    let table = bench::compare::Table::from_results(&r);
+    let table = report::compare::Table::from_results(&r);
     assert_eq!(table.columns, ["native", "container", "vm-tiny"]);
     assert_eq!(table.rows.len(), 10, "every headline row is present");
     let text = table.render(100);
@@ -278,7 +279,7 @@ fn compare_table_fits_100_columns_and_has_a_json_twin() {
         assert!(line.chars().count() <= 80, "{line:?}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let cmp = bench::compare::write(&r, dir.path()).unwrap();
+    let cmp = report::compare::write(&r, dir.path()).unwrap();
     let json: serde_json::Value = serde_json::from_str(&cmp.to_json()).unwrap();
     assert_eq!(json["table"]["rows"][0]["id"], "boot");
     let vm_boot = &json["table"]["rows"][0]["cells"][2];

@@ -1,7 +1,7 @@
-//! Builds the artifacts `bench` runs: the static `isolab-workload` binary and,
+//! Builds the artifacts the isolations run: the static `isolab-workload` binary and,
 //! when the checkout has it, the tiny guest image. Each is a nested
 //! `cargo build --release` into its own target directory; their paths are
-//! compiled into `bench::artifacts`.
+//! compiled into `isolation::artifacts`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ fn main() {
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let ws = manifest
         .parent()
-        .expect("bench/ lives in the workspace root")
+        .expect("isolation/ lives in the workspace root")
         .to_path_buf();
     // Engineers and CI may each use their own target dir; keep the artifacts
     // with it so parallel builds never share (and lock) one directory.

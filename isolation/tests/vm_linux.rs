@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use bench::isolation::vm_linux::{self, VmLinux};
-use bench::isolation::{Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits};
+use isolation::vm_linux::{self, VmLinux};
+use isolation::{Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits};
 
 fn kernel_built(test: &str) -> bool {
-    let k = bench::kernel::resolve(None)
+    let k = isolation::kernel::resolve(None)
         .map(|_| ())
         .map_err(|e| e.to_string());
     hostcaps::testing::require(test, "guest-kernel", k)
@@ -108,10 +108,10 @@ fn full_boot_runs_every_probe_and_powers_off() {
     }
     // The cpu checksum is the native one: same work, same answer.
     let cpu = Invocation::Probes(vec!["cpu".into(), "--reps".into(), "1".into()]);
-    let native = bench::isolation::native::Native::new()
+    let native = isolation::native::Native::new()
         .run(&cpu, &limits_s(60))
         .unwrap();
-    let sum = |o: &bench::isolation::Outcome| {
+    let sum = |o: &isolation::Outcome| {
         o.results
             .iter()
             .find(|r| r.probe == "cpu")
@@ -157,7 +157,7 @@ fn a_program_runs_under_busybox_with_its_exit_status() {
 
 /// A Linux-guest run with these limits; the reasons it cannot run are the
 /// caller's skip.
-fn linux_run(inv: &Invocation, limits: &Limits) -> bench::isolation::Outcome {
+fn linux_run(inv: &Invocation, limits: &Limits) -> isolation::Outcome {
     VmLinux::new().run(inv, limits).unwrap()
 }
 
@@ -175,7 +175,7 @@ fn limits_s(timeout_s: u64) -> Limits {
     }
 }
 
-fn console_of(o: &bench::isolation::Outcome) -> String {
+fn console_of(o: &isolation::Outcome) -> String {
     String::from_utf8_lossy(&o.console).into_owned()
 }
 
@@ -234,7 +234,7 @@ fn a_bzimage_boots_like_the_vmlinux() {
     if !linux_guest(test) || !kernel_built(test) {
         return;
     }
-    let (vmlinux, _) = bench::kernel::resolve(None).unwrap();
+    let (vmlinux, _) = isolation::kernel::resolve(None).unwrap();
     let vm = VmLinux {
         kernel: Some(vmlinux.with_file_name("bzImage")),
         ..VmLinux::new()
@@ -406,7 +406,7 @@ fn missing_truncated_and_non_kernel_files_are_specific_errors() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (vmlinux, _) = bench::kernel::resolve(None).unwrap();
+    let (vmlinux, _) = isolation::kernel::resolve(None).unwrap();
     let truncated = dir.path().join("vmlinux.cut");
     let head = std::fs::read(&vmlinux).unwrap();
     std::fs::write(&truncated, &head[..1 << 20]).unwrap();
@@ -435,45 +435,5 @@ fn missing_truncated_and_non_kernel_files_are_specific_errors() {
             before,
             "{msg}: threads or descriptors left"
         );
-    }
-}
-
-/// `isolab compare`'s pipeline (matrix → results → table and report) with
-/// the Linux guest beside native: the table and the report have a
-/// `vm-linux` column, and on an emulated host every time says so.
-#[test]
-fn comparison_has_a_vm_linux_column_marked_emulated_when_emulated() {
-    let test = "comparison_has_a_vm_linux_column_marked_emulated_when_emulated";
-    let _vm = vm_lock();
-    if !linux_guest(test) || !kernel_built(test) {
-        return;
-    }
-    let opts = bench::matrix::BenchOptions {
-        rounds: 1,
-        warmup: 0,
-        probes: vec!["cpu".into()],
-        workload_args: ["--reps", "1", "--cpu-rounds", "1"]
-            .map(String::from)
-            .to_vec(),
-        isolations: vec![IsolationKind::Native, IsolationKind::VmLinux],
-        peers: false,
-        ..bench::matrix::BenchOptions::quick()
-    };
-    let results = bench::matrix::run(&opts, &bench::matrix::Progress::hidden()).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let c = bench::compare::write(&results, out.path()).unwrap();
-    let table = c.render_table(160);
-    assert!(table.contains("vm-linux"), "{table}");
-    assert!(!table.contains("Not measured: vm-linux"), "{table}");
-    let md = std::fs::read_to_string(&c.report_markdown).unwrap();
-    assert!(md.contains("vm-linux"), "{md}");
-    let emulated = hostcaps::emulation::detect();
-    assert_eq!(results.environment.emulated, emulated);
-    if emulated.is_some() {
-        assert!(table.contains("(emulated)"), "{table}");
-        assert!(table.contains("EMULATED HOST"), "{table}");
-        assert!(md.contains("emulated"), "{md}");
-    } else {
-        assert!(!table.contains("(emulated)"), "{table}");
     }
 }

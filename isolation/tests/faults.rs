@@ -1,6 +1,6 @@
 //! Fault injection: a runtime or VMM killed with SIGKILL mid-run, a full disk
 //! as the I/O target, a cgroup that cannot be created or configured. After
-//! each, the next run works, and `isolab clean` (`bench::clean::scan` +
+//! each, the next run works, and `isolab clean` (`isolation::clean::scan` +
 //! `clean`) removes whatever the fault left.
 //!
 //! The kill tests run the built `isolab` binary as a child (it must sit beside
@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bench::clean::{self, Leftovers};
-use bench::isolation::{Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
 use container::{CgroupChoice, ContainerSpec};
+use isolation::clean::{self, Leftovers};
+use isolation::{Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
 
 /// The tests here count cgroups and temp files of this process, so they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -34,7 +34,7 @@ fn limits() -> Limits {
 }
 
 fn backend(kind: IsolationKind) -> Box<dyn Isolation> {
-    bench::isolation::backend(kind).unwrap_or_else(|e| panic!("{kind}: {e}"))
+    isolation::backend(kind).unwrap_or_else(|e| panic!("{kind}: {e}"))
 }
 
 /// A normal run of `kind` succeeds.

@@ -6,10 +6,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use bench::isolation::vm_tiny::VmTiny;
-use bench::isolation::{
-    Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome,
-};
+use isolation::vm_tiny::VmTiny;
+use isolation::{Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
 use workload::kernels::cpu::{CpuParams, checksum};
 use workload::schema::PlatformKind;
 
@@ -33,7 +31,7 @@ fn console(o: &Outcome) -> String {
 }
 
 fn image() -> std::path::PathBuf {
-    bench::artifacts::tiny_guest_image().expect("bench/build.rs builds the tiny guest")
+    isolation::artifacts::tiny_guest_image().expect("bench/build.rs builds the tiny guest")
 }
 
 /// A guest run straight on the VMM, for the hostile modes whose device-level
@@ -322,7 +320,7 @@ fn the_same_image_boots_under_qemu_microvm_through_pvh() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let results = bench::isolation::parse_results(&out.stdout).unwrap();
+    let results = isolation::parse_results(&out.stdout).unwrap();
     assert_eq!(results[0].probe, "ready", "{text}");
     let expected = checksum(CpuParams {
         size: 64 << 10,

@@ -1,8 +1,10 @@
 //! The report writer: `report.md`, `report.html` (self-contained) and charts
-//! as SVG and PNG, from one results file or several laid side by side.
+//! as SVG and PNG, from one results file or several laid side by side; and
+//! `compare`, the main job (matrix, then the terminal table and the report).
 
 pub mod catalog;
 pub mod charts;
+pub mod compare;
 pub mod content;
 pub mod document;
 pub mod html;
@@ -10,7 +12,7 @@ pub mod markdown;
 
 use std::path::{Path, PathBuf};
 
-use crate::results::Results;
+use bench::results::Results;
 
 /// Errors writing a report.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bench::isolation::native::Native;
-use bench::isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
+use isolation::native::Native;
+use isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
 use workload::kernels::cpu::{CpuParams, checksum};
 
 fn probes(args: &[&str]) -> Invocation {
@@ -18,7 +18,7 @@ fn limits(timeout_s: u64) -> Limits {
     }
 }
 
-fn console(o: &bench::isolation::Outcome) -> String {
+fn console(o: &isolation::Outcome) -> String {
     String::from_utf8_lossy(&o.console).into_owned()
 }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use bench::isolation::container::Container;
-use bench::isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
+use isolation::container::Container;
+use isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
 
 fn probes(args: &[&str]) -> Invocation {
     Invocation::Probes(args.iter().map(|s| s.to_string()).collect())

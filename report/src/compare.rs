@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::matrix::{self, BenchError, BenchOptions, Progress};
-use crate::report::catalog::HEADLINES;
-use crate::report::content::num;
-use crate::report::{self, ReportError};
-use crate::results::{self, Better, Results, ResultsError, Status};
+use crate::ReportError;
+use crate::catalog::HEADLINES;
+use crate::content::num;
+use bench::matrix::{self, BenchError, BenchOptions, Progress};
+use bench::results::{self, Better, Results, ResultsError, Status};
 
 /// What `isolab compare` runs and where it writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +106,7 @@ pub struct Table {
 impl Table {
     /// Builds the table from a results file.
     pub fn from_results(r: &Results) -> Table {
-        let columns: Vec<String> = report::content::isolations_present(std::slice::from_ref(r))
+        let columns: Vec<String> = crate::content::isolations_present(std::slice::from_ref(r))
             .into_iter()
             .map(String::from)
             .collect();
@@ -117,7 +117,7 @@ impl Table {
                 .map(|c| {
                     let m = r.metric(c, h.probe, h.metric, None)?;
                     let ratio = (c != "native")
-                        .then(|| report::content::headline_ratio(r, h, c))
+                        .then(|| crate::content::headline_ratio(r, h, c))
                         .flatten()
                         .map(|x| RatioCell {
                             median: x.summary.median,
@@ -383,16 +383,16 @@ pub fn run(opts: &CompareOptions, progress: &Progress) -> Result<Comparison, Com
 /// when the build was attempted and failed; the matrix then records vm-linux
 /// as unsupported with the backend's own reason.
 fn ensure_linux_kernel(progress: &Progress) -> Option<String> {
-    if !crate::doctor::run().kvm.linux_guest {
+    if !isolation::doctor::run().kvm.linux_guest {
         return None;
     }
-    match crate::kernel::cached_path() {
+    match isolation::kernel::cached_path() {
         Ok(Some(_)) => None,
         _ => {
             progress
                 .bar()
                 .set_message("building the guest kernel (first use only)");
-            crate::kernel::build(progress.bar())
+            isolation::kernel::build(progress.bar())
                 .err()
                 .map(|e| format!("vm-linux: building the guest kernel failed: {e}"))
         }
@@ -403,7 +403,7 @@ fn ensure_linux_kernel(progress: &Progress) -> Option<String> {
 pub fn write(results: &Results, out_dir: &Path) -> Result<Comparison, CompareError> {
     let results_file = out_dir.join("results.json");
     results::save(results, &results_file)?;
-    let files = report::write(std::slice::from_ref(results), out_dir)?;
+    let files = crate::write(std::slice::from_ref(results), out_dir)?;
     Ok(Comparison {
         table: Table::from_results(results),
         results_file,
