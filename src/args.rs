@@ -247,8 +247,10 @@ pub struct RunArgs {
     /// Exit status: the program's, or 124 on `--timeout`, 137 on an OOM kill,
     /// 125 when isolab itself fails, 126 when the program cannot be executed,
     /// 127 when it is not found. A user who is not root gets a rootless
-    /// container (a user namespace, their uid mapped to 0 inside); its limits
-    /// need a cgroup that user may write, else a note says which are off.
+    /// container (a user namespace, their uid mapped to 0 inside, and their
+    /// /etc/subuid and /etc/subgid ranges to ids 1 and up through newuidmap and
+    /// newgidmap where those exist, else a note says why only 0 is mapped); its
+    /// limits need a cgroup that user may write, else a note says which are off.
     #[arg(last = true, required_unless_present = "bundle")]
     pub program: Vec<String>,
 }

@@ -220,6 +220,9 @@ fn staging_dir() -> Result<PathBuf> {
 pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     validate::spec(spec)?;
     let program = rootfs::resolve_program(spec)?;
+    let id_maps = spec
+        .user_namespace
+        .then(crate::rootless::IdMaps::for_caller);
     let (cgroup, rootless_note) = if spec.user_namespace {
         crate::rootless::cgroup(spec)?
     } else {
@@ -447,8 +450,8 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     };
     drop(child_sock);
     drop(keep_child);
-    if spec.user_namespace {
-        map_ids(pid, &parent_sock)?;
+    if let Some(maps) = &id_maps {
+        map_ids(pid, maps, &parent_sock)?;
     }
     cfg.argv.clear();
     cfg.envp.clear();
@@ -565,6 +568,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     let file = |fd: Option<OwnedFd>| fd.map(std::fs::File::from);
     let [_stdin, out, err] = parent_ends;
     let mut cgroup_notes = cgroup.notes();
+    cgroup_notes.extend(id_maps.and_then(|m| m.note()));
     cgroup_notes.extend(rootless_note);
     Ok(Running {
         child,
@@ -583,8 +587,8 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
 
 /// Writes the id maps of the user namespace of `pid`, then tells the child,
 /// which waits for them before its set-up.
-fn map_ids(pid: libc::pid_t, sock: &OwnedFd) -> Result<()> {
-    crate::rootless::write_id_maps(pid)?;
+fn map_ids(pid: libc::pid_t, maps: &crate::rootless::IdMaps, sock: &OwnedFd) -> Result<()> {
+    crate::rootless::write_id_maps(pid, maps)?;
     // SAFETY: one byte from a static buffer; MSG_NOSIGNAL: no SIGPIPE.
     let n = unsafe {
         libc::send(
