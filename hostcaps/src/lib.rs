@@ -4,7 +4,7 @@
 //! Everything here reads `/proc`, `/sys` or tries the thing in a throwaway
 //! child; nothing is guessed from names alone. The functional KVM probes
 //! (can the guest run CPL-0 code at speed, are exceptions delivered) need a
-//! VM and live in `microvm::probe`; `bench::doctor` combines both.
+//! VM and live in `microvm::probe`; `isolation::doctor` combines both.
 
 pub mod cgroup;
 pub mod emulation;
