@@ -14,38 +14,10 @@ use core::sync::atomic::{Ordering, compiler_fence};
 
 use crate::clock::Clock;
 
-/// virtio-mmio registers (virtio 1.x, section 4.2.2).
-mod reg {
-    pub const MAGIC: u64 = 0x000;
-    pub const VERSION: u64 = 0x004;
-    pub const DEVICE_ID: u64 = 0x008;
-    pub const DEVICE_FEATURES: u64 = 0x010;
-    pub const DEVICE_FEATURES_SEL: u64 = 0x014;
-    pub const DRIVER_FEATURES: u64 = 0x020;
-    pub const DRIVER_FEATURES_SEL: u64 = 0x024;
-    pub const QUEUE_SEL: u64 = 0x030;
-    pub const QUEUE_NUM_MAX: u64 = 0x034;
-    pub const QUEUE_NUM: u64 = 0x038;
-    pub const QUEUE_READY: u64 = 0x044;
-    pub const QUEUE_NOTIFY: u64 = 0x050;
-    pub const STATUS: u64 = 0x070;
-    pub const QUEUE_DESC_LOW: u64 = 0x080;
-    pub const QUEUE_DESC_HIGH: u64 = 0x084;
-    pub const QUEUE_AVAIL_LOW: u64 = 0x090;
-    pub const QUEUE_AVAIL_HIGH: u64 = 0x094;
-    pub const QUEUE_USED_LOW: u64 = 0x0a0;
-    pub const QUEUE_USED_HIGH: u64 = 0x0a4;
-    pub const CONFIG: u64 = 0x100;
-}
+/// virtio-mmio registers (virtio 1.x, section 4.2.2), shared with the VMM.
+use guest_abi::virtio_mmio::{self as reg, MAGIC_VALUE as MAGIC, status};
 
-const MAGIC: u32 = 0x7472_6976;
 const DEVICE_ID_BLOCK: u32 = 2;
-
-const STATUS_ACKNOWLEDGE: u32 = 1;
-const STATUS_DRIVER: u32 = 2;
-const STATUS_DRIVER_OK: u32 = 4;
-const STATUS_FEATURES_OK: u32 = 8;
-const STATUS_FAILED: u32 = 0x80;
 
 const F_BLK_RO: u64 = 1 << 5;
 const F_BLK_FLUSH: u64 = 1 << 9;
@@ -190,7 +162,7 @@ impl VirtioBlk {
         match dev.init() {
             Ok(()) => Ok(dev),
             Err(e) => {
-                dev.write(reg::STATUS, STATUS_FAILED);
+                dev.write(reg::STATUS, status::FAILED);
                 Err(e)
             }
         }
@@ -211,8 +183,8 @@ impl VirtioBlk {
             ));
         }
         self.write(reg::STATUS, 0);
-        self.write(reg::STATUS, STATUS_ACKNOWLEDGE);
-        self.write(reg::STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+        self.write(reg::STATUS, status::ACKNOWLEDGE);
+        self.write(reg::STATUS, status::ACKNOWLEDGE | status::DRIVER);
         self.write(reg::DEVICE_FEATURES_SEL, 0);
         let low = self.read(reg::DEVICE_FEATURES) as u64;
         self.write(reg::DEVICE_FEATURES_SEL, 1);
@@ -225,9 +197,9 @@ impl VirtioBlk {
         self.write(reg::DRIVER_FEATURES, self.features as u32);
         self.write(reg::DRIVER_FEATURES_SEL, 1);
         self.write(reg::DRIVER_FEATURES, (self.features >> 32) as u32);
-        let negotiating = STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK;
+        let negotiating = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
         self.write(reg::STATUS, negotiating);
-        if self.read(reg::STATUS) & STATUS_FEATURES_OK == 0 {
+        if self.read(reg::STATUS) & status::FEATURES_OK == 0 {
             return Err(BlkError::Setup("device refused our features"));
         }
 
@@ -262,7 +234,7 @@ impl VirtioBlk {
         }
         let sectors = self.read(reg::CONFIG) as u64 | (self.read(reg::CONFIG + 4) as u64) << 32;
         self.capacity = sectors.saturating_mul(SECTOR);
-        self.write(reg::STATUS, negotiating | STATUS_DRIVER_OK);
+        self.write(reg::STATUS, negotiating | status::DRIVER_OK);
         Ok(())
     }
 

@@ -11,52 +11,13 @@ use crate::devices::bus::{BusDevice, IoResult};
 use crate::devices::legacy::serial::IrqLine;
 use vm_superio::Trigger;
 
-const MAGIC: u32 = 0x7472_6976; // "virt"
-const VERSION: u32 = 2;
-const VENDOR: u32 = 0x4c4f_5349; // "ISOL"
-
-mod reg {
-    pub const MAGIC: u64 = 0x000;
-    pub const VERSION: u64 = 0x004;
-    pub const DEVICE_ID: u64 = 0x008;
-    pub const VENDOR_ID: u64 = 0x00c;
-    pub const DEVICE_FEATURES: u64 = 0x010;
-    pub const DEVICE_FEATURES_SEL: u64 = 0x014;
-    pub const DRIVER_FEATURES: u64 = 0x020;
-    pub const DRIVER_FEATURES_SEL: u64 = 0x024;
-    pub const QUEUE_SEL: u64 = 0x030;
-    pub const QUEUE_NUM_MAX: u64 = 0x034;
-    pub const QUEUE_NUM: u64 = 0x038;
-    pub const QUEUE_READY: u64 = 0x044;
-    pub const QUEUE_NOTIFY: u64 = 0x050;
-    pub const INTERRUPT_STATUS: u64 = 0x060;
-    pub const INTERRUPT_ACK: u64 = 0x064;
-    pub const STATUS: u64 = 0x070;
-    pub const QUEUE_DESC_LOW: u64 = 0x080;
-    pub const QUEUE_DESC_HIGH: u64 = 0x084;
-    pub const QUEUE_AVAIL_LOW: u64 = 0x090;
-    pub const QUEUE_AVAIL_HIGH: u64 = 0x094;
-    pub const QUEUE_USED_LOW: u64 = 0x0a0;
-    pub const QUEUE_USED_HIGH: u64 = 0x0a4;
-    pub const CONFIG_GENERATION: u64 = 0x0fc;
-    pub const CONFIG: u64 = 0x100;
-}
-
+/// Register offsets (one list for the device and the tiny guest's driver).
+use guest_abi::virtio_mmio as reg;
 /// Device status bits.
-pub mod status {
-    /// The guest noticed the device.
-    pub const ACKNOWLEDGE: u32 = 1;
-    /// The guest has a driver.
-    pub const DRIVER: u32 = 2;
-    /// The driver is ready.
-    pub const DRIVER_OK: u32 = 4;
-    /// Feature negotiation is complete.
-    pub const FEATURES_OK: u32 = 8;
-    /// The device hit an error and needs a reset.
-    pub const DEVICE_NEEDS_RESET: u32 = 0x40;
-    /// The guest gave up.
-    pub const FAILED: u32 = 0x80;
-}
+pub use guest_abi::virtio_mmio::status;
+use guest_abi::virtio_mmio::{MAGIC_VALUE as MAGIC, VERSION_MODERN as VERSION};
+
+const VENDOR: u32 = 0x4c4f_5349; // "ISOL"
 
 /// Interrupt status bit: a used buffer was returned.
 const INT_VRING: u32 = 1;
@@ -296,5 +257,72 @@ impl<D: VirtioDevice> BusDevice for MmioTransport<D> {
         } else {
             IoResult::Stray
         }
+    }
+}
+
+#[cfg(test)]
+mod abi_tests {
+    use virtio_bindings::virtio_config as c;
+    use virtio_bindings::virtio_mmio as m;
+
+    /// The hand-kept list in `guest-abi` (the freestanding guest cannot link
+    /// `virtio-bindings`) is the one the bindings give.
+    #[test]
+    fn registers_and_status_bits_match_virtio_bindings() {
+        let pairs: [(u64, u32); 22] = [
+            (super::reg::MAGIC, m::VIRTIO_MMIO_MAGIC_VALUE),
+            (super::reg::VERSION, m::VIRTIO_MMIO_VERSION),
+            (super::reg::DEVICE_ID, m::VIRTIO_MMIO_DEVICE_ID),
+            (super::reg::VENDOR_ID, m::VIRTIO_MMIO_VENDOR_ID),
+            (super::reg::DEVICE_FEATURES, m::VIRTIO_MMIO_DEVICE_FEATURES),
+            (
+                super::reg::DEVICE_FEATURES_SEL,
+                m::VIRTIO_MMIO_DEVICE_FEATURES_SEL,
+            ),
+            (super::reg::DRIVER_FEATURES, m::VIRTIO_MMIO_DRIVER_FEATURES),
+            (
+                super::reg::DRIVER_FEATURES_SEL,
+                m::VIRTIO_MMIO_DRIVER_FEATURES_SEL,
+            ),
+            (super::reg::QUEUE_SEL, m::VIRTIO_MMIO_QUEUE_SEL),
+            (super::reg::QUEUE_NUM_MAX, m::VIRTIO_MMIO_QUEUE_NUM_MAX),
+            (super::reg::QUEUE_NUM, m::VIRTIO_MMIO_QUEUE_NUM),
+            (super::reg::QUEUE_READY, m::VIRTIO_MMIO_QUEUE_READY),
+            (super::reg::QUEUE_NOTIFY, m::VIRTIO_MMIO_QUEUE_NOTIFY),
+            (
+                super::reg::INTERRUPT_STATUS,
+                m::VIRTIO_MMIO_INTERRUPT_STATUS,
+            ),
+            (super::reg::INTERRUPT_ACK, m::VIRTIO_MMIO_INTERRUPT_ACK),
+            (super::reg::STATUS, m::VIRTIO_MMIO_STATUS),
+            (super::reg::QUEUE_DESC_LOW, m::VIRTIO_MMIO_QUEUE_DESC_LOW),
+            (super::reg::QUEUE_DESC_HIGH, m::VIRTIO_MMIO_QUEUE_DESC_HIGH),
+            (super::reg::QUEUE_AVAIL_LOW, m::VIRTIO_MMIO_QUEUE_AVAIL_LOW),
+            (super::reg::QUEUE_USED_LOW, m::VIRTIO_MMIO_QUEUE_USED_LOW),
+            (
+                super::reg::CONFIG_GENERATION,
+                m::VIRTIO_MMIO_CONFIG_GENERATION,
+            ),
+            (super::reg::CONFIG, m::VIRTIO_MMIO_CONFIG),
+        ];
+        for (ours, theirs) in pairs {
+            assert_eq!(ours, u64::from(theirs));
+        }
+        assert_eq!(
+            super::reg::QUEUE_AVAIL_HIGH,
+            super::reg::QUEUE_AVAIL_LOW + 4
+        );
+        assert_eq!(super::reg::QUEUE_USED_HIGH, super::reg::QUEUE_USED_LOW + 4);
+        assert_eq!(super::status::ACKNOWLEDGE, c::VIRTIO_CONFIG_S_ACKNOWLEDGE);
+        assert_eq!(super::status::DRIVER, c::VIRTIO_CONFIG_S_DRIVER);
+        assert_eq!(super::status::DRIVER_OK, c::VIRTIO_CONFIG_S_DRIVER_OK);
+        assert_eq!(super::status::FEATURES_OK, c::VIRTIO_CONFIG_S_FEATURES_OK);
+        assert_eq!(
+            super::status::DEVICE_NEEDS_RESET,
+            c::VIRTIO_CONFIG_S_NEEDS_RESET
+        );
+        assert_eq!(super::status::FAILED, c::VIRTIO_CONFIG_S_FAILED);
+        // "virt", little endian.
+        assert_eq!(&super::MAGIC.to_le_bytes(), b"virt");
     }
 }
