@@ -19,6 +19,7 @@
 //! starts with `03`; `ISOLAB_GUIDES_SLOW=1` also runs blocks marked `slow`;
 //! `ISOLAB_GUIDES_NEEDS=linux-guest,cgroup-v2` runs only the blocks that
 //! declare one of those needs (what the emulated test host runs).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -6,6 +6,7 @@
 //! unprivileged account every Debian system has, so that the `nobody` run of
 //! `run_cli.rs` (which expects no range) is not disturbed. The files are
 //! restored by a guard even when an assertion fails.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

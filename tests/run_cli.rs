@@ -1,6 +1,7 @@
 //! `isolab run` as a user sees it: stdio passed through, podman's exit
 //! statuses, one line for a timeout, and an OCI bundle from `runc spec` run
 //! with no program, compared with runc itself.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::io::Write;
 use std::path::Path;

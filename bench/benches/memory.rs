@@ -9,6 +9,7 @@
 //! is the peak RSS of every host process the run created (workload, runtime
 //! or VMM with the guest memory it touched); a VMM that reports no peak RSS
 //! counts its own overhead plus the guest RAM touched, as `isolab bench` does.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

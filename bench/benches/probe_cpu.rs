@@ -1,6 +1,7 @@
 //! CPU throughput per isolation: time per SHA-256 block as the workload's
 //! `cpu` probe measured it inside the isolation (one workload run per
 //! iteration), so start-up cost does not pollute the figure.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

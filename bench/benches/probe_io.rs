@@ -1,6 +1,7 @@
 //! Block I/O per isolation: time per random 4 KiB read and per MiB of
 //! sequential read, as the workload's `io` probe measured them (direct I/O
 //! where the target allows it; the kind is in `isolab bench`'s results).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

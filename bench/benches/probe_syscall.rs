@@ -1,6 +1,7 @@
 //! Kernel-entry round trip per isolation: a system call natively and in a
 //! container, a VM exit in the tiny VM; the workload's own net time per
 //! round trip (loop overhead subtracted), one workload run per iteration.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! concurrent) is ignored by default:
 //! `cargo test -p bench --test soak -- --ignored --nocapture` (run it alone:
 //! the counts are of this process, so no other test may run beside it).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use bench::soak::{self, Snapshot, SoakOptions, SoakReport};
 use isolation::IsolationKind;

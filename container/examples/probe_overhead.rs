@@ -3,6 +3,7 @@
 //! same machine noise. Prints the median of all samples and the ratio.
 //!
 //! `cargo run --release -p container --example probe_overhead -- WORKLOAD [ROUNDS]` (as root).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -3,6 +3,7 @@
 //! in one run so they share the machine's noise.
 //!
 //! `cargo run --release -p container --example start_latency -- [RUNS]` (as root).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::path::Path;
 use std::process::{Command, Stdio as PStdio};

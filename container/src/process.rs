@@ -443,9 +443,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     drop(into_dir);
     let pid = pid as libc::pid_t;
     // SAFETY: CLONE_PIDFD gave us this fd; nobody else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let mut child = Child {
         pid,
-        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        pidfd,
         reaped: false,
     };
     drop(child_sock);

@@ -1,5 +1,6 @@
 //! Bad input: each case is a specific error, and nothing is left behind.
 //! One test in its own binary, so the leak count is not disturbed.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Each test proves one isolation from inside a container, and fails if that
 //! isolation is removed (several also run the weakened configuration to show it).
 //! Root is required; the tests skip (or fail under CI with ISOLAB_REQUIRE=root).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

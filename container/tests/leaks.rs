@@ -3,6 +3,7 @@
 //! One test in its own binary, so no concurrent test disturbs the counts.
 //! `ISOLAB_LEAK_RUNS` lowers the count (a multiple of 10) where runs are
 //! slow, as in the emulated test host; the checks stay the same.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! SIGTERM to the runtime while it waits is forwarded to the container, and
 //! the run is cleaned up. Alone in its binary: it signals the test process.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! The kill tests run the built `isolab` binary as a child (it must sit beside
 //! the test binary's directory, i.e. `target/<profile>/isolab`: build it with
 //! `cargo build --bin isolab`); they skip with that reason when it is missing.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,4 +1,5 @@
 //! End-to-end tests of the native isolation with the real static workload.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

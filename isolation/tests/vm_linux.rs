@@ -4,6 +4,7 @@
 //! must refuse at once with the reason, and the prepared VM must still boot
 //! the real kernel as far as this host allows. Full runs are gated on the
 //! `linux-guest` capability and skip with the reason elsewhere.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::time::Duration;
 

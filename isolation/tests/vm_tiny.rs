@@ -2,6 +2,7 @@
 //!
 //! The hostile guest modes (`hostile-io`, `hostile-virtio`) exist only for
 //! these tests; see guest/tiny/README.md.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

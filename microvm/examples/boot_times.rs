@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p microvm --example boot_times [-- IMAGE.elf [RUNS]]`
 //! Without an image, a hand-assembled guest (ready marker, then exit) is used.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::io::Write;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! and halts, driven step by step through microvm's low-level API.
 //!
 //! Run as root: `cargo run -p microvm --example hello_real_mode`
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use kvm_ioctls::VcpuExit;
 use microvm::vstate::{memory, vm::Vm};

@@ -1,6 +1,7 @@
 //! Runs the functional KVM probes and prints what they found.
 //!
 //! `cargo run --release -p microvm --example kvm_probe` (as root)
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 fn main() -> Result<(), microvm::Error> {
     let p = microvm::probe::functional()?;

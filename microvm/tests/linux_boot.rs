@@ -7,6 +7,7 @@
 //!
 //! The kernel comes from `ISOLAB_KERNEL` or the build cache that
 //! `isolab kernel build` fills (`$XDG_CACHE_HOME/isolab/kernel/<key>/vmlinux`).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! The smallest guest, through the low-level API: real-mode code that writes
 //! to a port and halts (the same steps as `examples/hello_real_mode.rs`).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

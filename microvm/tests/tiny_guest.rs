@@ -1,5 +1,6 @@
 //! Hand-assembled tiny guests entered at CPL 3 in long mode, run through
 //! `microvm::run`.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `isolab compare`'s pipeline end to end where a Linux guest can boot (in
 //! CI: the emulated test host).
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 fn linux_guest_with_kernel(test: &str) -> bool {
     let guest = isolation::vm_linux::linux_guest_support();

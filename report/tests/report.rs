@@ -1,6 +1,7 @@
 //! The report writer end to end: files written, PNGs that decode and are not
 //! blank, HTML that is self-contained, several hosts side by side, clear errors
 //! for bad input files.
+#![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
 #[path = "../../bench/tests/common/mod.rs"]
 mod common;
