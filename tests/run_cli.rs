@@ -261,3 +261,46 @@ fn a_user_who_is_not_root_runs_a_rootless_container() {
         assert!(err.contains("limits off: memory, pids"), "{err}");
     }
 }
+
+#[test]
+fn probe_takes_json_anywhere_and_refuses_unknown_probes_before_running() {
+    let o = isolab(
+        &[
+            "probe",
+            "--isolation",
+            "native",
+            "cpu",
+            "--json",
+            "--reps",
+            "1",
+            "--cpu-rounds",
+            "1",
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().any(|l| l["probe"] == "cpu"), "{out}");
+    let o = isolab(&["probe", "--isolation", "native", "cpu", "bogus"], b"");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown probe \"bogus\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty(), "nothing may run: {:?}", o.stdout);
+    let o = isolab(
+        &["probe", "--isolation", "native", "cpu", "--bogus", "1"],
+        b"",
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown option \"--bogus\""),
+        "{}",
+        stderr(&o)
+    );
+}

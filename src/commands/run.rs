@@ -47,7 +47,18 @@ pub fn failure_code(e: &anyhow::Error) -> i32 {
 }
 
 /// `isolab probe PROBE…`: prints the result lines (or a summary table).
-pub fn probe(a: ProbeArgs) -> anyhow::Result<i32> {
+pub fn probe(mut a: ProbeArgs) -> anyhow::Result<i32> {
+    // The probe list swallows what follows it, so a trailing `--json` is
+    // isolab's, not the workload's.
+    let words = a.probes.len();
+    a.probes.retain(|w| w != "--json");
+    a.common.json |= a.probes.len() != words;
+    // Unknown probes and options are refused here, before anything starts,
+    // by the workload's own parser.
+    if let Err(e) = workload::args::parse(a.probes.iter().map(String::as_str)) {
+        eprintln!("isolab: error: {e}");
+        return Ok(2);
+    }
     let outcome = execute(&a.common, &Invocation::Probes(a.probes), false)?;
     if a.common.json {
         for r in &outcome.results {
