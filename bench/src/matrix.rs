@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::peers::{self, Counterpart, PeerOptions, PeerSet};
+use crate::peers::{self, Counterpart, PeerOptions, PeerRunner, PeerSet};
 use crate::results::{
     Better, Environment, Metric, MetricKey, RESULTS_SCHEMA_VERSION, Results, RunSettings, Status,
     SubjectStatus,
@@ -269,75 +269,83 @@ fn collect_outcome(
 ) {
     match task {
         Task::Idle(_) => {
-            if let Some(b) = o.boot {
-                c.add(
-                    key(subject, "boot", "total_ms", None),
-                    "ms",
-                    round,
-                    ms(b.total),
-                );
-                if let Some(s) = b.setup {
-                    c.add(key(subject, "boot", "setup_ms", None), "ms", round, ms(s));
-                }
-                if let Some(k) = b.kernel {
-                    c.add(key(subject, "boot", "kernel_ms", None), "ms", round, ms(k));
-                }
-                if let Some(i) = b.init {
-                    c.add(key(subject, "boot", "init_ms", None), "ms", round, ms(i));
-                }
+            if let Some(b) = &o.boot {
+                collect_boot(c, subject, round, b);
             }
-            let a = &o.accounting;
-            let idle = host_footprint_bytes(a);
-            let mem = [
-                ("idle_peak_rss_mib", idle),
-                ("overhead_mib", a.overhead_bytes),
-                ("cgroup_peak_mib", a.cgroup_peak_bytes),
-                ("guest_touched_mib", a.guest_touched_bytes),
-            ];
-            for (metric, bytes) in mem {
-                if let Some(b) = bytes {
-                    c.add(
-                        key(subject, "memory", metric, None),
-                        "MiB",
-                        round,
-                        b as f64 / MIB,
-                    );
-                }
-            }
+            collect_idle_memory(c, subject, round, &o.accounting);
         }
-        Task::Probes(_) => {
-            for line in o.results.iter().filter(|l| l.probe != "ready") {
-                c.add(
-                    key(subject, &line.probe, &line.metric, line.kind.as_deref()),
-                    &line.unit,
-                    round,
-                    line.value,
-                );
-            }
-            c.add(key(subject, "run", "wall_ms", None), "ms", round, ms(wall));
-            if let Some(cpu) = o.accounting.cpu_time {
-                c.add(
-                    key(subject, "run", "cpu_time_ms", None),
-                    "ms",
-                    round,
-                    ms(cpu),
-                );
-            }
-            if let Some(b) = o.accounting.host_peak_rss_bytes {
-                c.add(
-                    key(subject, "memory", "probes_peak_rss_mib", None),
-                    "MiB",
-                    round,
-                    b as f64 / MIB,
-                );
-            }
+        Task::Probes(_) => collect_probes(c, subject, round, wall, o),
+        Task::OurStart(_) | Task::Peer(_) => collect_outcome_wall(c, subject, round, wall),
+    }
+}
+
+/// Boot time in total and the phases the backend could tell apart.
+fn collect_boot(c: &mut Collector, subject: &str, round: u32, b: &isolation::BootTimes) {
+    c.add(
+        key(subject, "boot", "total_ms", None),
+        "ms",
+        round,
+        ms(b.total),
+    );
+    if let Some(s) = b.setup {
+        c.add(key(subject, "boot", "setup_ms", None), "ms", round, ms(s));
+    }
+    if let Some(k) = b.kernel {
+        c.add(key(subject, "boot", "kernel_ms", None), "ms", round, ms(k));
+    }
+    if let Some(i) = b.init {
+        c.add(key(subject, "boot", "init_ms", None), "ms", round, ms(i));
+    }
+}
+
+/// Memory of an idle run, from whichever accounting the backend has.
+fn collect_idle_memory(c: &mut Collector, subject: &str, round: u32, a: &isolation::Accounting) {
+    let idle = host_footprint_bytes(a);
+    let mem = [
+        ("idle_peak_rss_mib", idle),
+        ("overhead_mib", a.overhead_bytes),
+        ("cgroup_peak_mib", a.cgroup_peak_bytes),
+        ("guest_touched_mib", a.guest_touched_bytes),
+    ];
+    for (metric, bytes) in mem {
+        if let Some(b) = bytes {
+            c.add(
+                key(subject, "memory", metric, None),
+                "MiB",
+                round,
+                b as f64 / MIB,
+            );
         }
-        Task::OurStart(_) | Task::Peer(_) => c.add(
-            key(subject, "start", "wall_ms", None),
+    }
+}
+
+/// The probes' own result lines, plus the run's wall time, CPU time and peak RSS.
+fn collect_probes(c: &mut Collector, subject: &str, round: u32, wall: Duration, o: &Outcome) {
+    // `ready` only marks that the workload started; it measures nothing.
+    for line in o.results.iter().filter(|l| l.probe != "ready") {
+        c.add(
+            key(subject, &line.probe, &line.metric, line.kind.as_deref()),
+            &line.unit,
+            round,
+            line.value,
+        );
+    }
+    c.add(key(subject, "run", "wall_ms", None), "ms", round, ms(wall));
+    if let Some(cpu) = o.accounting.cpu_time {
+        c.add(
+            key(subject, "run", "cpu_time_ms", None),
             "ms",
             round,
-            ms(wall),
-        ),
+            ms(cpu),
+        );
+    }
+    if let Some(b) = o.accounting.host_peak_rss_bytes {
+        c.add(
+            key(subject, "memory", "probes_peak_rss_mib", None),
+            "MiB",
+            round,
+            b as f64 / MIB,
+        );
     }
 }
 
@@ -374,6 +382,11 @@ pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchErr
 }
 
 /// Runs the matrix with backends from `factory` (tests use stand-ins).
+///
+/// In four phases: plan (which isolations and peers run, and why the
+/// others cannot), prepare (the io directory, the order of one round),
+/// rounds (warm-up, then the measured rounds), results (statuses, metrics,
+/// ratios).
 pub fn run_with(
     opts: &BenchOptions,
     progress: &Progress,
@@ -385,47 +398,48 @@ pub fn run_with(
     let started = Instant::now();
     let mut environment = Environment::collect();
     environment.attach_doctor(&isolation::doctor::run());
-    let mut statuses: Vec<SubjectStatus> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
 
+    let mut plan = plan(opts, factory)?;
+    let io_dir = IoDir::prepare(opts.io_dir.as_ref())?;
+    let measurements = Matrix::new(opts, &plan, &io_dir.path).run_rounds(opts, progress);
+    let results = assemble_results(opts, started, environment, &mut plan, measurements);
+    // The peer set (and its temporary bundle) and the io directory are removed here.
+    drop(plan);
+    drop(io_dir);
+    Ok(results)
+}
+
+/// What the matrix runs: the isolations that can run here, those that
+/// cannot (with why), and the peers.
+struct Plan {
+    subjects: Vec<Subject>,
+    /// Statuses of the isolations whose backend is not available here.
+    unsupported: Vec<SubjectStatus>,
+    /// The peers, when asked for; owns their bundle until dropped.
+    peer_set: Option<PeerSet>,
+    /// The peers that work, as planned. Rounds index them; one that fails
+    /// mid-run is skipped, not removed, so the indices stay valid.
+    peers: Vec<PeerRunner>,
+}
+
+/// Decides what runs. Native is the baseline every ratio needs, so its
+/// absence is an error; any other unavailable isolation is recorded.
+fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, BenchError> {
     // Peers first: isolab's container start uses the peers' root filesystem.
-    let mut peer_set: Option<PeerSet> = if opts.peers {
-        let (tiny_image, image_error) = match isolation::artifacts::tiny_guest_image() {
-            Ok(p) => (Some(p), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        Some(peers::prepare(&PeerOptions {
-            tiny_image,
-            image_error,
-            timeout: opts.timeout,
-        })?)
+    let peer_set = if opts.peers {
+        Some(prepare_peers(opts.timeout)?)
     } else {
         None
     };
-
     let mut subjects: Vec<Subject> = Vec::new();
+    let mut unsupported: Vec<SubjectStatus> = Vec::new();
     for &kind in &opts.isolations {
         match factory(kind, &isolation::BackendOptions::default()) {
-            Ok(backend) => {
-                let start_backend = match (kind, &peer_set) {
-                    (IsolationKind::Container, Some(set)) => {
-                        let o = isolation::BackendOptions {
-                            rootfs: Some(set.rootfs()),
-                            ..Default::default()
-                        };
-                        factory(kind, &o).ok()
-                    }
-                    (IsolationKind::VmTiny, Some(_)) => {
-                        factory(kind, &isolation::BackendOptions::default()).ok()
-                    }
-                    _ => None,
-                };
-                subjects.push(Subject {
-                    kind,
-                    backend,
-                    start_backend,
-                });
-            }
+            Ok(backend) => subjects.push(Subject {
+                kind,
+                backend,
+                start_backend: start_backend(kind, peer_set.as_ref(), factory),
+            }),
             Err(e) => {
                 let reason = match e {
                     IsolationError::Unsupported { reason, .. } => reason,
@@ -434,7 +448,7 @@ pub fn run_with(
                 if kind == IsolationKind::Native {
                     return Err(BenchError::NoBaseline(reason));
                 }
-                statuses.push(SubjectStatus {
+                unsupported.push(SubjectStatus {
                     name: kind.name().into(),
                     role: "isolation".into(),
                     status: Status::Unsupported,
@@ -444,238 +458,375 @@ pub fn run_with(
             }
         }
     }
-
-    let mut probes_args = opts.probes.clone();
-    probes_args.extend(opts.workload_args.iter().cloned());
-    let idle_ms = if opts.quick { "100" } else { "300" };
-    let idle_args: Vec<String> = ["idle", "--idle-ms", idle_ms].map(String::from).to_vec();
-    // Removed when dropped at the end of this function.
-    let io_temp = match &opts.io_dir {
-        Some(_) => None,
-        None => Some(
-            tempfile::Builder::new()
-                .prefix("isolab-io-")
-                .tempdir()
-                .map_err(|source| BenchError::IoDir {
-                    path: std::env::temp_dir(),
-                    source,
-                })?,
-        ),
-    };
-    let io_dir = match (&opts.io_dir, &io_temp) {
-        (Some(d), _) => d.clone(),
-        (None, Some(t)) => t.path().to_path_buf(),
-        (None, None) => unreachable!("a temporary directory is made when none is given"),
-    };
-    if !io_dir.is_dir() {
-        return Err(BenchError::IoDir {
-            path: io_dir,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not an existing directory"),
-        });
-    }
-    let limits = Limits {
-        timeout: opts.timeout,
-        io_target: Some(io_dir.clone()),
-        ..Limits::default()
-    };
-
-    // The order of one round; identical in every round.
-    let mut order: Vec<Task> = Vec::new();
-    order.extend((0..subjects.len()).map(Task::Idle));
-    order.extend((0..subjects.len()).map(Task::Probes));
-    if let Some(set) = &peer_set {
-        for (i, s) in subjects.iter().enumerate() {
-            if s.start_backend.is_none() {
-                continue;
-            }
-            let counterpart = if s.kind == IsolationKind::Container {
-                Counterpart::Container
-            } else {
-                Counterpart::VmTiny
-            };
-            if set.runners.iter().any(|r| r.counterpart == counterpart) {
-                order.push(Task::OurStart(i));
-                order.extend(
-                    set.runners
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| r.counterpart == counterpart)
-                        .map(|(p, _)| Task::Peer(p)),
-                );
-            }
-        }
-    }
-    // Peers are indexed at plan time; failed ones are skipped, not removed, during the run.
-    let peer_names: Vec<String> = peer_set
-        .as_ref()
-        .map(|s| s.runners.iter().map(|r| r.name.clone()).collect())
-        .unwrap_or_default();
-    let peer_runners = peer_set
+    let peers = peer_set
         .as_ref()
         .map(|s| s.runners.clone())
         .unwrap_or_default();
+    Ok(Plan {
+        subjects,
+        unsupported,
+        peer_set,
+        peers,
+    })
+}
 
-    let total_rounds = opts.warmup + opts.rounds;
-    progress.start(u64::from(total_rounds) * order.len() as u64);
-    let mut collector = Collector::default();
-    let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    let mut seq = 1u64;
+/// Builds the peers' bundle and tries each peer once. QEMU boots isolab's
+/// tiny guest image, so why that image is missing becomes QEMU's reason.
+fn prepare_peers(timeout: Duration) -> Result<PeerSet, BenchError> {
+    let (tiny_image, image_error) = match isolation::artifacts::tiny_guest_image() {
+        Ok(p) => (Some(p), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Ok(peers::prepare(&PeerOptions {
+        tiny_image,
+        image_error,
+        timeout,
+    })?)
+}
 
-    for round_all in 0..total_rounds {
-        let measuring = round_all >= opts.warmup;
-        let round = round_all.saturating_sub(opts.warmup);
-        for &task in &order {
-            let subject_name = match task {
-                Task::Idle(i) | Task::Probes(i) | Task::OurStart(i) => {
-                    subjects[i].kind.name().to_string()
-                }
-                Task::Peer(p) => peer_names[p].clone(),
+/// The backend for isolab's side of a start comparison with the peers: the
+/// container in the peers' root filesystem (like for like), or the tiny
+/// guest. Without peers, or if it cannot be made, there is no comparison.
+fn start_backend(
+    kind: IsolationKind,
+    peer_set: Option<&PeerSet>,
+    factory: &BackendFactory<'_>,
+) -> Option<Box<dyn Isolation>> {
+    let set = peer_set?;
+    match kind {
+        IsolationKind::Container => {
+            let o = isolation::BackendOptions {
+                rootfs: Some(set.rootfs()),
+                ..Default::default()
             };
-            let label = match task {
-                Task::Idle(_) => "boot+idle",
-                Task::Probes(_) => "probes",
-                Task::OurStart(_) | Task::Peer(_) => "start",
-            };
-            progress.step(format!(
-                "round {}/{total_rounds}: {subject_name} {label}",
-                round_all + 1
-            ));
-            let failure_key = format!("{subject_name} {label}");
-            if failed.contains_key(&failure_key) {
-                continue;
+            factory(kind, &o).ok()
+        }
+        IsolationKind::VmTiny => factory(kind, &isolation::BackendOptions::default()).ok(),
+        _ => None,
+    }
+}
+
+/// The directory every `io` probe writes in: the one given, or a fresh
+/// temporary one that is removed when this is dropped.
+struct IoDir {
+    path: PathBuf,
+    /// Held, never read: dropping it removes the temporary directory.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl IoDir {
+    fn prepare(given: Option<&PathBuf>) -> Result<IoDir, BenchError> {
+        let (path, temp) = match given {
+            Some(d) => (d.clone(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("isolab-io-")
+                    .tempdir()
+                    .map_err(|source| BenchError::IoDir {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                (t.path().to_path_buf(), Some(t))
             }
-            let t0 = Instant::now();
-            let outcome: Result<Option<Outcome>, String> = match task {
-                Task::Idle(i) => subjects[i]
-                    .backend
-                    .run(&Invocation::Probes(idle_args.clone()), &limits)
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
-                Task::Probes(i) => subjects[i]
-                    .backend
-                    .run(&Invocation::Probes(probes_args.clone()), &limits)
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
-                Task::OurStart(i) => {
-                    let inv = if subjects[i].kind == IsolationKind::Container {
-                        Invocation::Program {
-                            program: "/bin/true".into(),
-                            args: Vec::new(),
-                        }
-                    } else {
-                        Invocation::Probes(vec!["ready".into()])
-                    };
-                    let backend = subjects[i]
-                        .start_backend
-                        .as_ref()
-                        .expect("planned only with a start backend");
-                    backend
-                        .run(&inv, &limits)
-                        .map(Some)
-                        .map_err(|e| e.to_string())
-                }
-                Task::Peer(p) => {
-                    seq += 1;
-                    peer_runners[p]
-                        .run_once(seq)
-                        .map(|_| None)
-                        .map_err(|e| e.to_string())
-                }
-            };
-            let wall = t0.elapsed();
-            match outcome {
-                Ok(o) => {
-                    if let Some(o) = &o {
-                        if !o.exit.success() {
-                            let msg = format!(
-                                "{failure_key} in round {}: the run ended with {:?} ({})",
-                                round_all + 1,
-                                o.exit,
-                                console_excerpt(o)
-                            );
-                            tracing::warn!("{msg}");
-                            if !notes.contains(&msg) && notes.len() < 40 {
-                                notes.push(msg);
-                            }
-                            // A start that did not succeed is not a start time.
-                            if matches!(task, Task::OurStart(_)) {
-                                continue;
-                            }
-                        }
-                        if matches!(task, Task::Idle(_))
-                            && o.accounting.host_peak_rss_bytes.is_none()
-                            && o.accounting.overhead_bytes.is_some()
-                            && o.accounting.guest_touched_bytes.is_some()
-                        {
-                            let n = format!(
-                                "{subject_name}: idle memory is the VMM's overhead plus the guest RAM it touched \
-                                 (the backend reports no whole-process peak RSS)"
-                            );
-                            if !notes.contains(&n) {
-                                notes.push(n);
-                            }
-                        }
-                        for n in &o.notes {
-                            let n = format!("{subject_name}: {n}");
-                            if !notes.contains(&n) {
-                                notes.push(n);
-                            }
-                        }
-                    }
-                    if measuring {
-                        match &o {
-                            Some(o) => {
-                                collect_outcome(&mut collector, &subject_name, task, round, wall, o)
-                            }
-                            None => {
-                                collect_outcome_wall(&mut collector, &subject_name, round, wall)
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(subject = %subject_name, task = label, error = %e, "run failed; not retried");
-                    failed.insert(failure_key, e);
-                }
-            }
+        };
+        if !path.is_dir() {
+            return Err(BenchError::IoDir {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not an existing directory",
+                ),
+            });
+        }
+        Ok(IoDir { path, _temp: temp })
+    }
+}
+
+/// Who ran, as a failure is keyed: an isolation or a peer (by name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Runner {
+    Isolation(IsolationKind),
+    Peer(String),
+}
+
+impl std::fmt::Display for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Runner::Isolation(kind) => f.write_str(kind.name()),
+            Runner::Peer(name) => f.write_str(name),
         }
     }
-    progress.finish();
+}
 
-    // Every subject gets a status; failures keep their first error.
-    for s in &subjects {
-        let name = s.kind.name();
-        let errors: Vec<String> = failed
-            .iter()
-            .filter(|(k, _)| k.starts_with(&format!("{name} ")))
-            .map(|(k, e)| format!("{k}: {e}"))
-            .collect();
-        let any_sample = collector
-            .samples
-            .keys()
-            .any(|k| k.subject == name && k.probe != "start");
-        statuses.push(SubjectStatus {
-            name: name.into(),
-            role: "isolation".into(),
-            status: if any_sample {
-                Status::Measured
-            } else {
-                Status::Failed
+/// The kind of run a task is. The order (derived) is the order a
+/// subject's errors are listed in its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    BootIdle,
+    Probes,
+    Start,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::BootIdle => "boot+idle",
+            Phase::Probes => "probes",
+            Phase::Start => "start",
+        }
+    }
+}
+
+/// What a failure is remembered by: a run that failed once is not run
+/// again. Shown as `<runner> <phase>` in progress, notes and reasons.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct FailureKey {
+    runner: Runner,
+    phase: Phase,
+}
+
+impl std::fmt::Display for FailureKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.runner, self.phase.label())
+    }
+}
+
+/// Everything the rounds need, fixed before the first one.
+struct Matrix<'a> {
+    subjects: &'a [Subject],
+    peers: &'a [PeerRunner],
+    /// The order of one round; identical in every round.
+    order: Vec<Task>,
+    limits: Limits,
+    idle_args: Vec<String>,
+    probes_args: Vec<String>,
+}
+
+/// What the rounds produced.
+#[derive(Default)]
+struct Measurements {
+    collector: Collector,
+    /// The first error of every run that failed.
+    failed: BTreeMap<FailureKey, String>,
+    notes: Vec<String>,
+}
+
+impl<'a> Matrix<'a> {
+    fn new(opts: &BenchOptions, plan: &'a Plan, io_dir: &std::path::Path) -> Matrix<'a> {
+        let mut probes_args = opts.probes.clone();
+        probes_args.extend(opts.workload_args.iter().cloned());
+        let idle_ms = if opts.quick { "100" } else { "300" };
+        Matrix {
+            subjects: &plan.subjects,
+            peers: &plan.peers,
+            order: round_order(&plan.subjects, &plan.peers),
+            limits: Limits {
+                timeout: opts.timeout,
+                io_target: Some(io_dir.to_path_buf()),
+                ..Limits::default()
             },
-            reason: (!errors.is_empty()).then(|| errors.join("; ")),
-            version: None,
-        });
+            idle_args: ["idle", "--idle-ms", idle_ms].map(String::from).to_vec(),
+            probes_args,
+        }
     }
-    if let Some(set) = &mut peer_set {
-        for (key, e) in failed.iter().filter(|(k, _)| k.ends_with(" start")) {
-            let name = key.trim_end_matches(" start");
-            if peer_names.iter().any(|p| p == name) {
-                set.mark_failed(name, e);
+
+    /// The warm-up rounds, then the measured ones, each running every task
+    /// in order; a run that fails is recorded and skipped from then on.
+    fn run_rounds(self, opts: &BenchOptions, progress: &Progress) -> Measurements {
+        let total_rounds = opts.warmup + opts.rounds;
+        progress.start(u64::from(total_rounds) * self.order.len() as u64);
+        let mut m = Measurements::default();
+        let mut seq = 1u64;
+        for round_all in 0..total_rounds {
+            // Warm-up rounds run like the others; their samples are discarded.
+            let measured = round_all.checked_sub(opts.warmup);
+            for &task in &self.order {
+                let key = self.failure_key(task);
+                progress.step(format!("round {}/{total_rounds}: {key}", round_all + 1));
+                if m.failed.contains_key(&key) {
+                    continue;
+                }
+                let t0 = Instant::now();
+                let outcome = self.run_task(task, &mut seq);
+                let wall = t0.elapsed();
+                match outcome {
+                    Ok(o) => m.record(&key, task, round_all, measured, wall, o.as_ref()),
+                    Err(e) => {
+                        tracing::warn!(subject = %key.runner, task = key.phase.label(), error = %e, "run failed; not retried");
+                        m.failed.insert(key, e);
+                    }
+                }
             }
         }
+        progress.finish();
+        m
+    }
+
+    fn failure_key(&self, task: Task) -> FailureKey {
+        let (runner, phase) = match task {
+            Task::Idle(i) => (Runner::Isolation(self.subjects[i].kind), Phase::BootIdle),
+            Task::Probes(i) => (Runner::Isolation(self.subjects[i].kind), Phase::Probes),
+            Task::OurStart(i) => (Runner::Isolation(self.subjects[i].kind), Phase::Start),
+            Task::Peer(p) => (Runner::Peer(self.peers[p].name.clone()), Phase::Start),
+        };
+        FailureKey { runner, phase }
+    }
+
+    /// Runs one task. A peer yields no outcome, only its wall time.
+    fn run_task(&self, task: Task, seq: &mut u64) -> Result<Option<Outcome>, String> {
+        let isolated = |backend: &dyn Isolation, inv: Invocation| {
+            backend
+                .run(&inv, &self.limits)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        };
+        match task {
+            Task::Idle(i) => isolated(
+                &*self.subjects[i].backend,
+                Invocation::Probes(self.idle_args.clone()),
+            ),
+            Task::Probes(i) => isolated(
+                &*self.subjects[i].backend,
+                Invocation::Probes(self.probes_args.clone()),
+            ),
+            Task::OurStart(i) => {
+                let inv = if self.subjects[i].kind == IsolationKind::Container {
+                    Invocation::Program {
+                        program: "/bin/true".into(),
+                        args: Vec::new(),
+                    }
+                } else {
+                    Invocation::Probes(vec!["ready".into()])
+                };
+                let backend = self.subjects[i]
+                    .start_backend
+                    .as_ref()
+                    .expect("planned only with a start backend");
+                isolated(&**backend, inv)
+            }
+            Task::Peer(p) => {
+                // Each peer run needs a container id of its own.
+                *seq += 1;
+                self.peers[p]
+                    .run_once(*seq)
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// The order of one round: every subject's boot+idle run, every subject's
+/// probes, then each start comparison (isolab's side, then its peers).
+fn round_order(subjects: &[Subject], peers: &[PeerRunner]) -> Vec<Task> {
+    let mut order: Vec<Task> = Vec::new();
+    order.extend((0..subjects.len()).map(Task::Idle));
+    order.extend((0..subjects.len()).map(Task::Probes));
+    for (i, s) in subjects.iter().enumerate() {
+        if s.start_backend.is_none() {
+            continue;
+        }
+        let counterpart = if s.kind == IsolationKind::Container {
+            Counterpart::Container
+        } else {
+            Counterpart::VmTiny
+        };
+        if peers.iter().any(|r| r.counterpart == counterpart) {
+            order.push(Task::OurStart(i));
+            order.extend(
+                peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.counterpart == counterpart)
+                    .map(|(p, _)| Task::Peer(p)),
+            );
+        }
+    }
+    order
+}
+
+impl Measurements {
+    /// Records a run that returned: its notes, and its samples when the
+    /// round is measured (`measured` is its number among those).
+    fn record(
+        &mut self,
+        key: &FailureKey,
+        task: Task,
+        round_all: u32,
+        measured: Option<u32>,
+        wall: Duration,
+        o: Option<&Outcome>,
+    ) {
+        let subject = key.runner.to_string();
+        if let Some(o) = o {
+            if !o.exit.success() {
+                let msg = format!(
+                    "{key} in round {}: the run ended with {:?} ({})",
+                    round_all + 1,
+                    o.exit,
+                    console_excerpt(o)
+                );
+                tracing::warn!("{msg}");
+                // Capped: a subject failing every round would drown the other notes.
+                if !self.notes.contains(&msg) && self.notes.len() < 40 {
+                    self.notes.push(msg);
+                }
+                // A start that did not succeed is not a start time.
+                if matches!(task, Task::OurStart(_)) {
+                    return;
+                }
+            }
+            self.note_outcome(&subject, task, o);
+        }
+        if let Some(round) = measured {
+            match o {
+                Some(o) => collect_outcome(&mut self.collector, &subject, task, round, wall, o),
+                None => collect_outcome_wall(&mut self.collector, &subject, round, wall),
+            }
+        }
+    }
+
+    /// Notes a run's own notes, and how idle memory was measured when the
+    /// backend reports no whole-process peak RSS; each note once.
+    fn note_outcome(&mut self, subject: &str, task: Task, o: &Outcome) {
+        if matches!(task, Task::Idle(_))
+            && o.accounting.host_peak_rss_bytes.is_none()
+            && o.accounting.overhead_bytes.is_some()
+            && o.accounting.guest_touched_bytes.is_some()
+        {
+            let n = format!(
+                "{subject}: idle memory is the VMM's overhead plus the guest RAM it touched \
+                 (the backend reports no whole-process peak RSS)"
+            );
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
+            }
+        }
+        for n in &o.notes {
+            let n = format!("{subject}: {n}");
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
+            }
+        }
+    }
+}
+
+/// Assembles the results: statuses (unsupported isolations, the isolations
+/// that ran, the peers), metrics, and ratios of every isolation to native
+/// and of isolab's side to each peer.
+fn assemble_results(
+    opts: &BenchOptions,
+    started: Instant,
+    environment: Environment,
+    plan: &mut Plan,
+    m: Measurements,
+) -> Results {
+    let mut statuses = std::mem::take(&mut plan.unsupported);
+    statuses.extend(isolation_statuses(&plan.subjects, &m));
+    if let Some(set) = &mut plan.peer_set {
+        mark_failed_peers(set, &m.failed);
         statuses.extend(set.statuses.iter().cloned());
     }
-
     let mut results = Results {
         schema_version: RESULTS_SCHEMA_VERSION,
         label: opts
@@ -693,20 +844,63 @@ pub fn run_with(
             elapsed_s: started.elapsed().as_secs_f64(),
         },
         subjects: statuses,
-        metrics: collector.into_metrics(),
+        metrics: m.collector.into_metrics(),
         ratios: Vec::new(),
-        notes,
+        notes: m.notes,
     };
-    for s in subjects.iter().filter(|s| s.kind != IsolationKind::Native) {
+    for s in plan
+        .subjects
+        .iter()
+        .filter(|s| s.kind != IsolationKind::Native)
+    {
         results.add_ratios(s.kind.name(), "native");
     }
-    for r in &peer_runners {
+    for r in &plan.peers {
         results.add_ratios(r.counterpart.subject(), &r.name);
     }
-    // The peer set (and its temporary bundle) and the io directory are removed here.
-    drop(peer_set);
-    drop(io_temp);
-    Ok(results)
+    results
+}
+
+/// Every isolation that ran gets a status: measured if it has any sample
+/// besides a start time; failures are listed with their first error.
+fn isolation_statuses(subjects: &[Subject], m: &Measurements) -> Vec<SubjectStatus> {
+    subjects
+        .iter()
+        .map(|s| {
+            let name = s.kind.name();
+            let errors: Vec<String> = m
+                .failed
+                .iter()
+                .filter(|(k, _)| k.runner == Runner::Isolation(s.kind))
+                .map(|(k, e)| format!("{k}: {e}"))
+                .collect();
+            let any_sample = m
+                .collector
+                .samples
+                .keys()
+                .any(|k| k.subject == name && k.probe != "start");
+            SubjectStatus {
+                name: name.into(),
+                role: "isolation".into(),
+                status: if any_sample {
+                    Status::Measured
+                } else {
+                    Status::Failed
+                },
+                reason: (!errors.is_empty()).then(|| errors.join("; ")),
+                version: None,
+            }
+        })
+        .collect()
+}
+
+/// Marks the peers that stopped working mid-run as failed, with their error.
+fn mark_failed_peers(set: &mut PeerSet, failed: &BTreeMap<FailureKey, String>) {
+    for (key, e) in failed {
+        if let Runner::Peer(name) = &key.runner {
+            set.mark_failed(name, e);
+        }
+    }
 }
 
 fn collect_outcome_wall(c: &mut Collector, subject: &str, round: u32, wall: Duration) {
@@ -952,5 +1146,70 @@ mod tests {
             matches!(err, BenchError::NoBaseline(ref r) if r == "nothing works"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plan_keeps_order_and_records_why_an_isolation_cannot_run() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let factory = |kind: IsolationKind,
+                       _: &isolation::BackendOptions|
+         -> Result<Box<dyn Isolation>, IsolationError> {
+            match kind {
+                IsolationKind::Container => Err(IsolationError::BadInput("broken".into())),
+                IsolationKind::VmTiny => Err(IsolationError::Unsupported {
+                    kind,
+                    reason: "no KVM".into(),
+                }),
+                _ => Ok(Box::new(Fake {
+                    kind,
+                    factor: 1.0,
+                    fail_probes: false,
+                    log: log.clone(),
+                })),
+            }
+        };
+        let p = plan(&options(1), &factory).unwrap();
+        let kinds: Vec<IsolationKind> = p.subjects.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [IsolationKind::Native, IsolationKind::VmLinux]);
+        assert!(p.subjects.iter().all(|s| s.start_backend.is_none()));
+        assert!(p.peer_set.is_none() && p.peers.is_empty());
+        let unsupported: Vec<(&str, Option<&str>, Status)> = p
+            .unsupported
+            .iter()
+            .map(|s| (s.name.as_str(), s.reason.as_deref(), s.status.clone()))
+            .collect();
+        // An error other than `Unsupported` is the reason as it displays.
+        let broken = IsolationError::BadInput("broken".into()).to_string();
+        assert_eq!(
+            unsupported,
+            [
+                ("container", Some(broken.as_str()), Status::Unsupported),
+                ("vm-tiny", Some("no KVM"), Status::Unsupported),
+            ]
+        );
+        assert!(log.borrow().is_empty(), "planning runs nothing");
+    }
+
+    #[test]
+    fn failure_keys_sort_and_display_as_their_text_did() {
+        let keys = [Phase::Start, Phase::BootIdle, Phase::Probes].map(|phase| FailureKey {
+            runner: Runner::Isolation(IsolationKind::VmTiny),
+            phase,
+        });
+        let mut typed = keys.to_vec();
+        typed.sort();
+        let typed: Vec<String> = typed.iter().map(ToString::to_string).collect();
+        let mut text: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        text.sort();
+        assert_eq!(
+            typed, text,
+            "a subject's errors are listed in the same order"
+        );
+        assert_eq!(typed[0], "vm-tiny boot+idle");
+        let peer = FailureKey {
+            runner: Runner::Peer("qemu-microvm".into()),
+            phase: Phase::Start,
+        };
+        assert_eq!(peer.to_string(), "qemu-microvm start");
     }
 }
