@@ -21,6 +21,19 @@ pub const STAGE2: &str = include_str!("stage2.sh");
 pub const QEMU: &str = "qemu-system-x86_64";
 /// Exit status when the timeout stopped the test host (as `timeout(1)`).
 pub const TIMEOUT_STATUS: i32 = 124;
+/// Exit status when the test host froze and was stopped (`EX_TEMPFAIL`: a
+/// rerun normally passes).
+pub const FROZEN_STATUS: i32 = 75;
+/// A test host whose QEMU used less than [`FROZEN_CPU_SHARE`] of one CPU for
+/// this long is frozen. QEMU 7.2's TCG now and then leaves the emulated CPU
+/// halted with a deliverable timer interrupt pending (seen in `info lapic`:
+/// IRR set, ISR empty, HLT=1); nothing wakes it again, so without this the
+/// run would sit idle until its timeout. `ISOLAB_TESTHOST_FREEZE_S` changes
+/// the window (0: off), for commands that legitimately idle that long.
+const FROZEN_AFTER: Duration = Duration::from_secs(120);
+/// See [`FROZEN_AFTER`]. Measured here: a frozen QEMU uses none at all, an
+/// idle but live one (`sleep` inside) about 0.5% of a CPU.
+const FROZEN_CPU_SHARE: f64 = 0.001;
 /// Lines of the console shown when the test host fails.
 const CONSOLE_TAIL: usize = 40;
 /// The CPU QEMU emulates: an AMD EPYC with SVM and nested paging, minus the
@@ -79,21 +92,29 @@ pub fn run(image: &Image, spec: &RunSpec) -> Result<i32, Error> {
             },
             _ => Error::io(Path::new(QEMU))(e),
         })?;
-    let ended = wait(&mut child, spec.timeout)?;
+    let ended = wait(&mut child, spec.timeout, freeze_window())?;
     let status = std::fs::read_to_string(rundir.path().join("status")).ok();
     match (ended, status) {
-        (Some(_), Some(s)) => s.trim().parse().map_err(|_| Error::NoStatus {
+        (Ended::Exited(_), Some(s)) => s.trim().parse().map_err(|_| Error::NoStatus {
             why: format!("unreadable status {s:?}"),
             console: console_tail(rundir.path()),
         }),
-        (None, _) => {
+        (Ended::TimedOut, _) => {
             eprintln!(
                 "isolab: testhost: stopped by the timeout ({} s)",
                 spec.timeout.as_secs()
             );
             Ok(TIMEOUT_STATUS)
         }
-        (Some(how), None) => Err(Error::NoStatus {
+        (Ended::Frozen(idle), _) => {
+            eprintln!(
+                "isolab: testhost: the emulated host froze (QEMU used no CPU for {} s: its \
+                 emulated CPU halted with an interrupt pending) and was stopped; rerun it",
+                idle.as_secs()
+            );
+            Ok(FROZEN_STATUS)
+        }
+        (Ended::Exited(how), None) => Err(Error::NoStatus {
             why: format!("QEMU {how}"),
             console: console_tail(rundir.path()),
         }),
@@ -240,20 +261,84 @@ fn extra_args() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Waits for QEMU until `timeout`; `None` if it had to be killed.
-fn wait(child: &mut Child, timeout: Duration) -> Result<Option<String>, Error> {
-    let deadline = Instant::now() + timeout;
+/// How a QEMU run ended.
+enum Ended {
+    /// QEMU exited by itself, with this status.
+    Exited(String),
+    /// Killed at the timeout.
+    TimedOut,
+    /// Killed after idling this long (see [`FROZEN_AFTER`]).
+    Frozen(Duration),
+}
+
+/// The freeze window: `ISOLAB_TESTHOST_FREEZE_S` seconds, else
+/// [`FROZEN_AFTER`]; `None` (never frozen) for 0.
+fn freeze_window() -> Option<Duration> {
+    match std::env::var("ISOLAB_TESTHOST_FREEZE_S")
+        .ok()
+        .map(|v| v.trim().parse::<u64>())
+    {
+        Some(Ok(0)) => None,
+        Some(Ok(s)) => Some(Duration::from_secs(s)),
+        _ => Some(FROZEN_AFTER),
+    }
+}
+
+/// Waits for QEMU until `timeout`, or until it has used (almost) no CPU for
+/// `freeze` (checked every few seconds from `/proc/PID/stat`).
+fn wait(child: &mut Child, timeout: Duration, freeze: Option<Duration>) -> Result<Ended, Error> {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut samples: Vec<(Duration, Duration)> = Vec::new();
+    let mut next_sample = start;
     loop {
         if let Some(st) = child.try_wait().map_err(Error::io(Path::new(QEMU)))? {
-            return Ok(Some(st.to_string()));
+            return Ok(Ended::Exited(st.to_string()));
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        let mut ended = (now >= deadline).then_some(Ended::TimedOut);
+        if let (Some(window), true) = (freeze, now >= next_sample) {
+            next_sample = now + Duration::from_secs(5);
+            if let Some(cpu) = cpu_time(child.id()) {
+                samples.push((now - start, cpu));
+                if frozen(&samples, window) {
+                    ended = Some(Ended::Frozen(window));
+                }
+            }
+        }
+        if let Some(ended) = ended {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(None);
+            return Ok(ended);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// CPU time (user + system) process `pid` has used so far.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(") ")?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let ticks: u64 = f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    Some(Duration::from_millis(ticks * 1000 / hz))
+}
+
+/// True when the samples (elapsed, CPU used) span at least `window` and
+/// the CPU used over the last `window` is below [`FROZEN_CPU_SHARE`] of it.
+fn frozen(samples: &[(Duration, Duration)], window: Duration) -> bool {
+    let Some(&(now, cpu_now)) = samples.last() else {
+        return false;
+    };
+    let Some(&(then, cpu_then)) = samples.iter().rev().find(|(t, _)| now - *t >= window) else {
+        return false;
+    };
+    let used = cpu_now.saturating_sub(cpu_then).as_secs_f64();
+    used < (now - then).as_secs_f64() * FROZEN_CPU_SHARE
 }
 
 fn console_tail(rundir: &Path) -> String {
@@ -346,5 +431,18 @@ mod tests {
             args.iter()
                 .any(|a| a.ends_with(CMDLINE_MARK) && a.starts_with("console=ttyS0"))
         );
+    }
+
+    #[test]
+    fn a_host_idle_for_the_whole_window_is_frozen() {
+        let s = |t: u64, cpu_ms: u64| (Duration::from_secs(t), Duration::from_millis(cpu_ms));
+        let w = Duration::from_secs(120);
+        // Busy, then nothing at all for 125 s: frozen.
+        assert!(frozen(&[s(0, 0), s(5, 4000), s(130, 4000)], w));
+        // Too short a history to say.
+        assert!(!frozen(&[s(0, 0), s(60, 0)], w));
+        // Idle but alive (timer ticks): 1 s of CPU in 125 s is not frozen.
+        assert!(!frozen(&[s(5, 4000), s(130, 5000)], w));
+        assert!(!frozen(&[], w));
     }
 }
