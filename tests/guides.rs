@@ -35,7 +35,7 @@ use hostcaps::namespaces::Namespace;
 use hostcaps::testing;
 
 const LANGS: [&str; 2] = ["en", "ko"];
-const LABS: usize = 8;
+const LABS: usize = 9;
 const DEFAULT_TIMEOUT_S: u64 = 120;
 
 /// The needs a block may declare, and what they mean (also in guides/README.md).
