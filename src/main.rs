@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod style;
 
 use clap::Parser;
 
@@ -18,7 +19,7 @@ fn main() {
     let code = match commands::dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("isolab: error: {}", commands::error_text(&e));
+            eprintln!("{} {}", style::error_prefix(), commands::error_text(&e));
             e.downcast_ref::<commands::Unsupported>().map_or(1, |_| 2)
         }
     };

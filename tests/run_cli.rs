@@ -304,3 +304,16 @@ fn probe_takes_json_anywhere_and_refuses_unknown_probes_before_running() {
         stderr(&o)
     );
 }
+
+#[test]
+fn run_json_gives_durations_as_integer_nanoseconds() {
+    let o = isolab(
+        &["run", "--isolation", "native", "--json", "--", "/bin/true"],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cpu = &v["accounting"]["cpu_time_ns"];
+    assert!(cpu.is_u64(), "{v}");
+    assert!(v["accounting"].get("cpu_time").is_none(), "{v}");
+}

@@ -185,7 +185,21 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
     unsafe { libc::_exit(127) }
 }
 
+/// What the child does between `clone` and `execve`, in this order.
 fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
+    wait_for_id_maps(cfg);
+    join_cgroup(cfg)?;
+    connect_stdio(cfg)?;
+    isolate(cfg)?;
+    let go = wait_for_go(cfg);
+    configure_veth(&go)?;
+    set_limits_and_ids(cfg)?;
+    lock_down(cfg)?;
+    exec(cfg, started_ns)
+}
+
+/// In a new user namespace, waits until the runtime has written the id maps.
+fn wait_for_id_maps(cfg: &ChildConfig) {
     if cfg.wait_for_id_maps {
         let mut b = 0u8;
         // SAFETY: reading one byte into a local.
@@ -195,14 +209,21 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
             unsafe { libc::_exit(126) };
         }
     }
-    // Into the cgroup first, so everything after is limited and accounted.
+}
+
+/// Into the cgroup first, so everything after is limited and accounted.
+fn join_cgroup(cfg: &ChildConfig) -> StepResult {
     for fd in &cfg.cgroup_files {
         // SAFETY: writing one byte from a static buffer to a fd the parent opened.
         let n = unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) };
         os(n as libc::c_long).map_err(at(Step::JoinCgroup))?;
     }
-    // Standard streams, then close every inherited fd but the sync socket
-    // (fds of other containers being spawned concurrently included).
+    Ok(())
+}
+
+/// Standard streams, then close every inherited fd but the sync socket
+/// (fds of other containers being spawned concurrently included).
+fn connect_stdio(cfg: &ChildConfig) -> StepResult {
     for (target, src) in cfg.stdio.iter().enumerate() {
         if *src != target as RawFd {
             // SAFETY: dup2 on fds the parent opened for us.
@@ -215,7 +236,11 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
         libc::syscall(libc::SYS_close_range, 3u32, (cfg.sock - 1) as u32, 0u32);
         libc::syscall(libc::SYS_close_range, (cfg.sock + 1) as u32, u32::MAX, 0u32);
     }
+    Ok(())
+}
 
+/// Session, hostname, filesystem, loopback and cgroup namespace.
+fn isolate(cfg: &ChildConfig) -> StepResult {
     // Own session: a terminal's Ctrl-C reaches the runtime, which forwards it.
     // SAFETY: no arguments.
     os(unsafe { libc::setsid() } as libc::c_long).map_err(at(Step::Setsid))?;
@@ -234,7 +259,11 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
         os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
             .map_err(at(Step::CgroupNs))?;
     }
-    // Wait for the runtime: it may be creating our veth meanwhile.
+    Ok(())
+}
+
+/// Waits for the runtime's go-ahead: it may be creating our veth meanwhile.
+fn wait_for_go(cfg: &ChildConfig) -> Go {
     let mut go = Go::default();
     // SAFETY: reading into a plain-data struct of the size we pass.
     let n = unsafe {
@@ -249,12 +278,21 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
         // SAFETY: as in child_main.
         unsafe { libc::_exit(126) };
     }
+    go
+}
 
+/// Gives eth0 the address the runtime sent, if it made a veth.
+fn configure_veth(go: &Go) -> StepResult {
     if go.veth_addr != 0 {
         let addr = std::net::Ipv4Addr::from(go.veth_addr);
         let mask = std::net::Ipv4Addr::from(go.veth_mask);
         crate::net::configure(crate::net::GUEST_IF, addr, mask).map_err(at(Step::Veth))?;
     }
+    Ok(())
+}
+
+/// Resource limits, the bounding set, then groups, gid and uid.
+fn set_limits_and_ids(cfg: &ChildConfig) -> StepResult {
     for r in &cfg.rlimits {
         let lim = libc::rlimit {
             rlim_cur: r.soft,
@@ -279,6 +317,12 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
         os(unsafe { libc::setresuid(cfg.uid, cfg.uid, cfg.uid) } as libc::c_long)
             .map_err(at(Step::Uid))?;
     }
+    Ok(())
+}
+
+/// Parent-death signal, capabilities, working directory, no_new_privs,
+/// signal dispositions and, last, the seccomp filters.
+fn lock_down(cfg: &ChildConfig) -> StepResult {
     // If the runtime is killed outright, the container dies with it instead of
     // running on unsupervised (set after the uid change, which would clear it).
     // SAFETY: prctl with integers.
@@ -309,6 +353,11 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
             (Step::Seccomp as u32, io::Error::from_raw_os_error(errno))
         })?;
     }
+    Ok(())
+}
+
+/// Reports the exec to the runtime and executes the program; returns only on failure.
+fn exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
     send(
         cfg.sock,
         Report {

@@ -100,7 +100,58 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
             "annotations",
         ],
     )?;
+    // Sections are checked in this order, so the first problem reported is the same.
+    let root = map_root(top, dir)?;
+    let process = process_section(top)?;
+    let mut spec = map_process(process, root.rootfs)?;
+    spec.readonly_root = root.readonly;
+    spec.no_new_privs = process
+        .get("noNewPrivileges")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    spec.hostname = top
+        .get("hostname")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if let Some(user) = process.get("user") {
+        map_user(obj(user, "process.user")?, &mut spec)?;
+    }
+    map_capabilities(process, &mut spec)?;
+    map_rlimits(process, &mut spec)?;
+    map_mounts(top, &mut spec)?;
 
+    // Whatever `linux` does not ask for is off.
+    spec.masked_paths = Vec::new();
+    spec.readonly_paths = Vec::new();
+    spec.resources = Default::default();
+    spec.net = NetMode::Host;
+    spec.namespaces.uts = false;
+    spec.namespaces.ipc = false;
+    spec.namespaces.cgroup = false;
+    spec.namespaces.time = false;
+    spec.seccomp = false;
+    if let Some(linux) = top.get("linux") {
+        map_linux(obj(linux, "linux")?, &mut spec)?;
+    } else {
+        return Err(unsupported(
+            "linux",
+            "is required: isolab always creates pid and mount namespaces",
+        ));
+    }
+    Ok(spec)
+}
+
+/// The `root` section, resolved.
+struct Root {
+    /// The root filesystem (a relative `root.path` is taken from the bundle directory).
+    rootfs: std::path::PathBuf,
+    /// `root.readonly`.
+    readonly: bool,
+}
+
+/// `root`: the path of the root filesystem and whether it is read-only.
+fn map_root(top: &Map<String, Value>, dir: &Path) -> Result<Root> {
     let root = obj(
         top.get("root")
             .ok_or_else(|| unsupported("root", "is required"))?,
@@ -116,7 +167,17 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     } else {
         dir.join(root_path)
     };
+    Ok(Root {
+        rootfs,
+        readonly: root
+            .get("readonly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
 
+/// `process`, checked for fields isolab cannot honour.
+fn process_section(top: &Map<String, Value>) -> Result<&Map<String, Value>> {
     let process = obj(
         top.get("process")
             .ok_or_else(|| unsupported("process", "is required"))?,
@@ -154,6 +215,11 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
             ));
         }
     }
+    Ok(process)
+}
+
+/// `process.args`, `env` and `cwd`: the spec to run in `rootfs`.
+fn map_process(process: &Map<String, Value>, rootfs: std::path::PathBuf) -> Result<ContainerSpec> {
     let args = strings(process.get("args"));
     let Some((program, rest)) = args.split_first() else {
         return Err(unsupported("process.args", "must name the program to run"));
@@ -163,44 +229,36 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     if let Some(cwd) = process.get("cwd").and_then(Value::as_str) {
         spec.cwd = cwd.to_string();
     }
-    spec.readonly_root = root
-        .get("readonly")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    spec.no_new_privs = process
-        .get("noNewPrivileges")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    spec.hostname = top
-        .get("hostname")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    Ok(spec)
+}
 
-    if let Some(user) = process.get("user") {
-        let user = obj(user, "process.user")?;
-        only(
-            user,
-            "process.user",
-            &["uid", "gid", "additionalGids", "umask", "username"],
-        )?;
-        if !is_empty(user.get("umask")) {
-            return Err(unsupported(
-                "process.user.umask",
-                "isolab does not set a umask",
-            ));
-        }
-        spec.uid = id(user.get("uid"), "process.user.uid")?;
-        spec.gid = id(user.get("gid"), "process.user.gid")?;
-        spec.additional_gids = user
-            .get("additionalGids")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|g| id(Some(g), "process.user.additionalGids"))
-            .collect::<Result<_>>()?;
+/// `process.user`: uid, gid and supplementary groups.
+fn map_user(user: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
+    only(
+        user,
+        "process.user",
+        &["uid", "gid", "additionalGids", "umask", "username"],
+    )?;
+    if !is_empty(user.get("umask")) {
+        return Err(unsupported(
+            "process.user.umask",
+            "isolab does not set a umask",
+        ));
     }
+    spec.uid = id(user.get("uid"), "process.user.uid")?;
+    spec.gid = id(user.get("gid"), "process.user.gid")?;
+    spec.additional_gids = user
+        .get("additionalGids")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|g| id(Some(g), "process.user.additionalGids"))
+        .collect::<Result<_>>()?;
+    Ok(())
+}
 
+/// `process.capabilities`: the five sets.
+fn map_capabilities(process: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
     // Absent capabilities means none at all, as in the OCI spec.
     let caps = process
         .get("capabilities")
@@ -240,7 +298,11 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
         );
         spec.capabilities.ambient &= keep;
     }
+    Ok(())
+}
 
+/// `process.rlimits`, replacing the spec's defaults.
+fn map_rlimits(process: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
     spec.rlimits = Vec::new();
     for r in process
         .get("rlimits")
@@ -259,7 +321,11 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
             hard: get("hard"),
         });
     }
+    Ok(())
+}
 
+/// `mounts`, replacing the spec's defaults (cgroup filesystems are skipped).
+fn map_mounts(top: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
     spec.mounts = Vec::new();
     for (i, m) in top
         .get("mounts")
@@ -285,25 +351,7 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
         }
         spec.mounts.push(mount);
     }
-
-    spec.masked_paths = Vec::new();
-    spec.readonly_paths = Vec::new();
-    spec.resources = Default::default();
-    spec.net = NetMode::Host;
-    spec.namespaces.uts = false;
-    spec.namespaces.ipc = false;
-    spec.namespaces.cgroup = false;
-    spec.namespaces.time = false;
-    spec.seccomp = false;
-    if let Some(linux) = top.get("linux") {
-        map_linux(obj(linux, "linux")?, &mut spec)?;
-    } else {
-        return Err(unsupported(
-            "linux",
-            "is required: isolab always creates pid and mount namespaces",
-        ));
-    }
-    Ok(spec)
+    Ok(())
 }
 
 /// A user or group id: 0 to 2^31 − 1, as runc accepts (`(uid_t)-1` would
@@ -335,7 +383,33 @@ fn positive(v: Option<&Value>, field: &'static str) -> Result<Option<i64>> {
     }
 }
 
+/// `linux`: refusals first, then namespaces, paths and resources.
 fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
+    reject_linux_fields(linux)?;
+    // Without a profile of its own the bundle gets the default filter.
+    spec.seccomp = true;
+    if let Some(p) = linux.get("rootfsPropagation").and_then(Value::as_str)
+        && !matches!(p, "slave" | "rslave" | "private" | "rprivate" | "")
+    {
+        return Err(unsupported(
+            "linux.rootfsPropagation",
+            "only private or slave propagation is supported",
+        ));
+    }
+    map_namespaces(linux, spec)?;
+    if !spec.namespaces.uts && !spec.hostname.is_empty() {
+        return Err(unsupported("hostname", "needs a uts namespace"));
+    }
+    spec.masked_paths = strings(linux.get("maskedPaths"));
+    spec.readonly_paths = strings(linux.get("readonlyPaths"));
+    if let Some(res) = linux.get("resources") {
+        map_resources(obj(res, "linux.resources")?, spec)?;
+    }
+    Ok(())
+}
+
+/// Unknown `linux` fields, and known ones isolab does not implement, when set.
+fn reject_linux_fields(linux: &Map<String, Value>) -> Result<()> {
     only(
         linux,
         "linux",
@@ -374,16 +448,11 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
             "custom seccomp profiles are not supported; remove it and isolab installs its default filter",
         ));
     }
-    // Without a profile of its own the bundle gets the default filter.
-    spec.seccomp = true;
-    if let Some(p) = linux.get("rootfsPropagation").and_then(Value::as_str)
-        && !matches!(p, "slave" | "rslave" | "private" | "rprivate" | "")
-    {
-        return Err(unsupported(
-            "linux.rootfsPropagation",
-            "only private or slave propagation is supported",
-        ));
-    }
+    Ok(())
+}
+
+/// `linux.namespaces`: new ones only, pid and mount among them.
+fn map_namespaces(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
     let mut seen = Vec::new();
     for (i, ns) in linux
         .get("namespaces")
@@ -423,14 +492,6 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
                 &format!("isolab always creates a {needed} namespace; add it"),
             ));
         }
-    }
-    if !spec.namespaces.uts && !spec.hostname.is_empty() {
-        return Err(unsupported("hostname", "needs a uts namespace"));
-    }
-    spec.masked_paths = strings(linux.get("maskedPaths"));
-    spec.readonly_paths = strings(linux.get("readonlyPaths"));
-    if let Some(res) = linux.get("resources") {
-        map_resources(obj(res, "linux.resources")?, spec)?;
     }
     Ok(())
 }

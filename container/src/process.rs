@@ -216,8 +216,23 @@ fn staging_dir() -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Starts `spec`: returns once the program is executing (or with the reason it could not).
-pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
+/// What the parent computes before it opens any fd for the child.
+///
+/// Field order is drop order: on an early error the staging directory goes
+/// before the cgroup, as it did when these were locals of [`spawn`].
+struct Prepared {
+    staging: Staging,
+    rootless_note: Option<String>,
+    cgroup: Box<dyn CgroupManager>,
+    id_maps: Option<crate::rootless::IdMaps>,
+    program: String,
+    plan: rootfs::Plan,
+    seccomp: Vec<seccompiler::BpfProgram>,
+}
+
+/// Checks the spec and sets up what lives outside the child: its program
+/// path, id maps, cgroup, root staging directory, mount plan and seccomp filters.
+fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
     validate::spec(spec)?;
     let program = rootfs::resolve_program(spec)?;
     let id_maps = spec
@@ -243,24 +258,58 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     } else {
         Vec::new()
     };
+    Ok(Prepared {
+        staging,
+        rootless_note,
+        cgroup,
+        id_maps,
+        program,
+        plan,
+        seccomp,
+    })
+}
 
-    let program_c = cstring("program", &program)?;
-    let mut argv_c = vec![cstring("program", &program)?];
-    for a in &spec.args {
-        argv_c.push(cstring("args", a)?);
+/// The program, its arguments and the environment as C strings, converted
+/// before the clone because the child may not allocate.
+struct ExecStrings {
+    /// Moved into the child config by [`child_config`].
+    program: CString,
+    /// argv\[0\] is the program again; the child config's `argv` points in here.
+    argv: Vec<CString>,
+    /// The child config's `envp` points in here.
+    env: Vec<CString>,
+}
+
+impl ExecStrings {
+    fn new(spec: &ContainerSpec, program: &str) -> Result<ExecStrings> {
+        let program_c = cstring("program", program)?;
+        let mut argv = vec![cstring("program", program)?];
+        for a in &spec.args {
+            argv.push(cstring("args", a)?);
+        }
+        let env = spec
+            .env
+            .iter()
+            .map(|e| cstring("env", e))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ExecStrings {
+            program: program_c,
+            argv,
+            env,
+        })
     }
-    let env_c = spec
-        .env
-        .iter()
-        .map(|e| cstring("env", e))
-        .collect::<Result<Vec<_>>>()?;
-    let ptrs = |v: &[CString]| {
-        v.iter()
-            .map(|c| c.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
-    };
+}
 
+/// A null-terminated array of pointers into `v`, as `execve` takes it.
+fn c_ptrs(v: &[CString]) -> Vec<*const libc::c_char> {
+    v.iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The sync socket pair: (parent end, child end).
+fn sync_socketpair() -> Result<(OwnedFd, OwnedFd)> {
     // SOCK_SEQPACKET keeps each report a separate message.
     let mut sv = [0; 2];
     // SAFETY: sv is a valid out array.
@@ -276,39 +325,64 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         return Err(Error::host("socketpair", io::Error::last_os_error()));
     }
     // SAFETY: fresh fds owned by nobody else.
-    let (parent_sock, child_sock) =
-        unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
+    Ok(unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) })
+}
 
-    let mut keep_child: Vec<OwnedFd> = Vec::new();
-    let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
-    let mut stdio = [0 as RawFd, 1, 2];
-    for (i, mode) in [spec.stdin, spec.stdout, spec.stderr]
-        .into_iter()
-        .enumerate()
-    {
-        match mode {
-            Stdio::Inherit => {}
-            Stdio::Fd(fd) => stdio[i] = fd,
-            Stdio::Null => {
-                let f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open("/dev/null")
-                    .map_err(|e| Error::host("open /dev/null", e))?;
-                stdio[i] = f.as_raw_fd();
-                keep_child.push(f.into());
-            }
-            Stdio::Piped => {
-                let (r, w) = pipe()?;
-                let (parent, child) = if i == 0 { (w, r) } else { (r, w) };
-                stdio[i] = child.as_raw_fd();
-                keep_child.push(child);
-                parent_ends[i] = Some(parent);
+/// The child's standard streams.
+///
+/// Field order is drop order: the parent's pipe ends close before the child's
+/// ends, as they did when these were locals of [`spawn`].
+struct StdioFds {
+    /// The fds the child dups onto 0, 1 and 2.
+    fds: [RawFd; 3],
+    /// The parent's ends of piped streams, by stream.
+    parent_ends: [Option<OwnedFd>; 3],
+    /// Fds opened for the child, closed in the parent once it is cloned.
+    keep_child: Vec<OwnedFd>,
+}
+
+impl StdioFds {
+    fn open(spec: &ContainerSpec) -> Result<StdioFds> {
+        let mut keep_child: Vec<OwnedFd> = Vec::new();
+        let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
+        let mut stdio = [0 as RawFd, 1, 2];
+        for (i, mode) in [spec.stdin, spec.stdout, spec.stderr]
+            .into_iter()
+            .enumerate()
+        {
+            match mode {
+                Stdio::Inherit => {}
+                Stdio::Fd(fd) => stdio[i] = fd,
+                Stdio::Null => {
+                    let f = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open("/dev/null")
+                        .map_err(|e| Error::host("open /dev/null", e))?;
+                    stdio[i] = f.as_raw_fd();
+                    keep_child.push(f.into());
+                }
+                Stdio::Piped => {
+                    let (r, w) = pipe()?;
+                    let (parent, child) = if i == 0 { (w, r) } else { (r, w) };
+                    stdio[i] = child.as_raw_fd();
+                    keep_child.push(child);
+                    parent_ends[i] = Some(parent);
+                }
             }
         }
+        Ok(StdioFds {
+            fds: stdio,
+            parent_ends,
+            keep_child,
+        })
     }
+}
 
-    let cgroup_files = cgroup
+/// Opens the cgroup files the child writes `0` to when it has to join its
+/// cgroup itself.
+fn open_attach_files(cgroup: &dyn CgroupManager) -> Result<Vec<OwnedFd>> {
+    cgroup
         .self_attach_files()
         .iter()
         .map(|p| {
@@ -322,9 +396,21 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
                     source,
                 })
         })
-        .collect::<Result<Vec<_>>>()?;
-    let mut cfg = ChildConfig {
-        sock: child_sock.as_raw_fd(),
+        .collect::<Result<Vec<_>>>()
+}
+
+/// Everything the child needs, so that it never allocates.
+fn child_config(
+    spec: &ContainerSpec,
+    plan: rootfs::Plan,
+    seccomp: Vec<seccompiler::BpfProgram>,
+    exec: &mut ExecStrings,
+    sock: RawFd,
+    stdio: [RawFd; 3],
+    cgroup_files: &[OwnedFd],
+) -> Result<ChildConfig> {
+    let cfg = ChildConfig {
+        sock,
         stdio,
         plan,
         hostname: if spec.namespaces.uts {
@@ -346,9 +432,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         no_new_privs: spec.no_new_privs,
         seccomp,
         cwd: cstring("cwd", &spec.cwd)?,
-        program: program_c,
-        argv: ptrs(&argv_c),
-        envp: ptrs(&env_c),
+        // Moved, not copied: `argv` and `envp` keep pointing into `exec`.
+        program: std::mem::take(&mut exec.program),
+        argv: c_ptrs(&exec.argv),
+        envp: c_ptrs(&exec.env),
     };
     // The sync socket must not land on 0..2, where stdio goes.
     if cfg.sock < 3 {
@@ -357,7 +444,72 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             io::Error::from_raw_os_error(libc::EBADF),
         ));
     }
+    Ok(cfg)
+}
 
+/// Starts `spec`: returns once the program is executing (or with the reason it could not).
+pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
+    // The order of these locals is the order resources are released on an
+    // error: the child is killed first, then its fds close, then the staging
+    // directory and the cgroup go.
+    let prep = prepare(spec)?;
+    let mut exec = ExecStrings::new(spec, &prep.program)?;
+    let (parent_sock, child_sock) = sync_socketpair()?;
+    let stdio = StdioFds::open(spec)?;
+    let cgroup_files = open_attach_files(prep.cgroup.as_ref())?;
+    let mut cfg = child_config(
+        spec,
+        prep.plan,
+        prep.seccomp,
+        &mut exec,
+        child_sock.as_raw_fd(),
+        stdio.fds,
+        &cgroup_files,
+    )?;
+    let (mut child, before_clone) = clone_child(spec, &mut cfg, prep.cgroup.as_ref())?;
+    drop(child_sock);
+    drop(stdio.keep_child);
+    if let Some(maps) = &prep.id_maps {
+        map_ids(child.pid, maps, &parent_sock)?;
+    }
+    cfg.argv.clear();
+    cfg.envp.clear();
+
+    drop(cgroup_files);
+    let veth = (spec.net == NetMode::Veth)
+        .then(|| Veth::create(child.pid))
+        .transpose()?;
+    release(&parent_sock, veth.as_ref())?;
+    let times = await_exec(
+        spec,
+        &parent_sock,
+        &mut child,
+        &cfg.plan,
+        &prep.program,
+        before_clone,
+    )?;
+    let file = |fd: Option<OwnedFd>| fd.map(std::fs::File::from);
+    let [_stdin, out, err] = stdio.parent_ends;
+    let mut cgroup_notes = prep.cgroup.notes();
+    cgroup_notes.extend(prep.id_maps.and_then(|m| m.note()));
+    cgroup_notes.extend(prep.rootless_note);
+    Ok(Running {
+        child,
+        stdout: file(out),
+        stderr: file(err),
+        veth,
+        cgroup: prep.cgroup,
+        staging: prep.staging,
+        times,
+        timeout: spec.timeout,
+        forward_signals: spec.forward_signals,
+        capture_limit: spec.capture_limit,
+        notes: cgroup_notes,
+    })
+}
+
+/// The namespaces every container gets, and those `spec` asks for.
+fn clone_flags(spec: &ContainerSpec) -> libc::c_int {
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_PIDFD;
     if spec.user_namespace {
         flags |= libc::CLONE_NEWUSER;
@@ -371,6 +523,17 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     if spec.net != NetMode::Host {
         flags |= libc::CLONE_NEWNET;
     }
+    flags
+}
+
+/// Clones the child, which runs [`init::child_main`] and never comes back
+/// here. Returns its handle and the time just before the clone.
+fn clone_child(
+    spec: &ContainerSpec,
+    cfg: &mut ChildConfig,
+    cgroup: &dyn CgroupManager,
+) -> Result<(Child, Instant)> {
+    let flags = clone_flags(spec);
     // On cgroup v2, clone3(CLONE_INTO_CGROUP) starts the child inside its
     // group; where that is missing (Linux < 5.7) the child joins it itself.
     let into_dir = cgroup
@@ -392,78 +555,99 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     let mut pidfd: libc::c_int = -1;
     let mut pid = -1;
     if into_dir.is_some() || time_ns {
-        let mut extra = if time_ns {
-            libc::CLONE_NEWTIME as u64
-        } else {
-            0
-        };
-        if into_dir.is_some() {
-            extra |= CLONE_INTO_CGROUP;
-            cfg.cgroup_files.clear();
-        }
-        let dir_fd = into_dir.as_ref().map_or(-1, AsRawFd::as_raw_fd);
-        pid = clone3(flags as u64 | extra, &mut pidfd, dir_fd);
-        if pid == 0 {
-            init::child_main(&cfg);
-        }
-        if pid < 0 {
-            let e = io::Error::last_os_error();
-            if !matches!(
-                e.raw_os_error(),
-                Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
-            ) {
-                return Err(Error::host("clone3", e));
-            }
-            // Old kernels: no time namespace, and the child joins its cgroup itself.
-            tracing::debug!(error = %e, "clone3 with CLONE_INTO_CGROUP/CLONE_NEWTIME unavailable");
-            cfg.cgroup_files = attach_fds;
-        }
+        pid = try_clone3(
+            flags,
+            time_ns,
+            into_dir.as_ref(),
+            attach_fds,
+            cfg,
+            &mut pidfd,
+        )?;
     }
     if pid < 0 {
-        // SAFETY: fork-like clone (no new stack: the child continues on a copy of
-        // ours). The child only runs `child_main`, which never returns and never
-        // allocates; CLONE_PIDFD stores the pidfd through the third argument.
-        pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                (flags | libc::SIGCHLD) as libc::c_ulong,
-                std::ptr::null_mut::<libc::c_void>(),
-                &mut pidfd as *mut libc::c_int,
-                std::ptr::null_mut::<libc::c_int>(),
-                0usize,
-            )
-        };
-        if pid == 0 {
-            init::child_main(&cfg);
-        }
-        if pid < 0 {
-            return Err(Error::host("clone", io::Error::last_os_error()));
-        }
+        pid = clone_classic(flags, cfg, &mut pidfd)?;
     }
     drop(into_dir);
     let pid = pid as libc::pid_t;
     // SAFETY: CLONE_PIDFD gave us this fd; nobody else owns it.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    let mut child = Child {
+    let child = Child {
         pid,
         pidfd,
         reaped: false,
     };
-    drop(child_sock);
-    drop(keep_child);
-    if let Some(maps) = &id_maps {
-        map_ids(pid, maps, &parent_sock)?;
-    }
-    cfg.argv.clear();
-    cfg.envp.clear();
+    Ok((child, before_clone))
+}
 
-    drop(cgroup_files);
-    let veth = if spec.net == NetMode::Veth {
-        Some(Veth::create(pid)?)
+/// Clones with `clone3`, for a time namespace or to start inside the cgroup
+/// directory `into_dir`. Returns -1 when the kernel lacks either (the caller
+/// then falls back to `clone`, and the child joins its cgroup through
+/// `attach_fds` itself).
+fn try_clone3(
+    flags: libc::c_int,
+    time_ns: bool,
+    into_dir: Option<&OwnedFd>,
+    attach_fds: Vec<RawFd>,
+    cfg: &mut ChildConfig,
+    pidfd: &mut libc::c_int,
+) -> Result<i64> {
+    let mut extra = if time_ns {
+        libc::CLONE_NEWTIME as u64
     } else {
-        None
+        0
     };
-    let go = match &veth {
+    if into_dir.is_some() {
+        extra |= CLONE_INTO_CGROUP;
+        cfg.cgroup_files.clear();
+    }
+    let dir_fd = into_dir.map_or(-1, AsRawFd::as_raw_fd);
+    let pid = clone3(flags as u64 | extra, pidfd, dir_fd);
+    if pid == 0 {
+        init::child_main(cfg);
+    }
+    if pid < 0 {
+        let e = io::Error::last_os_error();
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+        ) {
+            return Err(Error::host("clone3", e));
+        }
+        // Old kernels: no time namespace, and the child joins its cgroup itself.
+        tracing::debug!(error = %e, "clone3 with CLONE_INTO_CGROUP/CLONE_NEWTIME unavailable");
+        cfg.cgroup_files = attach_fds;
+    }
+    Ok(pid)
+}
+
+/// Clones with `clone`: the path when `clone3` is not needed or not there.
+fn clone_classic(flags: libc::c_int, cfg: &ChildConfig, pidfd: &mut libc::c_int) -> Result<i64> {
+    // SAFETY: fork-like clone (no new stack: the child continues on a copy of
+    // ours). The child only runs `child_main`, which never returns and never
+    // allocates; CLONE_PIDFD stores the pidfd through the third argument.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_int>(),
+            0usize,
+        )
+    };
+    if pid == 0 {
+        init::child_main(cfg);
+    }
+    if pid < 0 {
+        return Err(Error::host("clone", io::Error::last_os_error()));
+    }
+    Ok(pid)
+}
+
+/// Sends the go-ahead (with the veth address, if any) the child waits for
+/// before its last set-up steps.
+fn release(sock: &OwnedFd, veth: Option<&Veth>) -> Result<()> {
+    let go = match veth {
         Some(v) => Go {
             veth_addr: u32::from(v.addrs.guest),
             veth_mask: 0xffff_fffc,
@@ -473,7 +657,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     // SAFETY: sending a plain-data struct; MSG_NOSIGNAL: no SIGPIPE.
     let n = unsafe {
         libc::send(
-            parent_sock.as_raw_fd(),
+            sock.as_raw_fd(),
             (&go as *const Go).cast(),
             std::mem::size_of::<Go>(),
             libc::MSG_NOSIGNAL,
@@ -487,18 +671,66 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
             return Err(Error::host("release the container init", e));
         }
     }
+    Ok(())
+}
 
-    let base_ns = init::mono_ns();
-    let base = Instant::now();
-    // Child timestamps are CLOCK_MONOTONIC, like Instant: shift them onto `base`.
-    let at = |ns: u64| {
-        if ns >= base_ns {
-            base + Duration::from_nanos(ns - base_ns)
-        } else {
-            base.checked_sub(Duration::from_nanos(base_ns - ns))
-                .unwrap_or(base)
-        }
+/// Reads one report from the sync socket; `None` when the child closed it.
+fn read_report(sock: &OwnedFd) -> io::Result<Option<Report>> {
+    let mut r = Report::default();
+    // SAFETY: reading into a plain-data struct of the size we pass.
+    let n = unsafe {
+        libc::read(
+            sock.as_raw_fd(),
+            (&mut r as *mut Report).cast(),
+            std::mem::size_of::<Report>(),
+        )
     };
+    if n == 0 {
+        return Ok(None);
+    }
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Some(r))
+}
+
+/// Child timestamps are CLOCK_MONOTONIC, like `Instant`: one reading of both
+/// clocks shifts them onto `base`.
+struct ChildClock {
+    base_ns: u64,
+    base: Instant,
+}
+
+impl ChildClock {
+    fn now() -> ChildClock {
+        ChildClock {
+            base_ns: init::mono_ns(),
+            base: Instant::now(),
+        }
+    }
+
+    fn at(&self, ns: u64) -> Instant {
+        if ns >= self.base_ns {
+            self.base + Duration::from_nanos(ns - self.base_ns)
+        } else {
+            self.base
+                .checked_sub(Duration::from_nanos(self.base_ns - ns))
+                .unwrap_or(self.base)
+        }
+    }
+}
+
+/// Waits (within the set-up deadline) until the child reports its `execve`,
+/// and returns the run's timestamps; or the reason the set-up failed.
+fn await_exec(
+    spec: &ContainerSpec,
+    sock: &OwnedFd,
+    child: &mut Child,
+    plan: &rootfs::Plan,
+    program: &str,
+    before_clone: Instant,
+) -> Result<Timestamps> {
+    let clock = ChildClock::now();
     let mut times = Timestamps {
         before_clone,
         child_started: None,
@@ -508,8 +740,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     let deadline = setup_deadline(spec.timeout);
     let setup_started = Instant::now();
     loop {
-        let mut r = Report::default();
-        if !wait_readable(parent_sock.as_raw_fd(), deadline) {
+        if !wait_readable(sock.as_raw_fd(), deadline) {
             return Err(Error::ChildVanished {
                 status: format!(
                     "set-up did not finish within {:.1} s",
@@ -517,46 +748,25 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
                 ),
             });
         }
-        // SAFETY: reading into a plain-data struct of the size we pass.
-        let n = unsafe {
-            libc::read(
-                parent_sock.as_raw_fd(),
-                (&mut r as *mut Report).cast(),
-                std::mem::size_of::<Report>(),
-            )
-        };
-        if n == 0 {
-            break;
-        }
-        if n < 0 {
-            let e = io::Error::last_os_error();
+        let r = match read_report(sock) {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
             // ECONNRESET: the init closed its end with our go-ahead unread.
             // The error is reported once, ahead of the messages still queued.
-            if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::ECONNRESET)
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted
+                    || e.raw_os_error() == Some(libc::ECONNRESET) =>
             {
                 continue;
             }
-            return Err(Error::host("read from the container init", e));
-        }
+            Err(e) => return Err(Error::host("read from the container init", e)),
+        };
         match r.kind {
             MSG_EXEC => {
-                times.child_started = Some(at(r.started_ns));
-                times.exec = Some(at(r.mono_ns));
+                times.child_started = Some(clock.at(r.started_ns));
+                times.exec = Some(clock.at(r.mono_ns));
             }
-            MSG_ERROR => {
-                let status = child.reap();
-                tracing::debug!(?status, "container init failed during set-up");
-                if r.step == init::Step::Exec as u32
-                    && r.errno == libc::ENOENT
-                    && let Some(e) = rootfs::missing_interpreter(spec, &program)
-                {
-                    return Err(e);
-                }
-                return Err(Error::Setup {
-                    step: init::Step::describe(r.step, &cfg.plan, &program),
-                    source: io::Error::from_raw_os_error(r.errno),
-                });
-            }
+            MSG_ERROR => return Err(setup_failed(spec, child, &r, plan, program)),
             _ => {}
         }
     }
@@ -566,24 +776,29 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         });
         return Err(Error::ChildVanished { status });
     }
-    let file = |fd: Option<OwnedFd>| fd.map(std::fs::File::from);
-    let [_stdin, out, err] = parent_ends;
-    let mut cgroup_notes = cgroup.notes();
-    cgroup_notes.extend(id_maps.and_then(|m| m.note()));
-    cgroup_notes.extend(rootless_note);
-    Ok(Running {
-        child,
-        stdout: file(out),
-        stderr: file(err),
-        veth,
-        cgroup,
-        staging,
-        times,
-        timeout: spec.timeout,
-        forward_signals: spec.forward_signals,
-        capture_limit: spec.capture_limit,
-        notes: cgroup_notes,
-    })
+    Ok(times)
+}
+
+/// Reaps a child that reported a failed set-up step and turns the report into an error.
+fn setup_failed(
+    spec: &ContainerSpec,
+    child: &mut Child,
+    r: &Report,
+    plan: &rootfs::Plan,
+    program: &str,
+) -> Error {
+    let status = child.reap();
+    tracing::debug!(?status, "container init failed during set-up");
+    if r.step == init::Step::Exec as u32
+        && r.errno == libc::ENOENT
+        && let Some(e) = rootfs::missing_interpreter(spec, program)
+    {
+        return e;
+    }
+    Error::Setup {
+        step: init::Step::describe(r.step, plan, program),
+        source: io::Error::from_raw_os_error(r.errno),
+    }
 }
 
 /// Writes the id maps of the user namespace of `pid`, then tells the child,
@@ -709,9 +924,6 @@ impl Running {
     /// SIGINT/SIGTERM), reads its accounting and removes its cgroup and veth.
     pub fn wait(mut self) -> Result<RunReport> {
         let mut guard = self.forward_signals.then(SignalGuard::install);
-        let deadline = self
-            .timeout
-            .map(|t| self.times.exec.unwrap_or(self.times.before_clone) + t);
         let limit = self.capture_limit;
         let mut streams: Vec<Capture> = [self.stdout.take(), self.stderr.take()]
             .into_iter()
@@ -719,71 +931,23 @@ impl Running {
             .filter_map(|(i, f)| f.map(|f| Capture::new(f, i == 0, limit)))
             .collect();
         let mut done: Vec<Capture> = Vec::new();
-        let mut timed_out = false;
-        let mut interrupted = None;
-        let mut kill_at: Option<Instant> = None;
-        let mut exited_status = None;
-        let mut drain_until: Option<Instant> = None;
-        loop {
-            let child_fd = exited_status
-                .is_none()
-                .then(|| self.child.pidfd.as_raw_fd());
-            let mut tick = Duration::from_millis(50);
-            for d in [deadline, kill_at, drain_until].into_iter().flatten() {
-                tick = tick.min(d.saturating_duration_since(Instant::now()));
-            }
-            let child_ready = poll_streams(child_fd, &mut streams, &mut done, tick);
-            if child_ready {
-                exited_status = self.child.reap();
-                self.times.exited = Some(Instant::now());
-                drain_until = Some(Instant::now() + Duration::from_secs(1));
-            }
-            if exited_status.is_some() {
-                if streams.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d) {
-                    break;
-                }
-                continue;
-            }
-            if let Some(sig) = guard.as_mut().and_then(SignalGuard::take) {
-                tracing::info!(signal = sig, "forwarding signal to the container");
-                if interrupted.is_some() {
-                    self.child.kill(libc::SIGKILL);
-                }
-                interrupted = Some(sig);
-                self.child.kill(sig);
-                kill_at.get_or_insert(Instant::now() + SIGNAL_GRACE);
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) && !timed_out {
-                timed_out = true;
-                self.child.kill(libc::SIGKILL);
-            }
-            if kill_at.is_some_and(|k| now >= k) {
-                self.child.kill(libc::SIGKILL);
-            }
-        }
+        let end = self.supervise(&mut guard, &mut streams, &mut done);
         done.append(&mut streams);
         let stats = self.cgroup.stats();
         self.cgroup.remove()?;
         drop(self.veth.take());
         self.staging.remove();
         drop(guard.take());
-        let status = exited_status
+        let status = end
+            .status
             .map(ExitStatus::from_wait)
             .unwrap_or(ExitStatus::Signaled(libc::SIGKILL));
-        let (mut out, mut err) = (Capture::empty(), Capture::empty());
-        for c in done {
-            if c.is_out {
-                out = c;
-            } else {
-                err = c;
-            }
-        }
+        let (out, err) = split_captures(done);
         Ok(RunReport {
             status,
             oom_killed: stats.oom_kills.unwrap_or(0) > 0,
-            timed_out,
-            interrupted,
+            timed_out: end.timed_out,
+            interrupted: end.interrupted,
             stats,
             times: self.times,
             stdout: out.kept,
@@ -793,6 +957,86 @@ impl Running {
             notes: self.notes,
         })
     }
+
+    /// Collects the streams until init has exited and they are drained (at
+    /// most a second after the exit), enforcing the timeout and forwarding
+    /// signals meanwhile.
+    fn supervise(
+        &mut self,
+        guard: &mut Option<SignalGuard>,
+        streams: &mut Vec<Capture>,
+        done: &mut Vec<Capture>,
+    ) -> Ending {
+        let deadline = self
+            .timeout
+            .map(|t| self.times.exec.unwrap_or(self.times.before_clone) + t);
+        let mut end = Ending {
+            status: None,
+            timed_out: false,
+            interrupted: None,
+        };
+        let mut kill_at: Option<Instant> = None;
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            let child_fd = end.status.is_none().then(|| self.child.pidfd.as_raw_fd());
+            let mut tick = Duration::from_millis(50);
+            for d in [deadline, kill_at, drain_until].into_iter().flatten() {
+                tick = tick.min(d.saturating_duration_since(Instant::now()));
+            }
+            let child_ready = poll_streams(child_fd, streams, done, tick);
+            if child_ready {
+                end.status = self.child.reap();
+                self.times.exited = Some(Instant::now());
+                drain_until = Some(Instant::now() + Duration::from_secs(1));
+            }
+            if end.status.is_some() {
+                if streams.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d) {
+                    return end;
+                }
+                continue;
+            }
+            if let Some(sig) = guard.as_mut().and_then(SignalGuard::take) {
+                tracing::info!(signal = sig, "forwarding signal to the container");
+                if end.interrupted.is_some() {
+                    self.child.kill(libc::SIGKILL);
+                }
+                end.interrupted = Some(sig);
+                self.child.kill(sig);
+                kill_at.get_or_insert(Instant::now() + SIGNAL_GRACE);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) && !end.timed_out {
+                end.timed_out = true;
+                self.child.kill(libc::SIGKILL);
+            }
+            if kill_at.is_some_and(|k| now >= k) {
+                self.child.kill(libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// How the supervision of a running container ended.
+struct Ending {
+    /// The wait status of init, when it was reaped.
+    status: Option<libc::c_int>,
+    /// The timeout fired and init was killed.
+    timed_out: bool,
+    /// The last SIGINT/SIGTERM forwarded.
+    interrupted: Option<i32>,
+}
+
+/// Sorts finished captures into (stdout, stderr), empty where not captured.
+fn split_captures(done: Vec<Capture>) -> (Capture, Capture) {
+    let (mut out, mut err) = (Capture::empty(), Capture::empty());
+    for c in done {
+        if c.is_out {
+            out = c;
+        } else {
+            err = c;
+        }
+    }
+    (out, err)
 }
 
 /// One piped stream being collected: up to `limit` bytes kept, the rest

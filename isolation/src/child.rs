@@ -177,52 +177,102 @@ pub fn vm_hwm_bytes(pid: i32) -> Option<u64> {
 /// deadline) and is reaped. Returns an error only if the child could not be
 /// waited for; the child is killed and reaped on every path.
 pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
-    let pid = s.pid;
-    let mut out = Pipe {
-        fd: s.stdout,
-        buf: Vec::new(),
-        dropped: 0,
-    };
-    let mut err = Pipe {
-        fd: s.stderr,
-        buf: Vec::new(),
-        dropped: 0,
-    };
-    let pidfd = pidfd_open(pid);
-    let mut ready_at = None;
-    let mut scanned = 0;
-    let mut exited = false;
-    let mut timed_out = false;
-    let mut drain_until: Option<Instant> = None;
-    let mut hwm_bytes = 0u64;
-
+    let mut w = Watch::new(s);
     loop {
         let now = Instant::now();
-        if !exited && now >= s.deadline && !timed_out {
-            timed_out = true;
-            kill(pid, s.kill_group);
-        }
-        if !exited {
-            exited = match &pidfd {
-                Some(_) => false, // learned from poll below
-                None => has_exited(pid).unwrap_or(true),
-            };
-        }
-        if exited && drain_until.is_none() {
-            if s.kill_group {
-                // Descendants still holding the pipes would outlive the run.
-                kill(pid, true);
-            }
-            drain_until = Some(now + DRAIN_GRACE);
-        }
-        if let Some(until) = drain_until
-            && ((!out.open() && !err.open()) || now >= until)
-        {
+        if w.advance(now) {
             break;
         }
+        let (mut fds, pid_slot) = w.poll_set();
+        let wait_ms = w.wait_ms(now);
+        // SAFETY: `fds` is a valid array of pollfd of the given length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms.max(0)) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                kill(w.pid, w.kill_group);
+                reap(w.pid)?;
+                return Err(e);
+            }
+            continue;
+        }
+        w.take_events(&fds, pid_slot);
+        w.scan_ready();
+    }
+    w.finish()
+}
 
+/// The state of one supervision: the pipes, what has been seen, and where
+/// the child is in its life (running, timed out, exited and draining).
+struct Watch {
+    pid: i32,
+    deadline: Instant,
+    kill_group: bool,
+    out: Pipe,
+    err: Pipe,
+    pidfd: Option<OwnedFd>,
+    ready_at: Option<Instant>,
+    /// How far into `out.buf` the ready-line scan has looked.
+    scanned: usize,
+    exited: bool,
+    timed_out: bool,
+    drain_until: Option<Instant>,
+    hwm_bytes: u64,
+}
+
+impl Watch {
+    fn new(s: Supervise) -> Watch {
+        let pipe = |fd| Pipe {
+            fd,
+            buf: Vec::new(),
+            dropped: 0,
+        };
+        Watch {
+            pid: s.pid,
+            deadline: s.deadline,
+            kill_group: s.kill_group,
+            out: pipe(s.stdout),
+            err: pipe(s.stderr),
+            pidfd: pidfd_open(s.pid),
+            ready_at: None,
+            scanned: 0,
+            exited: false,
+            timed_out: false,
+            drain_until: None,
+            hwm_bytes: 0,
+        }
+    }
+
+    /// Kills the child at the deadline, notices its exit where there is no
+    /// pidfd, and starts the drain once it has exited. True when supervision
+    /// is over: the pipes are closed or the drain grace has passed.
+    fn advance(&mut self, now: Instant) -> bool {
+        if !self.exited && now >= self.deadline && !self.timed_out {
+            self.timed_out = true;
+            kill(self.pid, self.kill_group);
+        }
+        if !self.exited {
+            self.exited = match &self.pidfd {
+                Some(_) => false, // learned from poll below
+                None => has_exited(self.pid).unwrap_or(true),
+            };
+        }
+        if self.exited && self.drain_until.is_none() {
+            if self.kill_group {
+                // Descendants still holding the pipes would outlive the run.
+                kill(self.pid, true);
+            }
+            self.drain_until = Some(now + DRAIN_GRACE);
+        }
+        matches!(self.drain_until, Some(until)
+            if (!self.out.open() && !self.err.open()) || now >= until)
+    }
+
+    /// The fds to poll: the open pipes, then the pidfd while the child runs
+    /// (its index is returned alongside).
+    fn poll_set(&self) -> (Vec<libc::pollfd>, Option<usize>) {
         let mut fds = Vec::with_capacity(3);
-        for pipe in [&out, &err] {
+        for pipe in [&self.out, &self.err] {
             if let Some(fd) = &pipe.fd {
                 fds.push(libc::pollfd {
                     fd: fd.as_raw_fd(),
@@ -231,7 +281,7 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
                 });
             }
         }
-        let pid_slot = match (&pidfd, exited) {
+        let pid_slot = match (&self.pidfd, self.exited) {
             (Some(fd), false) => {
                 fds.push(libc::pollfd {
                     fd: fd.as_raw_fd(),
@@ -242,29 +292,30 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
             }
             _ => None,
         };
-        let wake = drain_until.unwrap_or(if timed_out {
+        (fds, pid_slot)
+    }
+
+    /// How long `poll` may sleep: until the drain ends, the deadline, or a
+    /// grace after a kill; briefly when the exit must be polled for.
+    fn wait_ms(&self, now: Instant) -> i32 {
+        let wake = self.drain_until.unwrap_or(if self.timed_out {
             now + DRAIN_GRACE
         } else {
-            s.deadline
+            self.deadline
         });
         let mut wait_ms = wake.saturating_duration_since(now).as_millis().min(60_000) as i32;
-        if pidfd.is_none() && !exited {
+        if self.pidfd.is_none() && !self.exited {
             wait_ms = wait_ms.min(5); // no pidfd: poll for the exit
         }
-        // SAFETY: `fds` is a valid array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms.max(0)) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                kill(pid, s.kill_group);
-                reap(pid)?;
-                return Err(e);
-            }
-            continue;
-        }
+        wait_ms
+    }
+
+    /// Reads the pipes that `poll` reported, samples the peak RSS when the
+    /// child wrote something, and notes its exit from the pidfd.
+    fn take_events(&mut self, fds: &[libc::pollfd], pid_slot: Option<usize>) {
         let mut i = 0;
         let mut got_output = false;
-        for pipe in [&mut out, &mut err] {
+        for pipe in [&mut self.out, &mut self.err] {
             if pipe.open() {
                 if fds[i].revents != 0 {
                     pipe.read_some();
@@ -273,45 +324,56 @@ pub fn supervise(s: Supervise) -> io::Result<ChildReport> {
                 i += 1;
             }
         }
-        if got_output && !exited {
-            hwm_bytes = hwm_bytes.max(vm_hwm_bytes(pid).unwrap_or(0));
+        if got_output && !self.exited {
+            self.hwm_bytes = self.hwm_bytes.max(vm_hwm_bytes(self.pid).unwrap_or(0));
         }
         if let Some(slot) = pid_slot
             && fds[slot].revents != 0
         {
-            exited = true;
+            self.exited = true;
         }
-        // Timestamp the ready line as soon as its newline arrives.
-        if ready_at.is_none() {
-            while let Some(pos) = out.buf[scanned..].iter().position(|&b| b == b'\n') {
-                let line = &out.buf[scanned..scanned + pos];
-                scanned += pos + 1;
-                if is_ready_line(line) {
-                    ready_at = Some(Instant::now());
-                    break;
-                }
+    }
+
+    /// Timestamps the ready line as soon as its newline arrives.
+    fn scan_ready(&mut self) {
+        if self.ready_at.is_some() {
+            return;
+        }
+        while let Some(pos) = self.out.buf[self.scanned..]
+            .iter()
+            .position(|&b| b == b'\n')
+        {
+            let line = &self.out.buf[self.scanned..self.scanned + pos];
+            self.scanned += pos + 1;
+            if is_ready_line(line) {
+                self.ready_at = Some(Instant::now());
+                break;
             }
         }
     }
-    if ready_at.is_none() && is_ready_line(&out.buf[scanned..]) {
-        ready_at = Some(Instant::now());
+
+    /// Reaps the child (supervision only ends once it has exited or been
+    /// killed) and builds the report.
+    fn finish(mut self) -> io::Result<ChildReport> {
+        if self.ready_at.is_none() && is_ready_line(&self.out.buf[self.scanned..]) {
+            self.ready_at = Some(Instant::now());
+        }
+        let (status, usage) = reap(self.pid)?;
+        Ok(ChildReport {
+            status,
+            timed_out: self.timed_out,
+            dropped: self.out.dropped + self.err.dropped,
+            stdout: self.out.buf,
+            stderr: self.err.buf,
+            ready_at: self.ready_at,
+            peak_rss_bytes: if self.hwm_bytes > 0 {
+                self.hwm_bytes
+            } else {
+                (usage.ru_maxrss as u64).saturating_mul(1024)
+            },
+            cpu_time: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        })
     }
-    // The loop only ends after the child exited (or was killed): reap it.
-    let (status, usage) = reap(pid)?;
-    Ok(ChildReport {
-        status,
-        timed_out,
-        dropped: out.dropped + err.dropped,
-        stdout: out.buf,
-        stderr: err.buf,
-        ready_at,
-        peak_rss_bytes: if hwm_bytes > 0 {
-            hwm_bytes
-        } else {
-            (usage.ru_maxrss as u64).saturating_mul(1024)
-        },
-        cpu_time: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-    })
 }
 
 #[cfg(test)]

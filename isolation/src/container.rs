@@ -45,87 +45,13 @@ pub fn spec_for(
     rootfs: Option<&Path>,
     bundle: Option<&Path>,
 ) -> Result<ContainerSpec, IsolationError> {
-    let (mut spec, mut args) = match (invocation, bundle) {
-        (Invocation::Probes(probes), Some(dir)) => {
-            let bin = artifacts::workload_binary()
-                .map_err(|e| IsolationError::BadInput(e.to_string()))?;
-            let spec = container::oci::load_bundle(dir)?
-                .program("/isolab-workload")
-                .volume(Volume {
-                    host: bin,
-                    guest: "/isolab-workload".into(),
-                    readonly: true,
-                });
-            (spec, probes.clone())
-        }
-        // No program: the bundle's own process.args, as `runc run` does.
-        (Invocation::Program { program, .. }, Some(dir)) if program.is_empty() => {
-            let spec = container::oci::load_bundle(dir)?;
-            let args = spec.args.clone();
-            (spec, args)
-        }
-        (Invocation::Program { program, args }, Some(dir)) => (
-            container::oci::load_bundle(dir)?.program(program.as_str()),
-            args.clone(),
-        ),
-        (Invocation::Probes(probes), None) => {
-            let bin = artifacts::workload_binary()
-                .map_err(|e| IsolationError::BadInput(e.to_string()))?;
-            let spec = match rootfs {
-                Some(dir) => {
-                    // The workload comes from the host, bound read-only into the given root.
-                    ContainerSpec::with_rootfs(dir, "/isolab-workload").volume(Volume {
-                        host: bin.clone(),
-                        guest: "/isolab-workload".into(),
-                        readonly: true,
-                    })
-                }
-                None => ContainerSpec::minimal(&bin),
-            };
-            (spec, probes.clone())
-        }
-        (Invocation::Program { program, args }, None) => {
-            let spec = match rootfs {
-                Some(dir) => ContainerSpec::with_rootfs(dir, program.as_str()),
-                None => {
-                    let mut s = ContainerSpec::minimal("/bin/busybox").program(program.as_str());
-                    s.root = RootSpec::Minimal {
-                        binaries: Vec::new(),
-                        busybox: true,
-                    };
-                    s
-                }
-            };
-            (spec, args.clone())
-        }
+    let (mut spec, mut args) = match bundle {
+        Some(dir) => bundle_spec(invocation, dir)?,
+        None => host_spec(invocation, rootfs)?,
     };
     if let Some(target) = &limits.io_target {
-        let inside = if target.is_dir() {
-            spec = spec.volume(Volume {
-                host: target.clone(),
-                guest: IO_MOUNT.into(),
-                readonly: false,
-            });
-            PathBuf::from(IO_MOUNT)
-        } else {
-            let name = target.file_name().unwrap_or_default();
-            let guest = Path::new(IO_MOUNT).join(name);
-            // A file that does not exist yet: bind its directory instead.
-            let (host, g) = if target.exists() {
-                (target.clone(), guest.clone())
-            } else {
-                (
-                    target.parent().unwrap_or(Path::new("/")).to_path_buf(),
-                    PathBuf::from(IO_MOUNT),
-                )
-            };
-            spec = spec.volume(Volume {
-                host,
-                guest: g,
-                readonly: false,
-            });
-            guest
-        };
+        let (with_mount, inside) = mount_io_target(spec, target);
+        spec = with_mount;
         if matches!(invocation, Invocation::Probes(_))
             && !args
                 .iter()
@@ -148,6 +74,110 @@ pub fn spec_for(
         spec.resources.cpus = limits.cpus;
     }
     Ok(spec)
+}
+
+/// The spec and arguments from an OCI bundle: the workload bound in for
+/// probes, or a program (or the bundle's own `process.args`).
+fn bundle_spec(
+    invocation: &Invocation,
+    dir: &Path,
+) -> Result<(ContainerSpec, Vec<String>), IsolationError> {
+    Ok(match invocation {
+        Invocation::Probes(probes) => {
+            let bin = artifacts::workload_binary()
+                .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+            let spec = container::oci::load_bundle(dir)?
+                .program("/isolab-workload")
+                .volume(Volume {
+                    host: bin,
+                    guest: "/isolab-workload".into(),
+                    readonly: true,
+                });
+            (spec, probes.clone())
+        }
+        // No program: the bundle's own process.args, as `runc run` does.
+        Invocation::Program { program, .. } if program.is_empty() => {
+            let spec = container::oci::load_bundle(dir)?;
+            let args = spec.args.clone();
+            (spec, args)
+        }
+        Invocation::Program { program, args } => (
+            container::oci::load_bundle(dir)?.program(program.as_str()),
+            args.clone(),
+        ),
+    })
+}
+
+/// The spec and arguments without a bundle: the given root filesystem, or
+/// a minimal one holding just the workload (or busybox for a program).
+fn host_spec(
+    invocation: &Invocation,
+    rootfs: Option<&Path>,
+) -> Result<(ContainerSpec, Vec<String>), IsolationError> {
+    Ok(match invocation {
+        Invocation::Probes(probes) => {
+            let bin = artifacts::workload_binary()
+                .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+            let spec = match rootfs {
+                Some(dir) => {
+                    // The workload comes from the host, bound read-only into the given root.
+                    ContainerSpec::with_rootfs(dir, "/isolab-workload").volume(Volume {
+                        host: bin.clone(),
+                        guest: "/isolab-workload".into(),
+                        readonly: true,
+                    })
+                }
+                None => ContainerSpec::minimal(&bin),
+            };
+            (spec, probes.clone())
+        }
+        Invocation::Program { program, args } => {
+            let spec = match rootfs {
+                Some(dir) => ContainerSpec::with_rootfs(dir, program.as_str()),
+                None => {
+                    let mut s = ContainerSpec::minimal("/bin/busybox").program(program.as_str());
+                    s.root = RootSpec::Minimal {
+                        binaries: Vec::new(),
+                        busybox: true,
+                    };
+                    s
+                }
+            };
+            (spec, args.clone())
+        }
+    })
+}
+
+/// Binds the I/O target into the container under [`IO_MOUNT`]; returns the
+/// spec and the target's path inside.
+fn mount_io_target(mut spec: ContainerSpec, target: &Path) -> (ContainerSpec, PathBuf) {
+    let inside = if target.is_dir() {
+        spec = spec.volume(Volume {
+            host: target.to_path_buf(),
+            guest: IO_MOUNT.into(),
+            readonly: false,
+        });
+        PathBuf::from(IO_MOUNT)
+    } else {
+        let name = target.file_name().unwrap_or_default();
+        let guest = Path::new(IO_MOUNT).join(name);
+        // A file that does not exist yet: bind its directory instead.
+        let (host, g) = if target.exists() {
+            (target.to_path_buf(), guest.clone())
+        } else {
+            (
+                target.parent().unwrap_or(Path::new("/")).to_path_buf(),
+                PathBuf::from(IO_MOUNT),
+            )
+        };
+        spec = spec.volume(Volume {
+            host,
+            guest: g,
+            readonly: false,
+        });
+        guest
+    };
+    (spec, inside)
 }
 
 impl Isolation for Container {
@@ -184,44 +214,13 @@ impl Isolation for Container {
         })?;
         let (stdout, ready_at, hwm) = (read.kept, read.ready_at, read.hwm);
 
-        let exit = match (report.timed_out, report.oom_killed, report.status) {
-            (true, _, _) => Exit::Timeout,
-            (false, true, ExitStatus::Signaled(libc::SIGKILL)) => Exit::OomKilled,
-            (false, _, ExitStatus::Exited(code)) => Exit::Exited { code },
-            (false, _, ExitStatus::Signaled(signal)) => Exit::Signaled { signal },
-        };
+        let exit = exit_of(&report);
         let results = match invocation {
             Invocation::Probes(_) => parse_results(&stdout)?,
             Invocation::Program { .. } => parse_results(&stdout).unwrap_or_default(),
         };
-        let boot = ready_at.map(|at| BootTimes {
-            total: at.saturating_duration_since(before_clone),
-            setup: report
-                .times
-                .exec
-                .map(|e| e.saturating_duration_since(before_clone)),
-            kernel: None,
-            init: None,
-        });
-        let mut notes = report.notes.clone();
-        let dropped = read.dropped + report.stderr_dropped;
-        if dropped > 0 {
-            notes.push(format!(
-                "{dropped} bytes of output past the {} MiB capture limit were read and dropped",
-                super::CAPTURE_LIMIT >> 20
-            ));
-        }
-        if report.oom_killed && !matches!(exit, Exit::OomKilled) {
-            notes.push(format!(
-                "{} process(es) in the container were OOM-killed",
-                report.stats.oom_kills.unwrap_or(0)
-            ));
-        }
-        if let Some(sig) = report.interrupted {
-            notes.push(format!(
-                "interrupted by signal {sig}, forwarded to the container"
-            ));
-        }
+        let boot = ready_at.map(|at| boot_times(&report, at, before_clone));
+        let notes = notes_for(&report, read.dropped, &exit);
         Ok(Outcome {
             kind: IsolationKind::Container,
             exit,
@@ -286,6 +285,60 @@ impl StdoutRead {
 }
 
 /// Whether a line starting with `head` may be a workload result line.
+/// Boot times, counted from just before the container's clone: until the
+/// `ready` line at `ready_at`, and until the program's `execve`.
+fn boot_times(
+    report: &container::RunReport,
+    ready_at: Instant,
+    before_clone: Instant,
+) -> BootTimes {
+    BootTimes {
+        total: ready_at.saturating_duration_since(before_clone),
+        setup: report
+            .times
+            .exec
+            .map(|e| e.saturating_duration_since(before_clone)),
+        kernel: None,
+        init: None,
+    }
+}
+
+/// How the container ended, as an [`Exit`]: a SIGKILL with an OOM kill in
+/// the group counts as the OOM killer's.
+fn exit_of(report: &container::RunReport) -> Exit {
+    match (report.timed_out, report.oom_killed, report.status) {
+        (true, _, _) => Exit::Timeout,
+        (false, true, ExitStatus::Signaled(libc::SIGKILL)) => Exit::OomKilled,
+        (false, _, ExitStatus::Exited(code)) => Exit::Exited { code },
+        (false, _, ExitStatus::Signaled(signal)) => Exit::Signaled { signal },
+    }
+}
+
+/// The runtime's notes plus what the user should know about this run:
+/// dropped output, OOM kills that did not end it, a forwarded signal.
+fn notes_for(report: &container::RunReport, stdout_dropped: u64, exit: &Exit) -> Vec<String> {
+    let mut notes = report.notes.clone();
+    let dropped = stdout_dropped + report.stderr_dropped;
+    if dropped > 0 {
+        notes.push(format!(
+            "{dropped} bytes of output past the {} MiB capture limit were read and dropped",
+            super::CAPTURE_LIMIT >> 20
+        ));
+    }
+    if report.oom_killed && !matches!(exit, Exit::OomKilled) {
+        notes.push(format!(
+            "{} process(es) in the container were OOM-killed",
+            report.stats.oom_kills.unwrap_or(0)
+        ));
+    }
+    if let Some(sig) = report.interrupted {
+        notes.push(format!(
+            "interrupted by signal {sig}, forwarded to the container"
+        ));
+    }
+    notes
+}
+
 fn looks_like_result(head: &[u8]) -> bool {
     head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }

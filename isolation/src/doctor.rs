@@ -278,20 +278,55 @@ pub fn run() -> DoctorReport {
     let emulated = hostcaps::emulation::detect();
     let mut checks = Vec::new();
     if let Some(why) = &emulated {
-        checks.push(Check {
-            name: "host.emulated".into(),
-            status: Status::Limited,
-            detail: format!("this host is emulated: {why}"),
-            advice: Some(
-                "what runs here works as on hardware, but every time measured here is emulated: \
-                 use it for function, measure speed on real hardware"
-                    .into(),
-            ),
-        });
+        checks.push(emulated_check(why));
     }
     kvm_checks(&kvm, &mut checks);
     cgroup_checks(&cgroup, &mut checks);
-    for (ns, r) in &namespaces {
+    namespace_checks(&namespaces, &userns, &mut checks);
+    let thp = feature_checks(&mut checks);
+    peer_checks(&peers, &mut checks);
+    DoctorReport {
+        schema_version: DOCTOR_SCHEMA_VERSION,
+        isolab_version: env!("CARGO_PKG_VERSION").into(),
+        root: hostcaps::is_root(),
+        kernel: nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        kvm,
+        cgroup,
+        namespaces: namespaces
+            .iter()
+            .map(|(ns, r)| (ns.name().to_string(), r.is_ok()))
+            .collect(),
+        unprivileged_userns: userns.is_ok(),
+        thp,
+        peers,
+        emulated,
+        checks,
+    }
+}
+
+/// The warning that every time measured on this host is emulated.
+fn emulated_check(why: &str) -> Check {
+    Check {
+        name: "host.emulated".into(),
+        status: Status::Limited,
+        detail: format!("this host is emulated: {why}"),
+        advice: Some(
+            "what runs here works as on hardware, but every time measured here is emulated: \
+             use it for function, measure speed on real hardware"
+                .into(),
+        ),
+    }
+}
+
+/// One line per namespace kind, then unprivileged user namespaces.
+fn namespace_checks(
+    namespaces: &[(Namespace, Result<(), String>)],
+    userns: &Result<(), String>,
+    checks: &mut Vec<Check>,
+) {
+    for (ns, r) in namespaces {
         checks.push(from_result(
             &format!("namespace.{}", ns.name()),
             "can be created",
@@ -309,9 +344,14 @@ pub fn run() -> DoctorReport {
     checks.push(from_result(
         "namespace.user.unprivileged",
         "unprivileged users may create user namespaces",
-        &userns,
+        userns,
         || "only matters for rootless use; isolab runs as root here".into(),
     ));
+}
+
+/// Kernel features the container backend uses (seccomp, overlayfs, tun)
+/// and the huge-page mode; returns the latter for the report.
+fn feature_checks(checks: &mut Vec<Check>) -> Option<String> {
     checks.push(from_result(
         "seccomp",
         "seccomp filters supported",
@@ -346,7 +386,12 @@ pub fn run() -> DoctorReport {
             .is_none()
             .then(|| "guest memory is backed by 4 KiB pages".into()),
     });
-    for p in &peers {
+    thp
+}
+
+/// One line per peer tool, with the package that provides a missing one.
+fn peer_checks(peers: &[hostcaps::peers::Peer], checks: &mut Vec<Check>) {
+    for p in peers {
         checks.push(Check {
             name: format!("peer.{}", p.name),
             status: if p.path.is_some() {
@@ -367,25 +412,6 @@ pub fn run() -> DoctorReport {
                 .is_none()
                 .then(|| format!("apt-get install {}", peer_package(&p.name))),
         });
-    }
-    DoctorReport {
-        schema_version: DOCTOR_SCHEMA_VERSION,
-        isolab_version: env!("CARGO_PKG_VERSION").into(),
-        root: hostcaps::is_root(),
-        kernel: nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        kvm,
-        cgroup,
-        namespaces: namespaces
-            .iter()
-            .map(|(ns, r)| (ns.name().to_string(), r.is_ok()))
-            .collect(),
-        unprivileged_userns: userns.is_ok(),
-        thp,
-        peers,
-        emulated,
-        checks,
     }
 }
 
@@ -420,8 +446,18 @@ fn from_result(
     }
 }
 
+/// The KVM lines: the device, the kind of KVM, the functional probes'
+/// verdicts, and which guests can run.
 fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
-    let device = if k.device_openable {
+    checks.push(kvm_device_check(k));
+    checks.push(kvm_kind_check(k));
+    kvm_probe_checks(k, checks);
+    guest_checks(k, checks);
+}
+
+/// Whether `/dev/kvm` opens, and what to do when it does not.
+fn kvm_device_check(k: &KvmReport) -> Check {
+    if k.device_openable {
         Check {
             name: "kvm.device".into(),
             status: Status::Ok,
@@ -438,8 +474,11 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
             detail: if k.device_present { "/dev/kvm exists but cannot be opened" } else { "/dev/kvm is missing" }.into(),
             advice: Some("enable VT-x/AMD-V (or nested virtualization on a cloud VM), load kvm_intel or kvm_amd, run as root or join the kvm group".into()),
         }
-    };
-    checks.push(device);
+    }
+}
+
+/// Hardware or software-assisted KVM, with the evidence.
+fn kvm_kind_check(k: &KvmReport) -> Check {
     let kind_detail = format!(
         "{} (modules: {}; cpu flag: {})",
         match k.kind {
@@ -454,7 +493,7 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
         },
         k.cpu_flag.as_deref().unwrap_or("none"),
     );
-    checks.push(Check {
+    Check {
         name: "kvm.kind".into(),
         status: match k.kind {
             KvmKind::Hardware => Status::Ok,
@@ -464,7 +503,11 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
         detail: kind_detail,
         advice: (k.kind != KvmKind::Hardware)
             .then(|| "full Linux guests need hardware virtualization (bare metal, or a cloud VM with nested VT-x/AMD-V)".into()),
-    });
+    }
+}
+
+/// What the functional probes saw: their failure, CPL-0 speed, exceptions.
+fn kvm_probe_checks(k: &KvmReport, checks: &mut Vec<Check>) {
     if let Some(e) = &k.probe_error {
         checks.push(Check {
             name: "kvm.probes".into(),
@@ -510,6 +553,10 @@ fn kvm_checks(k: &KvmReport, checks: &mut Vec<Check>) {
                 .then(|| "a Linux guest stops at its first interrupt on this host".into()),
         });
     }
+}
+
+/// The two verdicts: can a Linux guest boot, can the tiny guest run.
+fn guest_checks(k: &KvmReport, checks: &mut Vec<Check>) {
     for (name, ok, what) in [
         ("linux_guest", k.linux_guest, "a Linux guest boot to /init"),
         (

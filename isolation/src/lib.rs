@@ -20,6 +20,7 @@ pub mod container;
 pub mod disk;
 pub mod doctor;
 pub mod kernel;
+pub mod nanos;
 pub mod native;
 pub mod vm_linux;
 pub mod vm_tiny;
@@ -135,14 +136,17 @@ impl Exit {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BootTimes {
     /// Whole time to the ready marker.
+    #[serde(rename = "total_ns", with = "nanos")]
     pub total: Duration,
     /// Part spent before the workload/guest started executing (runtime or VMM set-up).
+    #[serde(rename = "setup_ns", with = "nanos::option", default)]
     pub setup: Option<Duration>,
     /// Part spent in a guest kernel, where there is one: from the guest's
     /// first instruction to its init starting.
+    #[serde(rename = "kernel_ns", with = "nanos::option", default)]
     pub kernel: Option<Duration>,
     /// Part from a guest's init starting to the ready marker.
-    #[serde(default)]
+    #[serde(rename = "init_ns", with = "nanos::option", default)]
     pub init: Option<Duration>,
 }
 
@@ -158,6 +162,7 @@ pub struct Accounting {
     /// Guest RAM actually touched (resident) at the end of a VM run.
     pub guest_touched_bytes: Option<u64>,
     /// CPU time (user + system) consumed.
+    #[serde(rename = "cpu_time_ns", with = "nanos::option", default)]
     pub cpu_time: Option<Duration>,
     /// OOM kills recorded by the cgroup.
     pub oom_kills: Option<u64>,

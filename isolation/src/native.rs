@@ -4,7 +4,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::child::{ChildStatus, Supervise, supervise};
+use super::child::{ChildReport, ChildStatus, Supervise, supervise};
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
@@ -63,21 +63,7 @@ impl Isolation for Native {
         if limits.cpus.is_some() {
             notes.push("native runs do not enforce a CPU limit".to_string());
         }
-        let mut cmd = Command::new(&program);
-        cmd.args(&args);
-        if self.passthrough_stdio {
-            // In our process group, so it stays in the terminal's foreground
-            // (a background group reading the terminal would be stopped).
-            cmd.stdin(Stdio::inherit())
-                .stdout(Stdio::inherit())
-                .stderr(Stdio::inherit());
-        } else {
-            // Own process group, so a timeout kills every descendant too.
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .process_group(0);
-        }
+        let mut cmd = command(&program, &args, self.passthrough_stdio);
         tracing::debug!(%program, ?args, "native: spawning");
         let start = Instant::now();
         let mut child = cmd.spawn().map_err(|source| IsolationError::CannotStart {
@@ -98,42 +84,73 @@ impl Isolation for Native {
         // `supervise` reaped the child; `child` must not be waited on again.
         drop(child);
 
-        let exit = match (report.timed_out, report.status) {
-            (true, _) => Exit::Timeout,
-            (false, ChildStatus::Exited(code)) => Exit::Exited { code },
-            (false, ChildStatus::Signaled(signal)) => Exit::Signaled { signal },
-        };
-        let results = match invocation {
-            Invocation::Probes(_) => parse_results(&report.stdout)?,
-            // An arbitrary program's JSON is not ours to judge.
-            Invocation::Program { .. } => parse_results(&report.stdout).unwrap_or_default(),
-        };
-        let boot = report.ready_at.map(|at| BootTimes {
-            total: at.saturating_duration_since(start),
-            setup: None,
-            kernel: None,
-            init: None,
-        });
-        if report.dropped > 0 {
-            notes.push(format!(
-                "{} bytes of output past the {} MiB capture limit were read and dropped",
-                report.dropped,
-                super::CAPTURE_LIMIT >> 20
-            ));
-        }
-        Ok(Outcome {
-            kind: IsolationKind::Native,
-            exit,
-            boot,
-            results,
-            stdout: report.stdout,
-            console: report.stderr,
-            accounting: Accounting {
-                host_peak_rss_bytes: Some(report.peak_rss_bytes),
-                cpu_time: Some(report.cpu_time),
-                ..Accounting::default()
-            },
-            notes,
-        })
+        outcome_of(invocation, report, start, notes)
     }
+}
+
+/// The command for `program`: with the caller's stdio, or piped and in its
+/// own process group.
+fn command(program: &str, args: &[String], passthrough_stdio: bool) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if passthrough_stdio {
+        // In our process group, so it stays in the terminal's foreground
+        // (a background group reading the terminal would be stopped).
+        cmd.stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+    } else {
+        // Own process group, so a timeout kills every descendant too.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+    }
+    cmd
+}
+
+/// The outcome of a supervised run that started at `start`.
+fn outcome_of(
+    invocation: &Invocation,
+    report: ChildReport,
+    start: Instant,
+    mut notes: Vec<String>,
+) -> Result<Outcome, IsolationError> {
+    let exit = match (report.timed_out, report.status) {
+        (true, _) => Exit::Timeout,
+        (false, ChildStatus::Exited(code)) => Exit::Exited { code },
+        (false, ChildStatus::Signaled(signal)) => Exit::Signaled { signal },
+    };
+    let results = match invocation {
+        Invocation::Probes(_) => parse_results(&report.stdout)?,
+        // An arbitrary program's JSON is not ours to judge.
+        Invocation::Program { .. } => parse_results(&report.stdout).unwrap_or_default(),
+    };
+    let boot = report.ready_at.map(|at| BootTimes {
+        total: at.saturating_duration_since(start),
+        setup: None,
+        kernel: None,
+        init: None,
+    });
+    if report.dropped > 0 {
+        notes.push(format!(
+            "{} bytes of output past the {} MiB capture limit were read and dropped",
+            report.dropped,
+            super::CAPTURE_LIMIT >> 20
+        ));
+    }
+    Ok(Outcome {
+        kind: IsolationKind::Native,
+        exit,
+        boot,
+        results,
+        stdout: report.stdout,
+        console: report.stderr,
+        accounting: Accounting {
+            host_peak_rss_bytes: Some(report.peak_rss_bytes),
+            cpu_time: Some(report.cpu_time),
+            ..Accounting::default()
+        },
+        notes,
+    })
 }

@@ -105,15 +105,7 @@ pub fn prepare(
         kernel.display()
     )];
 
-    // The io probe's disk, on the host side as for every isolation.
-    let disk = match invocation {
-        Invocation::Probes(args) => io_request(args)
-            .map(|(size, named)| {
-                prepare_disk(limits.io_target.as_deref().or(named.as_deref()), size)
-            })
-            .transpose()?,
-        Invocation::Program { .. } => None,
-    };
+    let disk = io_disk(invocation, limits)?;
     if let Some(d) = &disk {
         notes.push(format!("io disk: {} as /dev/vda", d.describe()));
     }
@@ -125,36 +117,7 @@ pub fn prepare(
         context: "reading the workload binary".into(),
         source,
     })?;
-    let mut builder = CmdlineBuilder::new()
-        .quiet(vm.quiet)
-        .params(&vm.extra_cmdline);
-    let (busybox, program) = match invocation {
-        Invocation::Probes(args) => {
-            let mut args = without_io_target(args);
-            if disk.is_some() {
-                args.extend(["--io-target".to_string(), GUEST_DISK.to_string()]);
-            }
-            builder = builder.init_args(args);
-            (None, false)
-        }
-        Invocation::Program { program, args } => {
-            // The workload as init runs the program (`exec` mode): it mounts
-            // /proc, /sys, /dev and /tmp, reaps orphans and reports the
-            // program's status on the exit port, as a container runtime would.
-            // No `--` before the program: the kernel would end init's
-            // arguments there.
-            builder = builder.init_args(
-                ["exec", program.as_str()]
-                    .into_iter()
-                    .map(String::from)
-                    .chain(args.iter().cloned()),
-            );
-            (Some(busybox()?), true)
-        }
-    };
-    let cmdline = builder
-        .build()
-        .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+    let (cmdline, busybox, program) = guest_cmdline(vm, invocation, disk.is_some())?;
     let spec = InitramfsSpec {
         init,
         busybox,
@@ -190,6 +153,59 @@ pub fn prepare(
     })
 }
 
+/// The io probe's disk, on the host side as for every isolation; `None`
+/// for a program or when no io probe was asked for.
+fn io_disk(invocation: &Invocation, limits: &Limits) -> Result<Option<Disk>, IsolationError> {
+    Ok(match invocation {
+        Invocation::Probes(args) => io_request(args)
+            .map(|(size, named)| {
+                prepare_disk(limits.io_target.as_deref().or(named.as_deref()), size)
+            })
+            .transpose()?,
+        Invocation::Program { .. } => None,
+    })
+}
+
+/// The kernel command line with init's arguments, busybox when a program
+/// runs (it may need a shell), and whether this is a program run.
+fn guest_cmdline(
+    vm: &VmLinux,
+    invocation: &Invocation,
+    has_disk: bool,
+) -> Result<(String, Option<Busybox>, bool), IsolationError> {
+    let mut builder = CmdlineBuilder::new()
+        .quiet(vm.quiet)
+        .params(&vm.extra_cmdline);
+    let (busybox, program) = match invocation {
+        Invocation::Probes(args) => {
+            let mut args = without_io_target(args);
+            if has_disk {
+                args.extend(["--io-target".to_string(), GUEST_DISK.to_string()]);
+            }
+            builder = builder.init_args(args);
+            (None, false)
+        }
+        Invocation::Program { program, args } => {
+            // The workload as init runs the program (`exec` mode): it mounts
+            // /proc, /sys, /dev and /tmp, reaps orphans and reports the
+            // program's status on the exit port, as a container runtime would.
+            // No `--` before the program: the kernel would end init's
+            // arguments there.
+            builder = builder.init_args(
+                ["exec", program.as_str()]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(args.iter().cloned()),
+            );
+            (Some(busybox()?), true)
+        }
+    };
+    let cmdline = builder
+        .build()
+        .map_err(|e| IsolationError::BadInput(e.to_string()))?;
+    Ok((cmdline, busybox, program))
+}
+
 /// The probe arguments without any `--io-target`: the guest sees only its
 /// own disk, whatever the host-side target was.
 fn without_io_target(args: &[String]) -> Vec<String> {
@@ -206,7 +222,10 @@ fn without_io_target(args: &[String]) -> Vec<String> {
 }
 
 /// Busybox and its applet names, for running arbitrary programs.
-fn busybox() -> Result<(Vec<u8>, Vec<String>), IsolationError> {
+/// A static busybox binary and its applet names, for the initramfs.
+type Busybox = (Vec<u8>, Vec<String>);
+
+fn busybox() -> Result<Busybox, IsolationError> {
     let missing = |why: String| {
         IsolationError::BadInput(format!(
             "running a program in the Linux guest needs a static busybox at {BUSYBOX} ({why}); run `apt-get install busybox-static`"

@@ -63,91 +63,13 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     let threads = VcpuThreads::spawn(config.vcpus)?;
     let mem = memory::create(config.memory_bytes, config.hugepages)?;
     // Load the image before touching KVM: bad images fail fast and clearly.
-    let tiny = match &config.image {
-        GuestImage::Tiny { elf, cmdline } => Some((
-            boot::tiny::load(&mem, config.memory_bytes, elf)?,
-            cmdline.as_str(),
-        )),
-        GuestImage::Linux(_) => None,
-    };
-    let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
-    let base_cpuid = cpuid::supported(&kvm)?;
-    let vm = Vm::with_kvm(kvm, mem)?;
+    let tiny = load_tiny_image(config, &mem)?;
     let linux = matches!(config.image, GuestImage::Linux(_));
-    if linux {
-        vm.enable_irqchip()?;
-    }
-
-    let mut vcpus = Vec::with_capacity(usize::from(config.vcpus));
-    for id in 0..config.vcpus {
-        let vcpu = vm.create_vcpu(id)?;
-        vcpu.fd
-            .set_cpuid2(&cpuid::for_vcpu(&base_cpuid, id, config.vcpus))
-            .map_err(Error::kvm("KVM_SET_CPUID2"))?;
-        vcpus.push(vcpu);
-    }
-    let tsc_khz = vcpus[0].fd.get_tsc_khz().unwrap_or_else(|e| {
-        tracing::debug!(%e, "KVM_GET_TSC_KHZ failed; guest clock frequency unknown");
-        0
-    });
-
+    let (vm, base_cpuid) = create_vm(mem, linux)?;
+    let vcpus = create_vcpus(&vm, &base_cpuid, config.vcpus)?;
+    let tsc_khz = guest_tsc_khz(&vcpus[0]);
     let (io, mmio, handles) = build_devices(&vm, config, disk, tsc_khz, linux)?;
-    let mem = vm.memory();
-    regs::write_descriptor_tables(mem)?;
-    match (tiny, &config.image) {
-        (Some((elf, cmdline)), _) => {
-            let blk = if config.disk.is_some() {
-                VIRTIO_BLK_MMIO
-            } else {
-                0
-            };
-            boot::tiny::write_boot_info(
-                mem,
-                config.memory_bytes,
-                &elf,
-                cmdline,
-                u64::from(tsc_khz),
-                blk,
-            )?;
-            let cr3 = paging::write(mem, true)?;
-            let entry = Entry {
-                privilege: Privilege::User,
-                rip: elf.entry,
-                rsp: boot::tiny::stack_top(config.memory_bytes),
-                rdi: TINY_BOOT_INFO,
-                rsi: 0,
-            };
-            regs::enter_long_mode(&vcpus[0].fd, cr3, &entry)?;
-        }
-        (None, GuestImage::Linux(lb)) => {
-            let mut lb = lb.clone();
-            if config.disk.is_some() {
-                lb.cmdline = boot::linux::cmdline::declare_virtio_mmio(
-                    &lb.cmdline,
-                    VIRTIO_MMIO_SIZE,
-                    VIRTIO_BLK_MMIO,
-                    VIRTIO_BLK_IRQ,
-                );
-            }
-            let entry = boot::linux::load(mem, &lb)?;
-            mptable::write(mem, config.vcpus)?;
-            let cr3 = paging::write(mem, false)?;
-            let boot_entry = Entry {
-                privilege: Privilege::Kernel,
-                rip: entry.entry.0,
-                rsp: LINUX_BOOT_STACK,
-                rdi: 0,
-                rsi: entry.zero_page.0,
-            };
-            regs::enter_long_mode(&vcpus[0].fd, cr3, &boot_entry)?;
-            for v in &vcpus {
-                regs::write_boot_msrs(&v.fd)?;
-                setup_lapic(v)?;
-            }
-        }
-        // A tiny image is always loaded above.
-        (None, GuestImage::Tiny { .. }) => {}
-    }
+    load_boot_state(vm.memory(), config, tiny, &vcpus, tsc_khz)?;
 
     let ctx = Arc::new(RunContext::new(io, mmio, !linux));
     let (exit, stopped_at) = threads.run(vcpus, &ctx, start + config.timeout);
@@ -156,8 +78,159 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
         e @ VmExit::InternalError { .. } => e.classify(hostcaps::kvm::facts().kind),
         e => e,
     };
-
     let memory_use = measure_memory(vm.memory());
+    Ok(collect_outcome(
+        exit, memory_use, handles, &ctx, start, stopped_at,
+    ))
+}
+
+/// A tiny image loaded into guest memory, with its command line.
+type TinyImage<'a> = (boot::tiny::TinyElf, &'a str);
+
+/// Loads a tiny guest's ELF into `mem`; `None` for a Linux guest, which is
+/// loaded later, once the command line knows about the devices.
+fn load_tiny_image<'a>(
+    config: &'a VmConfig,
+    mem: &GuestMemoryMmap,
+) -> Result<Option<TinyImage<'a>>, Error> {
+    Ok(match &config.image {
+        GuestImage::Tiny { elf, cmdline } => Some((
+            boot::tiny::load(mem, config.memory_bytes, elf)?,
+            cmdline.as_str(),
+        )),
+        GuestImage::Linux(_) => None,
+    })
+}
+
+/// Opens KVM, reads its supported CPUID, and creates the VM around `mem`,
+/// with the in-kernel irqchip that only a Linux guest uses.
+fn create_vm(mem: GuestMemoryMmap, linux: bool) -> Result<(Vm, cpuid::Supported), Error> {
+    let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
+    let base_cpuid = cpuid::supported(&kvm)?;
+    let vm = Vm::with_kvm(kvm, mem)?;
+    if linux {
+        vm.enable_irqchip()?;
+    }
+    Ok((vm, base_cpuid))
+}
+
+/// Creates `count` vCPUs, each with its own view of the CPUID table.
+fn create_vcpus(vm: &Vm, base_cpuid: &cpuid::Supported, count: u8) -> Result<Vec<Vcpu>, Error> {
+    let mut vcpus = Vec::with_capacity(usize::from(count));
+    for id in 0..count {
+        let vcpu = vm.create_vcpu(id)?;
+        vcpu.fd
+            .set_cpuid2(&cpuid::for_vcpu(base_cpuid, id, count))
+            .map_err(Error::kvm("KVM_SET_CPUID2"))?;
+        vcpus.push(vcpu);
+    }
+    Ok(vcpus)
+}
+
+/// The guest's TSC frequency, or 0 when KVM cannot say: the guest then
+/// falls back to its own calibration.
+fn guest_tsc_khz(vcpu: &Vcpu) -> u32 {
+    vcpu.fd.get_tsc_khz().unwrap_or_else(|e| {
+        tracing::debug!(%e, "KVM_GET_TSC_KHZ failed; guest clock frequency unknown");
+        0
+    })
+}
+
+/// Writes the descriptor tables, the boot information and page tables, and
+/// the boot vCPU's registers for whichever guest `config` names.
+fn load_boot_state(
+    mem: &GuestMemoryMmap,
+    config: &VmConfig,
+    tiny: Option<TinyImage<'_>>,
+    vcpus: &[Vcpu],
+    tsc_khz: u32,
+) -> Result<(), Error> {
+    regs::write_descriptor_tables(mem)?;
+    match (tiny, &config.image) {
+        (Some((elf, cmdline)), _) => boot_tiny(mem, config, &elf, cmdline, vcpus, tsc_khz),
+        (None, GuestImage::Linux(lb)) => boot_linux(mem, config, lb, vcpus),
+        // A tiny image is always loaded above.
+        (None, GuestImage::Tiny { .. }) => Ok(()),
+    }
+}
+
+/// Boot info, identity paging and a user-mode entry for the tiny guest.
+fn boot_tiny(
+    mem: &GuestMemoryMmap,
+    config: &VmConfig,
+    elf: &boot::tiny::TinyElf,
+    cmdline: &str,
+    vcpus: &[Vcpu],
+    tsc_khz: u32,
+) -> Result<(), Error> {
+    let blk = if config.disk.is_some() {
+        VIRTIO_BLK_MMIO
+    } else {
+        0
+    };
+    boot::tiny::write_boot_info(
+        mem,
+        config.memory_bytes,
+        elf,
+        cmdline,
+        u64::from(tsc_khz),
+        blk,
+    )?;
+    let cr3 = paging::write(mem, true)?;
+    let entry = Entry {
+        privilege: Privilege::User,
+        rip: elf.entry,
+        rsp: boot::tiny::stack_top(config.memory_bytes),
+        rdi: TINY_BOOT_INFO,
+        rsi: 0,
+    };
+    regs::enter_long_mode(&vcpus[0].fd, cr3, &entry)
+}
+
+/// The kernel, zero page, MP table and paging for a Linux guest; every
+/// vCPU gets the boot MSRs and a firmware-like local APIC.
+fn boot_linux(
+    mem: &GuestMemoryMmap,
+    config: &VmConfig,
+    lb: &boot::linux::LinuxBoot,
+    vcpus: &[Vcpu],
+) -> Result<(), Error> {
+    let mut lb = lb.clone();
+    if config.disk.is_some() {
+        lb.cmdline = boot::linux::cmdline::declare_virtio_mmio(
+            &lb.cmdline,
+            VIRTIO_MMIO_SIZE,
+            VIRTIO_BLK_MMIO,
+            VIRTIO_BLK_IRQ,
+        );
+    }
+    let entry = boot::linux::load(mem, &lb)?;
+    mptable::write(mem, config.vcpus)?;
+    let cr3 = paging::write(mem, false)?;
+    let boot_entry = Entry {
+        privilege: Privilege::Kernel,
+        rip: entry.entry.0,
+        rsp: LINUX_BOOT_STACK,
+        rdi: 0,
+        rsi: entry.zero_page.0,
+    };
+    regs::enter_long_mode(&vcpus[0].fd, cr3, &boot_entry)?;
+    for v in vcpus {
+        regs::write_boot_msrs(&v.fd)?;
+        setup_lapic(v)?;
+    }
+    Ok(())
+}
+
+/// Gathers what the devices and the run context saw into the outcome.
+fn collect_outcome(
+    exit: VmExit,
+    memory: VmMemory,
+    handles: Handles,
+    ctx: &RunContext,
+    start: Instant,
+    stopped_at: Instant,
+) -> VmOutcome {
     let (serial_out, serial_dropped) = {
         let mut s = handles.serial.lock().unwrap_or_else(|p| p.into_inner());
         let echo_dropped = s.stop_echo();
@@ -177,16 +250,40 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
         let (o, d) = dev.take_output();
         (o, d, dev.ready_at(), dev.init_at())
     };
-    let (blk, disk_mode) = handles
-        .block
-        .as_ref()
+    let mut stats = ctx.counters.snapshot();
+    stats.dropped_output = serial_dropped + output_dropped;
+    add_block_stats(&mut stats, handles.block.as_ref());
+    let timings = VmTimings {
+        setup: ctx
+            .first_run
+            .get()
+            .map(|t| t.duration_since(start))
+            .unwrap_or_default(),
+        ready: ready_at.map(|t| t.duration_since(start)),
+        init: init_at.map(|t| t.duration_since(start)),
+        total: stopped_at.duration_since(start),
+    };
+    VmOutcome {
+        exit,
+        serial: serial_out,
+        output,
+        timings,
+        memory,
+        stats,
+    }
+}
+
+/// Copies the virtio-blk counters into `stats`; zeros when there is no disk.
+fn add_block_stats(
+    stats: &mut crate::outcome::ExitStats,
+    block: Option<&Arc<Mutex<MmioTransport<Block>>>>,
+) {
+    let (blk, disk_mode) = block
         .map(|b| {
             let t = b.lock().unwrap_or_else(|p| p.into_inner());
             (t.device().stats(), Some(t.device().mode()))
         })
         .unwrap_or_default();
-    let mut stats = ctx.counters.snapshot();
-    stats.dropped_output = serial_dropped + output_dropped;
     let BlockStats {
         requests,
         bad_requests,
@@ -198,24 +295,6 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     stats.disk_mode = disk_mode;
     stats.blk_direct_bytes = direct_bytes;
     stats.blk_buffered_bytes = buffered_bytes;
-    let timings = VmTimings {
-        setup: ctx
-            .first_run
-            .get()
-            .map(|t| t.duration_since(start))
-            .unwrap_or_default(),
-        ready: ready_at.map(|t| t.duration_since(start)),
-        init: init_at.map(|t| t.duration_since(start)),
-        total: stopped_at.duration_since(start),
-    };
-    Ok(VmOutcome {
-        exit,
-        serial: serial_out,
-        output,
-        timings,
-        memory: memory_use,
-        stats,
-    })
 }
 
 fn validate(config: &VmConfig) -> Result<(), Error> {
@@ -317,16 +396,7 @@ fn build_devices(
     let overlap = |e: crate::devices::bus::Overlap| Error::GuestMemory(e.to_string());
     let mut io = Bus::new();
     let mut mmio = Bus::new();
-    let (echo, echo_thread) = match config.serial_echo {
-        true => {
-            let (e, t) = serial::Echo::start().map_err(|source| Error::Host {
-                what: "serial echo thread",
-                source,
-            })?;
-            (Some(e), Some(t))
-        }
-        false => (None, None),
-    };
+    let (echo, echo_thread) = start_echo(config.serial_echo)?;
     let serial = Arc::new(Mutex::new(SerialConsole::new(irq(SERIAL_IRQ)?, echo)));
     io.insert(serial::BASE, serial::LEN, serial.clone())
         .map_err(overlap)?;
@@ -336,21 +406,8 @@ fn build_devices(
     io.insert(isolab::BASE, isolab::LEN, isolab_dev.clone())
         .map_err(overlap)?;
     let block = match disk {
-        Some(Disk {
-            file,
-            direct,
-            read_only,
-        }) => {
-            let dev =
-                Block::with_direct(file, direct, read_only).map_err(|source| Error::Host {
-                    what: "virtio-blk backing file",
-                    source,
-                })?;
-            let transport = Arc::new(Mutex::new(MmioTransport::new(
-                dev,
-                vm.memory().clone(),
-                irq(VIRTIO_BLK_IRQ)?,
-            )));
+        Some(disk) => {
+            let transport = block_transport(vm, disk, || irq(VIRTIO_BLK_IRQ))?;
             mmio.insert(VIRTIO_BLK_MMIO, VIRTIO_MMIO_SIZE, transport.clone())
                 .map_err(overlap)?;
             Some(transport)
@@ -367,6 +424,42 @@ fn build_devices(
             block,
         },
     ))
+}
+
+/// The thread that copies the console to stdout, when asked for.
+fn start_echo(wanted: bool) -> Result<(Option<serial::Echo>, Option<serial::EchoThread>), Error> {
+    if !wanted {
+        return Ok((None, None));
+    }
+    let (e, t) = serial::Echo::start().map_err(|source| Error::Host {
+        what: "serial echo thread",
+        source,
+    })?;
+    Ok((Some(e), Some(t)))
+}
+
+/// The virtio-blk device over `disk`, behind its MMIO transport. `irq` is
+/// called only once the device exists: the interrupt line (an eventfd and
+/// `KVM_IRQFD`) is made only for a backing file the device accepted.
+fn block_transport(
+    vm: &Vm,
+    disk: Disk,
+    irq: impl FnOnce() -> Result<IrqLine, Error>,
+) -> Result<Arc<Mutex<MmioTransport<Block>>>, Error> {
+    let Disk {
+        file,
+        direct,
+        read_only,
+    } = disk;
+    let dev = Block::with_direct(file, direct, read_only).map_err(|source| Error::Host {
+        what: "virtio-blk backing file",
+        source,
+    })?;
+    Ok(Arc::new(Mutex::new(MmioTransport::new(
+        dev,
+        vm.memory().clone(),
+        irq()?,
+    ))))
 }
 
 /// LINT0 as ExtINT (the PIC) and LINT1 as NMI, as firmware would leave them.

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
+use plotters::coord::combinators::WithKeyPoints;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi32};
 use plotters::prelude::*;
 
 /// Width and height of every chart, in pixels.
@@ -153,77 +155,19 @@ impl Chart {
             .fold(0.0f64, f64::max);
         let y_max = if top > 0.0 { top * 1.18 } else { 1.0 };
         let n = groups.len().max(1);
-        let keys: Vec<i32> = (0..n).map(|g| x(g as f64 + 0.5)).collect();
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d((0..x(n as f64)).with_key_points(keys), 0.0..y_max)?;
-        let names = groups.to_vec();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .x_label_formatter(&|v| names.get((*v / UNIT) as usize).cloned().unwrap_or_default())
-            .x_label_style((FONT, 15))
-            .y_desc(self.y_label.as_str())
-            .y_label_formatter(&|v| short_number(*v))
-            .y_label_style((FONT, 13))
-            .axis_desc_style((FONT, 15))
-            .draw()?;
+        let mut chart = self.bar_axes(root, groups, n, y_max, 15)?;
 
         let s_count = series.len().max(1);
         let width = 0.8 / s_count as f64;
         // A single series is coloured per group, so each isolation keeps its colour.
         let per_group_colour = series.len() == 1;
         for (si, s) in series.iter().enumerate() {
-            let colour = |g: usize| PALETTE[if per_group_colour { g } else { si } % PALETTE.len()];
-            let rects: Vec<_> = s
-                .bars
-                .iter()
-                .enumerate()
-                .filter_map(|(g, b)| b.map(|b| (g, b)))
-                .map(|(g, b)| {
-                    let x0 = g as f64 + 0.1 + si as f64 * width;
-                    Rectangle::new(
-                        [(x(x0), 0.0), (x(x0 + width * 0.92), b.value)],
-                        colour(g).filled(),
-                    )
-                })
-                .collect();
-            let anno = chart.draw_series(rects)?;
-            if !per_group_colour {
-                let c = colour(0);
-                anno.label(s.name.as_str()).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
-                });
-            }
-            for (g, b) in s
-                .bars
-                .iter()
-                .enumerate()
-                .filter_map(|(g, b)| b.map(|b| (g, b)))
-            {
-                let mid = g as f64 + 0.1 + si as f64 * width + width * 0.46;
-                let cap = width * 0.12;
-                let style = BLACK.stroke_width(2);
-                chart.draw_series([
-                    PathElement::new(vec![(x(mid), b.low), (x(mid), b.high)], style),
-                    PathElement::new(vec![(x(mid - cap), b.low), (x(mid + cap), b.low)], style),
-                    PathElement::new(vec![(x(mid - cap), b.high), (x(mid + cap), b.high)], style),
-                ])?;
-                chart.draw_series([Text::new(
-                    short_number(b.value),
-                    (x(mid - width * 0.3), b.high + y_max * 0.01),
-                    (FONT, 12).into_font().color(&BLACK).pos(
-                        plotters::style::text_anchor::Pos::new(
-                            plotters::style::text_anchor::HPos::Left,
-                            plotters::style::text_anchor::VPos::Bottom,
-                        ),
-                    ),
-                )])?;
-            }
+            let slot = Slot {
+                index: si,
+                width,
+                per_group_colour,
+            };
+            draw_series_bars(&mut chart, s, &slot, y_max)?;
         }
         if let Some(r) = reference {
             let v = r.value;
@@ -249,6 +193,41 @@ impl Chart {
         Ok(())
     }
 
+    /// A bar chart's frame: caption, `n` group slots named by `groups` in
+    /// `x_label_size` text, values up to `y_max`, and the mesh.
+    fn bar_axes<'a, DB: DrawingBackend>(
+        &self,
+        root: &'a DrawingArea<DB, Shift>,
+        groups: &[String],
+        n: usize,
+        y_max: f64,
+        x_label_size: u32,
+    ) -> Result<ChartContext<'a, DB, BarCoord>, Box<dyn std::error::Error>>
+    where
+        DB::ErrorType: 'static,
+    {
+        let keys: Vec<i32> = (0..n).map(|g| x(g as f64 + 0.5)).collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FONT, 22))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d((0..x(n as f64)).with_key_points(keys), 0.0..y_max)?;
+        let names = groups.to_vec();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE)
+            .x_label_formatter(&|v| names.get((*v / UNIT) as usize).cloned().unwrap_or_default())
+            .x_label_style((FONT, x_label_size))
+            .y_desc(self.y_label.as_str())
+            .y_label_formatter(&|v| short_number(*v))
+            .y_label_style((FONT, 13))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        Ok(chart)
+    }
+
     fn draw_stacked<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -269,25 +248,7 @@ impl Chart {
             .collect();
         let top = totals.iter().copied().fold(0.0f64, f64::max);
         let y_max = if top > 0.0 { top * 1.25 } else { 1.0 };
-        let keys: Vec<i32> = (0..n).map(|g| x(g as f64 + 0.5)).collect();
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d((0..x(n as f64)).with_key_points(keys), 0.0..y_max)?;
-        let names = bars.to_vec();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .x_label_formatter(&|v| names.get((*v / UNIT) as usize).cloned().unwrap_or_default())
-            .x_label_style((FONT, 14))
-            .y_desc(self.y_label.as_str())
-            .y_label_formatter(&|v| short_number(*v))
-            .y_label_style((FONT, 13))
-            .axis_desc_style((FONT, 15))
-            .draw()?;
+        let mut chart = self.bar_axes(root, bars, n, y_max, 14)?;
         let mut base = vec![0.0f64; n];
         for (pi, (name, values)) in parts.iter().enumerate() {
             let c = PALETTE[pi % PALETTE.len()];
@@ -331,6 +292,95 @@ impl Chart {
 /// Sub-divisions of one group on the x axis: plotters formats integer axes
 /// with custom key points, so positions are kept as integers.
 const UNIT: i32 = 1000;
+
+/// The coordinates of a bar chart: group slots on x, values on y.
+type BarCoord = Cartesian2d<WithKeyPoints<RangedCoordi32>, RangedCoordf64>;
+
+/// Where one series sits inside each group, and how it is coloured.
+struct Slot {
+    /// The series' position among the series.
+    index: usize,
+    /// Width of one series' bar, in groups.
+    width: f64,
+    /// A single series: colour by group, and no legend entry.
+    per_group_colour: bool,
+}
+
+/// One series' bars, its legend entry, and each bar's error bar and label.
+fn draw_series_bars<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, BarCoord>,
+    s: &Series,
+    slot: &Slot,
+    y_max: f64,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let (si, width, per_group_colour) = (slot.index, slot.width, slot.per_group_colour);
+    let colour = |g: usize| PALETTE[if per_group_colour { g } else { si } % PALETTE.len()];
+    let rects: Vec<_> = s
+        .bars
+        .iter()
+        .enumerate()
+        .filter_map(|(g, b)| b.map(|b| (g, b)))
+        .map(|(g, b)| {
+            let x0 = g as f64 + 0.1 + si as f64 * width;
+            Rectangle::new(
+                [(x(x0), 0.0), (x(x0 + width * 0.92), b.value)],
+                colour(g).filled(),
+            )
+        })
+        .collect();
+    let anno = chart.draw_series(rects)?;
+    if !per_group_colour {
+        let c = colour(0);
+        anno.label(s.name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+    }
+    for (g, b) in s
+        .bars
+        .iter()
+        .enumerate()
+        .filter_map(|(g, b)| b.map(|b| (g, b)))
+    {
+        let mid = g as f64 + 0.1 + si as f64 * width + width * 0.46;
+        draw_error_bar(chart, &b, mid, width, y_max)?;
+    }
+    Ok(())
+}
+
+/// The confidence interval of `b` as a capped line at `mid`, with the
+/// value written above it.
+fn draw_error_bar<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, BarCoord>,
+    b: &Bar,
+    mid: f64,
+    width: f64,
+    y_max: f64,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let cap = width * 0.12;
+    let style = BLACK.stroke_width(2);
+    chart.draw_series([
+        PathElement::new(vec![(x(mid), b.low), (x(mid), b.high)], style),
+        PathElement::new(vec![(x(mid - cap), b.low), (x(mid + cap), b.low)], style),
+        PathElement::new(vec![(x(mid - cap), b.high), (x(mid + cap), b.high)], style),
+    ])?;
+    chart.draw_series([Text::new(
+        short_number(b.value),
+        (x(mid - width * 0.3), b.high + y_max * 0.01),
+        (FONT, 12)
+            .into_font()
+            .color(&BLACK)
+            .pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Bottom,
+            )),
+    )])?;
+    Ok(())
+}
 
 /// X position of a fractional group coordinate.
 fn x(groups: f64) -> i32 {

@@ -101,6 +101,48 @@ pub struct Table {
     /// Why the host counts as emulated (its times are emulated times).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emulated: Option<String>,
+    /// Start latency of isolab and the peers (`start` probe), as in the
+    /// report's peer table.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub starts: Vec<StartRow>,
+}
+
+/// One subject's start latency and its ratios to the peers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartRow {
+    /// `container`, `vm-tiny`, `runc`, `crun`, `bwrap`, `qemu-microvm`.
+    pub subject: String,
+    /// Unit of the cell (ms).
+    pub unit: String,
+    /// Median and 95% CI.
+    pub cell: Cell,
+    /// `(peer, ours/peer median)` for isolab's own subjects.
+    pub versus: Vec<(String, f64)>,
+}
+
+fn start_rows(r: &Results) -> Vec<StartRow> {
+    r.metrics
+        .iter()
+        .filter(|m| m.probe == "start")
+        .map(|m| StartRow {
+            subject: m.subject.clone(),
+            unit: m.unit.clone(),
+            cell: Cell {
+                median: m.summary.median,
+                ci_low: m.summary.ci_low,
+                ci_high: m.summary.ci_high,
+                n: m.summary.n,
+                kind: None,
+                ratio_to_native: None,
+            },
+            versus: r
+                .ratios
+                .iter()
+                .filter(|x| x.probe == "start" && x.numerator == m.subject)
+                .map(|x| (x.denominator.clone(), x.summary.median))
+                .collect(),
+        })
+        .collect()
 }
 
 impl Table {
@@ -159,6 +201,7 @@ impl Table {
             rows,
             not_measured,
             emulated: r.environment.emulated.clone(),
+            starts: start_rows(r),
         }
     }
 
@@ -283,6 +326,26 @@ impl Table {
             .collect();
         if !marked.is_empty() {
             lines.push(format!("† not like for like ({}).", marked.join("; ")));
+        }
+        if !self.starts.is_empty() {
+            let starts: Vec<String> = self
+                .starts
+                .iter()
+                .map(|s| {
+                    let versus: Vec<String> = s
+                        .versus
+                        .iter()
+                        .map(|(peer, x)| format!("{}× {peer}", num(*x)))
+                        .collect();
+                    let versus = if versus.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", versus.join(", "))
+                    };
+                    format!("{} {} {}{versus}", s.subject, value_cell(&s.cell), s.unit)
+                })
+                .collect();
+            lines.push(format!("Start latency: {}.", starts.join("; ")));
         }
         for (name, reason) in &self.not_measured {
             lines.push(format!("Not measured: {name}: {reason}"));

@@ -285,6 +285,26 @@ fn compare_table_fits_100_columns_and_has_a_json_twin() {
     assert_eq!(json["table"]["rows"][0]["id"], "boot");
     let vm_boot = &json["table"]["rows"][0]["cells"][2];
     assert!(vm_boot["ratio_to_native"]["median"].as_f64().unwrap() > 5.0);
+    // The peers' start latencies come with the summary, in text and JSON.
+    let starts = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Start latency: "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        starts.contains("runc") && starts.contains("container"),
+        "{text}"
+    );
+    let subjects: Vec<&str> = json["table"]["starts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subject"].as_str().unwrap())
+        .collect();
+    assert!(
+        subjects.contains(&"runc") && subjects.contains(&"container"),
+        "{subjects:?}"
+    );
     assert!(
         results::load(&cmp.results_file).is_ok() && cmp.results_file.with_extension("csv").exists()
     );

@@ -5,8 +5,36 @@ use std::path::{Path, PathBuf};
 use bench::matrix::{BenchOptions, Progress};
 use report::compare::CompareOptions;
 
-/// Terminal width the table is laid out for.
-const TABLE_WIDTH: usize = 100;
+/// Width the table is laid out for when stdout is not a terminal and
+/// `COLUMNS` is unset.
+const DEFAULT_WIDTH: usize = 100;
+/// Narrower than this, a table row cannot hold a metric and one column.
+const MIN_WIDTH: usize = 40;
+
+/// The table's width: `COLUMNS` when set, else the terminal's width when
+/// stdout is one, else [`DEFAULT_WIDTH`]; never below [`MIN_WIDTH`].
+fn table_width() -> usize {
+    width_from(std::env::var("COLUMNS").ok().as_deref(), terminal_columns())
+}
+
+fn width_from(columns: Option<&str>, terminal: Option<usize>) -> usize {
+    columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&w| w > 0)
+        .or(terminal)
+        .unwrap_or(DEFAULT_WIDTH)
+        .max(MIN_WIDTH)
+}
+
+/// Columns of the terminal on stdout, if stdout is a terminal.
+fn terminal_columns() -> Option<usize> {
+    // SAFETY: winsize is plain old data; all-zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass and
+    // fails harmlessly (ENOTTY) when stdout is not a terminal.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+}
 
 /// The main job: the quick matrix, the side-by-side table, the report.
 pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
@@ -20,7 +48,7 @@ pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
     if json {
         println!("{}", c.to_json());
     } else {
-        print!("{}", c.render_table(TABLE_WIDTH));
+        print!("{}", c.render_table(table_width()));
         println!();
         println!("matrix took {:.0} s", c.elapsed_s);
         println!("results: {}", c.results_file.display());
@@ -46,7 +74,7 @@ pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> 
     let csv = bench::results::save(&results, out)?;
     print!(
         "{}",
-        report::compare::Table::from_results(&results).render(TABLE_WIDTH)
+        report::compare::Table::from_results(&results).render(table_width())
     );
     println!();
     println!("results: {} (CSV: {})", out.display(), csv.display());
@@ -81,4 +109,19 @@ pub fn soak(runs: Option<u32>) -> anyhow::Result<i32> {
     let report = bench::soak::run(&opts);
     print!("{}", bench::soak::render(&report));
     Ok(if report.clean() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_beat_the_terminal_and_the_width_has_a_floor() {
+        assert_eq!(width_from(Some("132"), Some(80)), 132);
+        assert_eq!(width_from(None, Some(80)), 80);
+        assert_eq!(width_from(None, None), DEFAULT_WIDTH);
+        assert_eq!(width_from(Some("wide"), Some(90)), 90);
+        assert_eq!(width_from(Some("0"), None), DEFAULT_WIDTH);
+        assert_eq!(width_from(Some("10"), None), MIN_WIDTH);
+    }
 }

@@ -20,7 +20,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Doctor { json } => doctor::run(json),
         Command::Run(a) => run::run(a).or_else(|e| {
             // Printed here, once, so the status can be podman's 125/126/127.
-            eprintln!("isolab: error: {}", error_text(&e));
+            eprintln!("{} {}", crate::style::error_prefix(), error_text(&e));
             Ok(run::failure_code(&e))
         }),
         Command::Probe(a) => run::probe(a),

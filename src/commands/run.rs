@@ -24,7 +24,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         // The program's stderr (a VM's console) goes to ours, so errors are seen.
         std::io::stderr().write_all(&outcome.console)?;
         for note in &outcome.notes {
-            eprintln!("isolab: note: {note}");
+            eprintln!("{} {note}", crate::style::note_prefix());
         }
     }
     match outcome.exit {
@@ -56,7 +56,7 @@ pub fn probe(mut a: ProbeArgs) -> anyhow::Result<i32> {
     // Unknown probes and options are refused here, before anything starts,
     // by the workload's own parser.
     if let Err(e) = workload::args::parse(a.probes.iter().map(String::as_str)) {
-        eprintln!("isolab: error: {e}");
+        eprintln!("{} {e}", crate::style::error_prefix());
         return Ok(2);
     }
     let outcome = execute(&a.common, &Invocation::Probes(a.probes), false)?;
@@ -88,7 +88,7 @@ pub fn probe(mut a: ProbeArgs) -> anyhow::Result<i32> {
             );
         }
         for note in &outcome.notes {
-            eprintln!("isolab: note: {note}");
+            eprintln!("{} {note}", crate::style::note_prefix());
         }
     }
     if !outcome.exit.success() {

@@ -64,14 +64,59 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// Parses and checks an image for a guest of `mem_size` bytes.
 pub fn parse(bytes: &[u8], mem_size: u64, path: &Path) -> Result<TinyElf, Error> {
-    let not_elf = |reason: &str| Error::ImageNotElf {
+    let (entry, table) = program_headers(bytes, path)?;
+    let load_limit = mem_size.saturating_sub(TINY_STACK_BYTES + TINY_STACK_TOP_GAP);
+
+    let mut segments = Vec::new();
+    for (i, ph) in table.chunks_exact(PHDR_LEN).enumerate() {
+        if u32_at(ph, 0) != PT_LOAD {
+            continue;
+        }
+        let segment = load_segment(i, ph, bytes, load_limit, &segments, path)?;
+        segments.push(segment);
+    }
+    if segments.is_empty() {
+        return Err(not_elf(path, "no PT_LOAD segment"));
+    }
+    if !segments
+        .iter()
+        .any(|s| s.exec && entry >= s.addr && entry < s.addr + s.mem_len)
+    {
+        return Err(bad_seg(
+            path,
+            format!("entry point {entry:#x} is not inside an executable segment"),
+        ));
+    }
+    let end = segments
+        .iter()
+        .map(|s| s.addr + s.mem_len)
+        .max()
+        .unwrap_or(TINY_IMAGE_BASE);
+    Ok(TinyElf {
+        entry,
+        segments,
+        end,
+    })
+}
+
+fn not_elf(path: &Path, reason: &str) -> Error {
+    Error::ImageNotElf {
         path: path.to_path_buf(),
         reason: reason.to_string(),
-    };
-    let bad_seg = |reason: String| Error::ImageSegment {
+    }
+}
+
+fn bad_seg(path: &Path, reason: String) -> Error {
+    Error::ImageSegment {
         path: path.to_path_buf(),
         reason,
-    };
+    }
+}
+
+/// Checks the ELF header and returns the entry point and the program
+/// header table, which is bounds-checked against the file.
+fn program_headers<'a>(bytes: &'a [u8], path: &Path) -> Result<(u64, &'a [u8]), Error> {
+    let not_elf = |reason: &str| not_elf(path, reason);
     if bytes.len() < EHDR_LEN || &bytes[..4] != b"\x7fELF" {
         return Err(not_elf("no ELF magic"));
     }
@@ -100,77 +145,62 @@ pub fn parse(bytes: &[u8], mem_size: u64, path: &Path) -> Result<TinyElf, Error>
         .checked_add(u64::from(phnum) * PHDR_LEN as u64)
         .filter(|end| *end <= bytes.len() as u64)
         .ok_or_else(|| not_elf("program headers lie outside the file"))?;
-    let table = &bytes[phoff as usize..table_end as usize];
-    let load_limit = mem_size.saturating_sub(TINY_STACK_BYTES + TINY_STACK_TOP_GAP);
+    Ok((entry, &bytes[phoff as usize..table_end as usize]))
+}
 
-    let mut segments = Vec::new();
-    for (i, ph) in table.chunks_exact(PHDR_LEN).enumerate() {
-        if u32_at(ph, 0) != PT_LOAD {
-            continue;
-        }
-        let (offset, addr, file_len, mem_len) = (
-            u64_at(ph, 8),
-            u64_at(ph, 24),
-            u64_at(ph, 32),
-            u64_at(ph, 40),
-        );
-        if file_len > mem_len {
-            return Err(bad_seg(format!(
-                "PT_LOAD #{i}: file size {file_len} exceeds memory size {mem_len}"
-            )));
-        }
-        if offset
-            .checked_add(file_len)
-            .is_none_or(|e| e > bytes.len() as u64)
-        {
-            return Err(bad_seg(format!(
-                "PT_LOAD #{i}: bytes {offset}+{file_len} lie outside the file"
-            )));
-        }
-        if addr < TINY_IMAGE_BASE {
-            return Err(bad_seg(format!(
-                "PT_LOAD #{i}: address {addr:#x} is below {TINY_IMAGE_BASE:#x}, where the VMM keeps boot data"
-            )));
-        }
-        let end = addr.checked_add(mem_len).filter(|e| *e <= load_limit).ok_or_else(|| {
-            bad_seg(format!(
-                "PT_LOAD #{i}: {addr:#x}+{mem_len:#x} does not fit guest RAM below the stack (limit {load_limit:#x})"
-            ))
-        })?;
-        if segments
-            .iter()
-            .any(|s: &Segment| addr < s.addr + s.mem_len && s.addr < end)
-        {
-            return Err(bad_seg(format!("PT_LOAD #{i}: overlaps another segment")));
-        }
-        segments.push(Segment {
-            offset: offset as usize,
-            file_len: file_len as usize,
-            addr,
-            mem_len,
-            exec: u32_at(ph, 4) & PF_X != 0,
-        });
-    }
-    if segments.is_empty() {
-        return Err(not_elf("no PT_LOAD segment"));
-    }
-    if !segments
-        .iter()
-        .any(|s| s.exec && entry >= s.addr && entry < s.addr + s.mem_len)
-    {
+/// Checks PT_LOAD header `ph` (number `i`): its bytes lie inside the file,
+/// and its memory lies above the boot data, below the stack (`load_limit`)
+/// and clear of the segments already accepted.
+fn load_segment(
+    i: usize,
+    ph: &[u8],
+    bytes: &[u8],
+    load_limit: u64,
+    segments: &[Segment],
+    path: &Path,
+) -> Result<Segment, Error> {
+    let bad_seg = |reason: String| bad_seg(path, reason);
+    let (offset, addr, file_len, mem_len) = (
+        u64_at(ph, 8),
+        u64_at(ph, 24),
+        u64_at(ph, 32),
+        u64_at(ph, 40),
+    );
+    if file_len > mem_len {
         return Err(bad_seg(format!(
-            "entry point {entry:#x} is not inside an executable segment"
+            "PT_LOAD #{i}: file size {file_len} exceeds memory size {mem_len}"
         )));
     }
-    let end = segments
+    if offset
+        .checked_add(file_len)
+        .is_none_or(|e| e > bytes.len() as u64)
+    {
+        return Err(bad_seg(format!(
+            "PT_LOAD #{i}: bytes {offset}+{file_len} lie outside the file"
+        )));
+    }
+    if addr < TINY_IMAGE_BASE {
+        return Err(bad_seg(format!(
+            "PT_LOAD #{i}: address {addr:#x} is below {TINY_IMAGE_BASE:#x}, where the VMM keeps boot data"
+        )));
+    }
+    let end = addr.checked_add(mem_len).filter(|e| *e <= load_limit).ok_or_else(|| {
+        bad_seg(format!(
+            "PT_LOAD #{i}: {addr:#x}+{mem_len:#x} does not fit guest RAM below the stack (limit {load_limit:#x})"
+        ))
+    })?;
+    if segments
         .iter()
-        .map(|s| s.addr + s.mem_len)
-        .max()
-        .unwrap_or(TINY_IMAGE_BASE);
-    Ok(TinyElf {
-        entry,
-        segments,
-        end,
+        .any(|s: &Segment| addr < s.addr + s.mem_len && s.addr < end)
+    {
+        return Err(bad_seg(format!("PT_LOAD #{i}: overlaps another segment")));
+    }
+    Ok(Segment {
+        offset: offset as usize,
+        file_len: file_len as usize,
+        addr,
+        mem_len,
+        exec: u32_at(ph, 4) & PF_X != 0,
     })
 }
 

@@ -38,7 +38,7 @@
 //! filesystem, but network and FUSE filesystems keep per-open-file state).
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -359,100 +359,56 @@ impl Block {
 
     /// Runs a request whose status descriptor is known good.
     fn execute(&mut self, mem: &GuestMemoryMmap, chain: &[Buf]) -> Result<u32, RequestError> {
-        let header = chain
-            .first()
-            .filter(|h| chain.len() >= 2 && !h.write && h.len >= HEADER_LEN);
-        let header = header.ok_or(RequestError::BadHeader)?;
-        let hdr: [u8; 16] =
-            mem.read_obj(GuestAddress(header.addr))
-                .map_err(|_| RequestError::GuestRange {
-                    addr: header.addr,
-                    len: header.len,
-                })?;
-        let kind = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default());
-        let sector = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default());
-        if ![
-            VIRTIO_BLK_T_IN,
-            VIRTIO_BLK_T_OUT,
-            VIRTIO_BLK_T_FLUSH,
-            VIRTIO_BLK_T_GET_ID,
-        ]
-        .contains(&kind)
-        {
-            return Err(RequestError::Unsupported { kind });
-        }
+        let (kind, sector) = read_header(mem, chain)?;
         let data = &chain[1..chain.len() - 1];
         let want_write = kind == VIRTIO_BLK_T_IN || kind == VIRTIO_BLK_T_GET_ID;
-        if let Some(index) = data.iter().position(|b| b.write != want_write) {
-            return Err(RequestError::WrongDirection { index: index + 1 });
-        }
-        for b in data {
-            if !GuestMemory::check_range(
-                mem,
-                GuestAddress(b.addr),
-                b.len as usize,
-                if b.write {
-                    Permissions::Write
-                } else {
-                    Permissions::Read
-                },
-            ) {
-                return Err(RequestError::GuestRange {
-                    addr: b.addr,
-                    len: b.len,
-                });
-            }
-        }
+        check_data(mem, data, want_write)?;
         let total: u64 = data.iter().map(|b| u64::from(b.len)).sum();
         match kind {
-            VIRTIO_BLK_T_IN | VIRTIO_BLK_T_OUT => {
-                if kind == VIRTIO_BLK_T_OUT && self.read_only {
-                    return Err(RequestError::ReadOnly);
-                }
-                let start = sector.checked_mul(SECTOR);
-                let end = start
-                    .and_then(|s| s.checked_add(total))
-                    .filter(|e| *e <= self.capacity);
-                let (Some(mut offset), Some(_)) = (start, end) else {
-                    return Err(RequestError::OutOfDisk {
-                        sector,
-                        len: total,
-                        capacity: self.capacity,
-                    });
-                };
-                for b in data {
-                    self.transfer(mem, b, offset, kind == VIRTIO_BLK_T_IN)?;
-                    offset += u64::from(b.len);
-                }
-                Ok(if kind == VIRTIO_BLK_T_IN {
-                    total.min(u64::from(u32::MAX - 1)) as u32
-                } else {
-                    0
-                })
-            }
+            VIRTIO_BLK_T_IN | VIRTIO_BLK_T_OUT => self.read_write(mem, data, kind, sector, total),
             VIRTIO_BLK_T_FLUSH => {
                 if !self.read_only {
                     self.flush()?;
                 }
                 Ok(0)
             }
-            VIRTIO_BLK_T_GET_ID => {
-                let mut id = [0u8; VIRTIO_BLK_ID_BYTES as usize];
-                id[..SERIAL.len()].copy_from_slice(SERIAL);
-                let mut written = 0usize;
-                for b in data {
-                    let n = (b.len as usize).min(id.len() - written);
-                    mem.write_slice(&id[written..written + n], GuestAddress(b.addr))
-                        .map_err(|_| RequestError::GuestRange {
-                            addr: b.addr,
-                            len: b.len,
-                        })?;
-                    written += n;
-                }
-                Ok(written as u32)
-            }
+            VIRTIO_BLK_T_GET_ID => write_id(mem, data),
             kind => Err(RequestError::Unsupported { kind }),
         }
+    }
+
+    /// A read or write of `total` bytes from `sector`, bounded by the disk.
+    fn read_write(
+        &mut self,
+        mem: &GuestMemoryMmap,
+        data: &[Buf],
+        kind: u32,
+        sector: u64,
+        total: u64,
+    ) -> Result<u32, RequestError> {
+        if kind == VIRTIO_BLK_T_OUT && self.read_only {
+            return Err(RequestError::ReadOnly);
+        }
+        let start = sector.checked_mul(SECTOR);
+        let end = start
+            .and_then(|s| s.checked_add(total))
+            .filter(|e| *e <= self.capacity);
+        let (Some(mut offset), Some(_)) = (start, end) else {
+            return Err(RequestError::OutOfDisk {
+                sector,
+                len: total,
+                capacity: self.capacity,
+            });
+        };
+        for b in data {
+            self.transfer(mem, b, offset, kind == VIRTIO_BLK_T_IN)?;
+            offset += u64::from(b.len);
+        }
+        Ok(if kind == VIRTIO_BLK_T_IN {
+            total.min(u64::from(u32::MAX - 1)) as u32
+        } else {
+            0
+        })
     }
 
     /// `fdatasync` on each descriptor written since the last flush (the
@@ -505,21 +461,7 @@ impl Block {
         while done < len {
             let at = offset + done as u64;
             let left = len - done;
-            let direct = self
-                .direct
-                .as_ref()
-                .filter(|_| try_direct)
-                .map(|d| {
-                    (
-                        d.file.as_raw_fd(),
-                        d.usable(ptr as u64 + done as u64, left as u64, at),
-                    )
-                })
-                .filter(|&(_, n)| n > 0);
-            let (fd, want) = match direct {
-                Some((fd, n)) => (fd, n as usize),
-                None => (self.file.as_raw_fd(), left),
-            };
+            let (fd, want, direct) = self.pick_fd(try_direct, ptr as u64 + done as u64, left, at);
             // SAFETY: ptr..ptr+len is a checked, live range of guest memory
             // (get_slice verified it lies in one region) and
             // done + want <= len; the fd is ours.
@@ -534,37 +476,143 @@ impl Block {
                 n if n > 0 => {
                     let n = n as usize;
                     done += n;
-                    if direct.is_some() {
-                        self.stats.direct_bytes += n as u64;
-                        self.dirty.1 |= !read;
-                    } else {
-                        self.stats.buffered_bytes += n as u64;
-                        self.dirty.0 |= !read;
-                    }
+                    self.account(n as u64, direct, read);
                 }
                 0 => {
                     return Err(RequestError::Io(
                         "unexpected end of the backing file".into(),
                     ));
                 }
-                _ => {
-                    let e = std::io::Error::last_os_error();
-                    if direct.is_some() && e.raw_os_error() == Some(libc::EINVAL) {
-                        tracing::debug!(
-                            addr = b.addr,
-                            len = b.len,
-                            offset,
-                            "O_DIRECT transfer refused; going buffered"
-                        );
-                        try_direct = false;
-                    } else if e.kind() != std::io::ErrorKind::Interrupted {
-                        return Err(RequestError::Io(e.to_string()));
-                    }
-                }
+                _ => try_direct &= retry_after(std::io::Error::last_os_error(), direct, b, offset)?,
             }
         }
         Ok(())
     }
+
+    /// The descriptor for the next `left` bytes at host address `host` and
+    /// disk offset `at`, how many of them to move, and whether it is the
+    /// `O_DIRECT` one: that one when allowed and alignment permits, else
+    /// the buffered one for all of them.
+    fn pick_fd(&self, try_direct: bool, host: u64, left: usize, at: u64) -> (RawFd, usize, bool) {
+        let direct = self
+            .direct
+            .as_ref()
+            .filter(|_| try_direct)
+            .map(|d| (d.file.as_raw_fd(), d.usable(host, left as u64, at)))
+            .filter(|&(_, n)| n > 0);
+        match direct {
+            Some((fd, n)) => (fd, n as usize, true),
+            None => (self.file.as_raw_fd(), left, false),
+        }
+    }
+
+    /// Counts `n` bytes moved, and marks the descriptor dirty for the next
+    /// flush when they were written.
+    fn account(&mut self, n: u64, direct: bool, read: bool) {
+        if direct {
+            self.stats.direct_bytes += n;
+            self.dirty.1 |= !read;
+        } else {
+            self.stats.buffered_bytes += n;
+            self.dirty.0 |= !read;
+        }
+    }
+}
+
+/// Reads and checks the request header (the chain's first, device-readable
+/// buffer): the request type, known to this device, and the sector.
+fn read_header(mem: &GuestMemoryMmap, chain: &[Buf]) -> Result<(u32, u64), RequestError> {
+    let header = chain
+        .first()
+        .filter(|h| chain.len() >= 2 && !h.write && h.len >= HEADER_LEN);
+    let header = header.ok_or(RequestError::BadHeader)?;
+    let hdr: [u8; 16] =
+        mem.read_obj(GuestAddress(header.addr))
+            .map_err(|_| RequestError::GuestRange {
+                addr: header.addr,
+                len: header.len,
+            })?;
+    let kind = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default());
+    let sector = u64::from_le_bytes(hdr[8..16].try_into().unwrap_or_default());
+    if ![
+        VIRTIO_BLK_T_IN,
+        VIRTIO_BLK_T_OUT,
+        VIRTIO_BLK_T_FLUSH,
+        VIRTIO_BLK_T_GET_ID,
+    ]
+    .contains(&kind)
+    {
+        return Err(RequestError::Unsupported { kind });
+    }
+    Ok((kind, sector))
+}
+
+/// Checks that every data buffer has the direction the request needs and
+/// lies in guest memory with that permission.
+fn check_data(mem: &GuestMemoryMmap, data: &[Buf], want_write: bool) -> Result<(), RequestError> {
+    if let Some(index) = data.iter().position(|b| b.write != want_write) {
+        return Err(RequestError::WrongDirection { index: index + 1 });
+    }
+    for b in data {
+        if !GuestMemory::check_range(
+            mem,
+            GuestAddress(b.addr),
+            b.len as usize,
+            if b.write {
+                Permissions::Write
+            } else {
+                Permissions::Read
+            },
+        ) {
+            return Err(RequestError::GuestRange {
+                addr: b.addr,
+                len: b.len,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether to go on with a transfer that failed with `e`: `Ok(false)` when
+/// the filesystem refused a direct one our alignment allowed (the rest of
+/// the buffer then goes buffered), `Ok(true)` when interrupted, else the
+/// error.
+fn retry_after(
+    e: std::io::Error,
+    direct: bool,
+    b: &Buf,
+    offset: u64,
+) -> Result<bool, RequestError> {
+    if direct && e.raw_os_error() == Some(libc::EINVAL) {
+        tracing::debug!(
+            addr = b.addr,
+            len = b.len,
+            offset,
+            "O_DIRECT transfer refused; going buffered"
+        );
+        Ok(false)
+    } else if e.kind() != std::io::ErrorKind::Interrupted {
+        Err(RequestError::Io(e.to_string()))
+    } else {
+        Ok(true)
+    }
+}
+
+/// Answers `VIRTIO_BLK_T_GET_ID`: the serial, truncated to the buffers.
+fn write_id(mem: &GuestMemoryMmap, data: &[Buf]) -> Result<u32, RequestError> {
+    let mut id = [0u8; VIRTIO_BLK_ID_BYTES as usize];
+    id[..SERIAL.len()].copy_from_slice(SERIAL);
+    let mut written = 0usize;
+    for b in data {
+        let n = (b.len as usize).min(id.len() - written);
+        mem.write_slice(&id[written..written + n], GuestAddress(b.addr))
+            .map_err(|_| RequestError::GuestRange {
+                addr: b.addr,
+                len: b.len,
+            })?;
+        written += n;
+    }
+    Ok(written as u32)
 }
 
 impl VirtioDevice for Block {
