@@ -1,7 +1,8 @@
 //! `isolab clean`: finds and removes what a killed run left behind.
 //!
 //! Every run names what it creates after the pid of the process that owns it
-//! (cgroups `isolab-<pid>-<n>`, temp dirs `isolab-…-<pid>-…`, host veth ends
+//! (cgroups `isolab-<pid>-<n>`, temp dirs `isolab-…-<pid>-…` such as the test
+//! host's run directory `isolab-testhost-<pid>-…`, host veth ends
 //! `isl<pid>`), so a leftover is anything with that shape whose owner is no
 //! longer alive. Things owned by a live process are never touched.
 
@@ -162,6 +163,7 @@ mod tests {
     fn owner_pid_from_names() {
         assert_eq!(owner_pid("isolab-123-4"), Some(123));
         assert_eq!(owner_pid("isolab-root-isolab-77-0"), Some(77));
+        assert_eq!(owner_pid("isolab-testhost-4321-Ab9xYz"), Some(4321));
         assert_eq!(owner_pid("isolab-cache"), None);
         assert_eq!(owner_pid("other-123-4"), None);
         assert_eq!(veth_pid("isl4242"), Some(4242));

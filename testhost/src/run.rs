@@ -78,8 +78,9 @@ pub struct RunSpec {
 /// exit status ([`TIMEOUT_STATUS`] when the timeout stopped it).
 pub fn run(image: &Image, spec: &RunSpec) -> Result<i32, Error> {
     check(spec)?;
+    // Named after our pid, so `isolab clean` removes it if we are killed.
     let rundir = tempfile::Builder::new()
-        .prefix("isolab-testhost-")
+        .prefix(&format!("isolab-testhost-{}-", std::process::id()))
         .tempdir()
         .map_err(Error::io(&std::env::temp_dir()))?;
     write_run_files(rundir.path(), spec)?;
