@@ -327,7 +327,7 @@ pub fn backend_with(
             Ok(Box::new(vm_tiny::VmTiny::new()))
         }
         IsolationKind::VmLinux => {
-            linux_guest_verdict().map_err(unsupported)?;
+            vm_linux::linux_guest_support().map_err(unsupported)?;
             Ok(Box::new(vm_linux::VmLinux {
                 kernel: options.kernel.clone(),
                 extra_cmdline: options.cmdline.clone(),
@@ -338,10 +338,4 @@ pub fn backend_with(
             }))
         }
     }
-}
-
-/// Whether a Linux guest can boot here, from the same functional probes
-/// `isolab doctor` reports (not from module names alone).
-pub fn linux_guest_verdict() -> Result<(), String> {
-    ::microvm::probe::linux_guest_verdict()
 }
