@@ -174,6 +174,11 @@ fn write_run_files(dir: &Path, spec: &RunSpec) -> Result<(), Error> {
     let passed = PASSED_ENV
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)));
+    // Inside, output goes to the virtio console, a terminal to the command even
+    // when ours is a pipe: say so with NO_COLOR, as a pipe would.
+    if !spec.interactive && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        script.push_str("export NO_COLOR=1\n");
+    }
     for (k, v) in passed.chain(spec.env.iter().cloned()) {
         script.push_str(&format!("export {k}={}\n", quote(&v)));
     }
