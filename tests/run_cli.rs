@@ -317,3 +317,41 @@ fn run_json_gives_durations_as_integer_nanoseconds() {
     assert!(cpu.is_u64(), "{v}");
     assert!(v["accounting"].get("cpu_time").is_none(), "{v}");
 }
+
+/// `isolab bench --json`: the results document on stdout (the same as the
+/// results file), progress on stderr; `--json` with `--soak` is refused by
+/// the parser.
+#[test]
+fn bench_json_prints_the_results_document() {
+    let o = isolab(&["bench", "--soak", "--json"], b"");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let o = isolab(
+        &[
+            "bench",
+            "--quick",
+            "--runs",
+            "1",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(printed, saved);
+    assert!(printed["schema_version"].as_u64().unwrap() >= 1);
+    assert!(
+        printed["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["subject"] == "native"),
+        "{printed:.300}"
+    );
+}

@@ -245,7 +245,7 @@ impl Table {
                     .and_then(|n| n.kind.as_deref());
                 let differs = cell
                     .as_ref()
-                    .is_some_and(|x| c != "native" && x.kind.as_deref() != native_kind);
+                    .is_some_and(|x| row_caveat(row, c, x, native_kind).is_some());
                 let marker = if differs { "†" } else { "" };
                 line.push(
                     cell.as_ref()
@@ -311,21 +311,11 @@ impl Table {
                     .iter()
                     .zip(&r.cells)
                     .skip(1)
-                    .filter_map(move |(col, c)| {
-                        let c = c.as_ref()?;
-                        (c.kind != native).then(|| {
-                            format!(
-                                "{} {col}: {} vs native {}",
-                                r.title,
-                                c.kind.as_deref().unwrap_or("?"),
-                                native.as_deref().unwrap_or("?")
-                            )
-                        })
-                    })
+                    .filter_map(move |(col, c)| row_caveat(r, col, c.as_ref()?, native.as_deref()))
             })
             .collect();
-        if !marked.is_empty() {
-            lines.push(format!("† not like for like ({}).", marked.join("; ")));
+        for why in marked {
+            lines.push(format!("† not like for like: {why}."));
         }
         if !self.starts.is_empty() {
             let starts: Vec<String> = self
@@ -356,6 +346,12 @@ impl Table {
             .collect::<Vec<_>>()
             .join("")
     }
+}
+
+/// Why the `column` cell of `row` is not like for like with native's.
+fn row_caveat(row: &Row, column: &str, cell: &Cell, native_kind: Option<&str>) -> Option<String> {
+    let h = HEADLINES.iter().find(|h| h.id == row.id)?;
+    crate::catalog::caveat(column, h.probe, h.metric, cell.kind.as_deref(), native_kind)
 }
 
 /// The unit, marked `(emulated)` on an emulated host for everything timed

@@ -58,8 +58,9 @@ pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The full (or quick) matrix, written to a results file (+ CSV).
-pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> {
+/// The full (or quick) matrix, written to a results file (+ CSV); with
+/// `json`, the results document is also printed to stdout instead of the table.
+pub fn bench(quick: bool, runs: Option<u32>, out: &Path, json: bool) -> anyhow::Result<i32> {
     let mut opts = if quick {
         BenchOptions::quick()
     } else {
@@ -72,6 +73,10 @@ pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> 
     let results = bench::matrix::run(&opts, &progress)?;
     progress.bar().finish_and_clear();
     let csv = bench::results::save(&results, out)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(0);
+    }
     print!(
         "{}",
         report::compare::Table::from_results(&results).render(table_width())
