@@ -402,7 +402,20 @@ pub fn run_with(
     let mut plan = plan(opts, factory)?;
     let io_dir = IoDir::prepare(opts.io_dir.as_ref())?;
     let measurements = Matrix::new(opts, &plan, &io_dir.path).run_rounds(opts, progress);
-    let results = assemble_results(opts, started, environment, &mut plan, measurements);
+    let mut results = assemble_results(opts, started, environment, &mut plan, measurements);
+    // The io probe's numbers held against fio's, once, on the same directory.
+    let native_io = results
+        .metrics
+        .iter()
+        .any(|m| m.subject == "native" && m.probe == "io");
+    if native_io {
+        progress
+            .bar()
+            .set_message("cross-checking the io probe with fio");
+        let check = crate::fio::cross_check(&io_dir.path, &opts.workload_args);
+        results.subjects.push(check.status);
+        results.metrics.extend(check.metrics);
+    }
     // The peer set (and its temporary bundle) and the io directory are removed here.
     drop(plan);
     drop(io_dir);

@@ -184,6 +184,7 @@ pub fn build(all: &[Results], charts: &[(Chart, String)]) -> Document {
         }
     }
     peers_section(&mut doc, all);
+    fio_section(&mut doc, all);
     for r in all {
         environment_section(&mut doc, r, all.len() > 1);
     }
@@ -381,6 +382,87 @@ fn not_measured_section(doc: &mut Document, all: &[Results]) {
         doc.para("Everything isolab knows how to measure was measured.");
     } else {
         doc.list(items);
+    }
+}
+
+/// Where the io probe and fio disagree by more than this fraction, the
+/// report says so.
+pub const FIO_TOLERANCE: f64 = 0.2;
+
+/// The io probe (native) against fio on the same directory and flags.
+fn fio_section(doc: &mut Document, all: &[Results]) {
+    let mut rows = Vec::new();
+    let mut disagree = Vec::new();
+    for r in all {
+        for h in HEADLINES.iter().filter(|h| h.probe == "io") {
+            let (Some(ours), Some(fio)) = (
+                r.metric("native", h.probe, h.metric, None),
+                r.metric(bench::fio::SUBJECT, h.probe, h.metric, None),
+            ) else {
+                continue;
+            };
+            let ratio = ours.summary.median / fio.summary.median;
+            let off = (ratio - 1.0).abs() > FIO_TOLERANCE;
+            if off {
+                disagree.push(format!(
+                    "{}{}: the probe measured {} {}, fio {} ({}% apart).",
+                    if all.len() > 1 {
+                        format!("`{}` ", r.label)
+                    } else {
+                        String::new()
+                    },
+                    h.title,
+                    num(ours.summary.median),
+                    ours.unit,
+                    num(fio.summary.median),
+                    num((ratio - 1.0).abs() * 100.0)
+                ));
+            }
+            rows.push(vec![
+                r.label.clone(),
+                h.title.to_string(),
+                ours.unit.clone(),
+                fmt_summary(&ours.summary),
+                num(fio.summary.median),
+                format!("{}×", num(ratio)),
+                if off { "no" } else { "yes" }.to_string(),
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    doc.heading(2, "The io probe against fio");
+    doc.para(format!(
+        "fio ran once per run on a file in the same directory as the io probe, with the probe's \
+         flags (O_DIRECT, 1 MiB sequential blocks, 4 KiB random reads, 4 KiB writes each followed \
+         by fsync). Agreement is the native probe's median over fio's figure; beyond ±{:.0}% they \
+         are said to disagree.",
+        FIO_TOLERANCE * 100.0
+    ));
+    doc.table(
+        [
+            "host",
+            "metric",
+            "unit",
+            "io probe (native)",
+            "fio",
+            "probe/fio",
+            "agree?",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        3,
+    );
+    if disagree.is_empty() {
+        doc.para("The probe and fio agree within 20% on every metric.");
+    } else {
+        doc.para(format!(
+            "**They disagree by more than 20%** — read those rows of the probe with care \
+             (fio's single run has no interval; a small file or a few operations make both noisy): {}",
+            disagree.join(" ")
+        ));
     }
 }
 

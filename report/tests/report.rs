@@ -448,3 +448,45 @@ fn compare_table_fits_100_columns_and_has_a_json_twin() {
         results::load(&cmp.results_file).is_ok() && cmp.results_file.with_extension("csv").exists()
     );
 }
+
+/// fio's figures beside the probe's: an agreement ratio per metric, and a
+/// disagreement beyond 20% said in the text.
+#[test]
+fn fio_cross_check_is_shown_and_disagreement_called_out() {
+    use bench::results::{Better, Metric, MetricKey};
+    let mut r = common::synthetic("fio-host", 3, 6);
+    for (metric, unit, better, factor) in [
+        ("seq_write_mb_per_s", "MB/s", Better::Higher, 1.05),
+        ("rand_read_iops", "IOPS", Better::Higher, 2.0),
+    ] {
+        let native = r
+            .metric("native", "io", metric, None)
+            .unwrap()
+            .summary
+            .median;
+        r.metrics.push(
+            Metric::from_samples(
+                MetricKey {
+                    subject: "fio".into(),
+                    probe: "io".into(),
+                    metric: metric.into(),
+                    kind: Some("direct".into()),
+                },
+                unit,
+                better,
+                &[(0, native * factor)],
+            )
+            .unwrap(),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write(&[r], dir.path()).unwrap();
+    let md = std::fs::read_to_string(files.markdown).unwrap();
+    assert!(md.contains("## The io probe against fio"), "{md}");
+    assert!(md.contains("| 0.952× | yes |"), "{md}");
+    assert!(
+        md.contains("| 0.5× | no |") || md.contains("| 0.500× | no |"),
+        "{md}"
+    );
+    assert!(md.contains("They disagree by more than 20%") && md.contains("random read"));
+}
