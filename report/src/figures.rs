@@ -244,7 +244,7 @@ fn spectrum(all: &[Results]) -> Option<Chart> {
     Some(Chart {
         name: "spectrum".into(),
         title: "The isolation spectrum: start time against steady-state overhead".into(),
-        y_label: "slowdown vs native (geo. mean of CPU, mem, syscall)".into(),
+        y_label: "slowdown vs native (CPU, mem, syscall)".into(),
         kind: ChartKind::Spectrum {
             x_unit: "start time, ms".into(),
             points,

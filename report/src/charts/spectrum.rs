@@ -97,10 +97,17 @@ where
                     REFERENCE.stroke_width(1),
                 )])?;
                 chart.draw_series([Circle::new((px, floor), 7, REFERENCE.stroke_width(2))])?;
+                // Written on the side of the line with more room.
+                let left_half = px < (x.lo + x.hi) / 2.0;
+                let (dx, h) = if left_half {
+                    ((x.hi - x.lo) * 0.01, HPos::Left)
+                } else {
+                    (-(x.hi - x.lo) * 0.01, HPos::Right)
+                };
                 chart.draw_series([Text::new(
                     r.label.clone(),
-                    (px - (x.hi - x.lo) * 0.01, y.hi - (y.hi - y.lo) * 0.02),
-                    text(12, HPos::Right, VPos::Top).color(&REFERENCE),
+                    (px + dx, y.hi - (y.hi - y.lo) * 0.02),
+                    text(12, h, VPos::Top).color(&REFERENCE),
                 )])?;
             }
             None => off.push((true, format!("{} at {} {x_unit}", r.label, r.x))),
