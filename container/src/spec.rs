@@ -203,6 +203,20 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// How the spawn fits an OCI runtime's create/start split (see `runtime/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lifecycle {
+    /// Create mode: a listening unix socket. After its set-up, init reports
+    /// ready ([`crate::spawn`] returns), waits for [`crate::Running::detach`],
+    /// then blocks in `accept` on this socket until a `start` connects, and
+    /// only then installs its seccomp filters and executes the program. A
+    /// failed `execve` is reported over the accepted connection.
+    pub start_gate: Option<RawFd>,
+    /// Standard input is a terminal that becomes init's controlling terminal
+    /// (after `setsid`), as for OCI `process.terminal`.
+    pub controlling_tty: bool,
+}
+
 /// Everything about one container run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
@@ -273,6 +287,17 @@ pub struct ContainerSpec {
     /// A new user namespace with the caller's uid and gid mapped to 0 inside
     /// (see [`crate::rootless`]); on by default when the caller is not root.
     pub user_namespace: bool,
+    /// File mode creation mask of the program (unchanged when `None`).
+    pub umask: Option<u32>,
+    /// Namespaced sysctls (`net.*` needs a network namespace, `kernel.shm*`,
+    /// `kernel.msg*`, `kernel.sem` and `fs.mqueue.*` an IPC namespace), written
+    /// by the runtime from inside the container's namespaces before init goes on.
+    pub sysctls: Vec<(String, String)>,
+    /// Seccomp filters that replace the default policy when [`ContainerSpec::seccomp`] is on
+    /// (an OCI profile compiled by the caller), installed in order.
+    pub seccomp_filters: Option<crate::security::seccomp::Filters>,
+    /// Create/start split and terminal (OCI runtimes only).
+    pub lifecycle: Lifecycle,
 }
 
 impl ContainerSpec {
@@ -338,6 +363,10 @@ impl ContainerSpec {
             capture_limit: DEFAULT_CAPTURE_LIMIT,
             hardening: Hardening::default(),
             user_namespace: crate::rootless::needed(),
+            umask: None,
+            sysctls: Vec::new(),
+            seccomp_filters: None,
+            lifecycle: Lifecycle::default(),
         }
     }
 

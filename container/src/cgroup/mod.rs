@@ -223,6 +223,12 @@ pub(crate) fn mkdir(path: &Path) -> Result<()> {
     })
 }
 
+/// Removes a container's group directory that outlived the process that
+/// made it (an OCI container's, at `delete`): kills what is left in it first.
+pub fn remove_group(path: &Path) -> Result<()> {
+    remove_dir(path)
+}
+
 /// Removes a group directory: kills what is left in it and retries while the
 /// kernel still counts exiting tasks (EBUSY), for up to two seconds.
 pub(crate) fn remove_dir(path: &Path) -> Result<()> {
