@@ -448,6 +448,11 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec, reader: Reade
     if !spec.namespaces.uts && !spec.hostname.is_empty() {
         return Err(unsupported("hostname", "needs a uts namespace"));
     }
+    spec.cgroup_path = linux
+        .get("cgroupsPath")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
     spec.masked_paths = strings(linux.get("maskedPaths"));
     spec.readonly_paths = strings(linux.get("readonlyPaths"));
     if let Some(res) = linux.get("resources") {
@@ -549,14 +554,18 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
         let m = obj(m, "linux.resources.memory")?;
         only(m, "linux.resources.memory", &["limit", "swap"])?;
         let limit = positive(m.get("limit"), "linux.resources.memory.limit")?;
-        if let Some(swap) = m.get("swap").and_then(Value::as_i64)
-            && Some(swap) != limit
-        {
-            return Err(unsupported(
-                "linux.resources.memory.swap",
-                "isolab always sets swap equal to the memory limit",
-            ));
-        }
+        spec.resources.memory_swap = match m.get("swap").and_then(Value::as_i64) {
+            None => None,
+            Some(-1) => Some(u64::MAX),
+            Some(s) if limit.is_some_and(|l| s >= l) => Some(s as u64),
+            Some(s) => {
+                return Err(Error::InvalidSpec {
+                    field: "linux.resources.memory.swap",
+                    value: s.to_string(),
+                    reason: "must be -1 (unlimited) or at least the memory limit (it counts memory plus swap)".into(),
+                });
+            }
+        };
         spec.resources.memory = limit.map(|l| l as u64);
     }
     if let Some(c) = res.get("cpu") {

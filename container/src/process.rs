@@ -243,7 +243,14 @@ fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
     let (cgroup, rootless_note) = if spec.user_namespace {
         crate::rootless::cgroup(spec)?
     } else {
-        let mut m = crate::cgroup::manager_for(&spec.cgroup, spec.cgroup_placement)?;
+        let mut m = match &spec.cgroup_path {
+            Some(path) => crate::cgroup::manager_named(
+                &spec.cgroup,
+                crate::cgroup::CgroupPlacement::HierarchyRoot,
+                path.trim_start_matches('/'),
+            )?,
+            None => crate::cgroup::manager_for(&spec.cgroup, spec.cgroup_placement)?,
+        };
         m.create(&spec.resources, spec.devices.as_deref())?;
         (m, None)
     };

@@ -166,6 +166,9 @@ pub struct Resources {
     pub cpus: Option<f64>,
     /// Maximum number of tasks.
     pub pids: Option<u64>,
+    /// Memory plus swap in bytes (OCI `memory.swap`; `u64::MAX`: unlimited
+    /// swap). Unset: equal to `memory`, so the container cannot use swap.
+    pub memory_swap: Option<u64>,
 }
 
 /// The namespaces a container gets (mount and pid are always new).
@@ -296,6 +299,10 @@ pub struct ContainerSpec {
     /// Seccomp filters that replace the default policy when [`ContainerSpec::seccomp`] is on
     /// (an OCI profile compiled by the caller), installed in order.
     pub seccomp_filters: Option<crate::security::seccomp::Filters>,
+    /// The groups' path below each hierarchy's root (OCI `linux.cgroupsPath`,
+    /// as runc's cgroupfs manager reads it), instead of a fresh name below the
+    /// caller's group.
+    pub cgroup_path: Option<String>,
     /// Create/start split and terminal (OCI runtimes only).
     pub lifecycle: Lifecycle,
 }
@@ -366,6 +373,7 @@ impl ContainerSpec {
             umask: None,
             sysctls: Vec::new(),
             seccomp_filters: None,
+            cgroup_path: None,
             lifecycle: Lifecycle::default(),
         }
     }

@@ -136,6 +136,20 @@ pub fn spec(spec: &ContainerSpec) -> Result<()> {
     if let Some(e) = spec.env.iter().find(|e| !e.contains('=')) {
         return Err(invalid("env", e, "must be KEY=VALUE"));
     }
+    if let Some(p) = &spec.cgroup_path {
+        let rel = p.trim_start_matches('/');
+        if rel.is_empty()
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(invalid(
+                "cgroup_path",
+                p,
+                "must be a path of named components below the hierarchy root",
+            ));
+        }
+    }
     for (key, value) in &spec.sysctls {
         sysctl(spec, key, value)?;
     }
