@@ -79,7 +79,7 @@ impl Step {
             16 => "reset signal handlers",
             17 => "install the seccomp filter",
             18 => return format!("execute {program}"),
-            19 => "make the terminal the controlling terminal",
+            19 => "set up the terminal (pty, console socket, controlling terminal)",
             20 => "wait for start",
             _ => "an unknown step",
         };
@@ -135,8 +135,10 @@ pub(crate) struct ChildConfig {
     pub argv: Vec<*const libc::c_char>,
     pub envp: Vec<*const libc::c_char>,
     pub umask: Option<u32>,
-    /// fd 0 becomes the controlling terminal after `setsid`.
-    pub controlling_tty: bool,
+    /// Where to send a new pty's master (-1: no terminal).
+    pub console_socket: RawFd,
+    /// (rows, columns) of the terminal; (0, 0) leaves the default.
+    pub console_size: (u16, u16),
     /// Create mode: the listening socket `start` connects to (-1: none).
     pub start_gate: RawFd,
 }
@@ -297,12 +299,12 @@ fn connect_stdio(cfg: &ChildConfig) -> StepResult {
                 .map_err(at(Step::Stdio))?;
         }
     }
-    close_all_but([cfg.sock, cfg.start_gate]);
+    close_all_but([cfg.sock, cfg.start_gate, cfg.console_socket]);
     Ok(())
 }
 
 /// Closes every fd from 3 up except those in `keep` (negative entries are ignored).
-fn close_all_but(mut keep: [RawFd; 2]) {
+fn close_all_but(mut keep: [RawFd; 3]) {
     keep.sort_unstable();
     let mut from = 3u32;
     for k in keep.into_iter().filter(|k| *k >= 3) {
@@ -321,11 +323,7 @@ fn isolate(cfg: &ChildConfig) -> StepResult {
     // Own session: a terminal's Ctrl-C reaches the runtime, which forwards it.
     // SAFETY: no arguments.
     os(unsafe { libc::setsid() } as libc::c_long).map_err(at(Step::Setsid))?;
-    if cfg.controlling_tty {
-        // SAFETY: ioctl on fd 0 with an integer argument.
-        os(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } as libc::c_long)
-            .map_err(at(Step::Terminal))?;
-    }
+
     if let Some(h) = &cfg.hostname {
         let b = h.as_bytes();
         // SAFETY: pointer and length of a live buffer.
@@ -333,6 +331,9 @@ fn isolate(cfg: &ChildConfig) -> StepResult {
             .map_err(at(Step::Hostname))?;
     }
     rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
+    if cfg.console_socket >= 0 {
+        crate::console::attach(cfg.console_socket, cfg.console_size).map_err(at(Step::Terminal))?;
+    }
     if cfg.loopback {
         crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
     }

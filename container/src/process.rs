@@ -446,11 +446,12 @@ fn child_config(
         argv: c_ptrs(&exec.argv),
         envp: c_ptrs(&exec.env),
         umask: spec.umask,
-        controlling_tty: spec.lifecycle.controlling_tty,
+        console_socket: spec.lifecycle.console_socket.unwrap_or(-1),
+        console_size: spec.lifecycle.console_size.unwrap_or((0, 0)),
         start_gate: spec.lifecycle.start_gate.unwrap_or(-1),
     };
     // The sync socket and the start gate must not land on 0..2, where stdio goes.
-    if cfg.sock < 3 || (0..3).contains(&cfg.start_gate) {
+    if cfg.sock < 3 || (0..3).contains(&cfg.start_gate) || (0..3).contains(&cfg.console_socket) {
         return Err(Error::host(
             "sync socket",
             io::Error::from_raw_os_error(libc::EBADF),

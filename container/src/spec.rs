@@ -215,9 +215,13 @@ pub struct Lifecycle {
     /// only then installs its seccomp filters and executes the program. A
     /// failed `execve` is reported over the accepted connection.
     pub start_gate: Option<RawFd>,
-    /// Standard input is a terminal that becomes init's controlling terminal
-    /// (after `setsid`), as for OCI `process.terminal`.
-    pub controlling_tty: bool,
+    /// OCI `process.terminal`: a connected unix socket. Init opens a pty in
+    /// the container's own `devpts` (after `pivot_root`), sends the master
+    /// over this socket (`SCM_RIGHTS`, as runc does), and makes the slave its
+    /// standard streams and controlling terminal.
+    pub console_socket: Option<RawFd>,
+    /// The terminal's size (rows, columns), with `console_socket`.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Everything about one container run.

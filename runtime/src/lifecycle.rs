@@ -27,10 +27,11 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| Error::io(format!("resolve {}", p.display()), e))
 }
 
-/// Reads the bundle and turns it into the spec this runtime creates.
+/// Reads the bundle and turns it into the spec this runtime creates (with
+/// the console socket, connected, when the process has a terminal).
 fn bundle_spec(
     args: &CreateArgs,
-) -> Result<(ContainerSpec, oci_spec::runtime::Spec, Option<OwnedFd>)> {
+) -> Result<(ContainerSpec, oci_spec::runtime::Spec, Option<UnixStream>)> {
     let b = container::oci::load_runtime_bundle(&args.bundle)?;
     let mut spec = b.spec;
     let config = b.config;
@@ -46,12 +47,12 @@ fn bundle_spec(
     spec.seccomp_filters = profile.as_ref().map(crate::seccomp::compile).transpose()?;
     let process = config.process().as_ref();
     let terminal = process.and_then(|p| p.terminal()).unwrap_or(false);
-    let slave = match (terminal, &args.console_socket) {
+    let console = match (terminal, &args.console_socket) {
         (true, Some(sock)) => {
-            let size = process
+            spec.lifecycle.console_size = process
                 .and_then(|p| p.console_size())
                 .map(|b| (b.height() as u16, b.width() as u16));
-            Some(console::allocate(sock, size)?)
+            Some(console::connect(sock)?)
         }
         (true, None) => {
             return Err(Error::Usage(
@@ -65,12 +66,8 @@ fn bundle_spec(
         }
         (false, None) => None,
     };
-    if let Some(s) = &slave {
-        let fd = s.as_raw_fd();
-        (spec.stdin, spec.stdout, spec.stderr) = (Stdio::Fd(fd), Stdio::Fd(fd), Stdio::Fd(fd));
-        spec.lifecycle.controlling_tty = true;
-    }
-    Ok((spec, config, slave))
+    spec.lifecycle.console_socket = console.as_ref().map(AsRawFd::as_raw_fd);
+    Ok((spec, config, console))
 }
 
 /// Binds the start gate in the container's directory. The path is taken
