@@ -13,6 +13,10 @@ use crate::backend::Backend;
 use crate::state::{GATE, Record, Store, identity};
 use crate::{Error, Result, console, procfs};
 
+/// Where containers without a `linux.cgroupsPath` get their groups, below
+/// each hierarchy's root.
+const DEFAULT_CGROUP_PARENT: &str = "isolab-oci";
+
 /// What `create` (and `run`) are asked.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CreateArgs {
@@ -44,7 +48,7 @@ fn bundle_spec(
     // for dead runs' groups (`isolab-<pid>-<n>`) never takes for a leftover:
     // the container outlives the `create` whose pid would be in it.
     if spec.cgroup_path.is_none() {
-        spec.cgroup_path = Some(format!("isolab-oci/{}", args.id));
+        spec.cgroup_path = Some(format!("{DEFAULT_CGROUP_PARENT}/{}", args.id));
     }
     spec.timeout = None;
     // As in runc: no profile in the config means no filter.
@@ -310,6 +314,11 @@ pub(crate) fn remove(store: &Store, id: &str) -> Result<()> {
         }
         for path in &rec.cgroup_paths {
             container::cgroup::remove_group(path)?;
+            // The shared parent of groups without a cgroupsPath goes with its
+            // last child (busy or not empty otherwise: left to the others).
+            if let Some(parent) = path.parent().filter(|p| p.ends_with(DEFAULT_CGROUP_PARENT)) {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
     }
     store.remove(id)

@@ -227,10 +227,18 @@ pub(crate) fn read_key(path: &Path, key: &str) -> Option<u64> {
 pub(crate) fn mkdir(path: &Path) -> Result<()> {
     // A named group (OCI cgroupsPath) may need its parents; the group itself
     // must be new.
-    if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    std::fs::create_dir(path).map_err(|source| Error::Cgroup {
+    let make = || {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::create_dir(path)
+    };
+    // Once more if a parent went away meanwhile (removed with its last child).
+    let made = match make() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make(),
+        other => other,
+    };
+    made.map_err(|source| Error::Cgroup {
         op: "create",
         path: path.into(),
         source,
