@@ -8,7 +8,16 @@ use isolation::container::Container;
 use isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
 
 fn probes(args: &[&str]) -> Invocation {
-    Invocation::Probes(args.iter().map(|s| s.to_string()).collect())
+    Invocation::probes(args.iter().copied()).unwrap()
+}
+
+/// The bytes every `io` result line says the probe moved.
+fn io_bytes(o: &isolation::Outcome) -> Vec<u64> {
+    o.results
+        .iter()
+        .filter(|r| r.probe == "io")
+        .filter_map(|r| r.extra.get("bytes").and_then(serde_json::Value::as_u64))
+        .collect()
 }
 
 fn limits() -> Limits {
@@ -41,8 +50,12 @@ fn probes_run_in_the_container_with_boot_time_and_accounting() {
         "--fsync-ops",
         "4",
     ]);
+    let Invocation::Probes(mut cfg) = inv else {
+        unreachable!()
+    };
+    cfg.io_target = Some(dir.path().display().to_string());
+    let inv = Invocation::Probes(cfg);
     let lim = Limits {
-        io_target: Some(dir.path().to_path_buf()),
         memory: Some(256 << 20),
         ..limits()
     };
@@ -50,6 +63,12 @@ fn probes_run_in_the_container_with_boot_time_and_accounting() {
     let console = String::from_utf8_lossy(&o.console);
     assert_eq!(o.exit, Exit::Exited { code: 0 }, "console: {console}");
     assert_eq!(o.kind, IsolationKind::Container);
+    // --io-size honoured: every io line moved 2 MiB.
+    let bytes = io_bytes(&o);
+    assert!(
+        !bytes.is_empty() && bytes.iter().all(|b| *b == 2 << 20),
+        "{bytes:?}"
+    );
     let seen: Vec<&str> = o.results.iter().map(|r| r.probe.as_str()).collect();
     assert!(
         seen.contains(&"ready") && seen.contains(&"cpu") && seen.contains(&"io"),

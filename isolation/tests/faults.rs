@@ -24,7 +24,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn probes(args: &[&str]) -> Invocation {
-    Invocation::Probes(args.iter().map(|s| s.to_string()).collect())
+    Invocation::probes(args.iter().copied()).unwrap()
 }
 
 fn limits() -> Limits {
@@ -303,14 +303,21 @@ fn a_full_disk_as_the_io_target_is_a_clean_failure() {
     }
     let full = FullDisk::mount();
     let roomy = tempfile::tempdir().unwrap();
-    let io = probes(&["io", "--io-size", "4M", "--reps", "1"]);
+    let io_on = |dir: &std::path::Path| {
+        let target = dir.display().to_string();
+        probes(&[
+            "io",
+            "--io-size",
+            "4M",
+            "--reps",
+            "1",
+            "--io-target",
+            &target,
+        ])
+    };
     for kind in kinds {
         let b = backend(kind);
-        let on_full = Limits {
-            io_target: Some(full.dir.path().to_path_buf()),
-            ..limits()
-        };
-        let r = b.run(&io, &on_full);
+        let r = b.run(&io_on(full.dir.path()), &limits());
         println!("{kind} on a full disk: {}", describe(&r).trim());
         // Either the run reports the failure (non-zero exit) or refuses it with an error; never success.
         assert!(
@@ -331,11 +338,7 @@ fn a_full_disk_as_the_io_target_is_a_clean_failure() {
             full.entries()
         );
         // The same probe on a disk with room works right after.
-        let on_roomy = Limits {
-            io_target: Some(roomy.path().to_path_buf()),
-            ..limits()
-        };
-        let r = b.run(&io, &on_roomy);
+        let r = b.run(&io_on(roomy.path()), &limits());
         assert!(
             matches!(&r, Ok(o) if o.exit.success()),
             "{kind}: the next io run failed: {}",

@@ -9,7 +9,15 @@ use isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
 use workload::kernels::cpu::{CpuParams, checksum};
 
 fn probes(args: &[&str]) -> Invocation {
-    Invocation::Probes(args.iter().map(|s| s.to_string()).collect())
+    Invocation::probes(args.iter().copied()).unwrap()
+}
+
+fn with_io_target(inv: Invocation, target: &std::path::Path) -> Invocation {
+    let Invocation::Probes(mut cfg) = inv else {
+        panic!("not probes")
+    };
+    cfg.io_target = Some(target.display().to_string());
+    Invocation::Probes(cfg)
 }
 
 fn limits(timeout_s: u64) -> Limits {
@@ -17,6 +25,15 @@ fn limits(timeout_s: u64) -> Limits {
         timeout: Duration::from_secs(timeout_s),
         ..Limits::default()
     }
+}
+
+/// The bytes every `io` result line says the probe moved.
+fn io_bytes(o: &isolation::Outcome) -> Vec<u64> {
+    o.results
+        .iter()
+        .filter(|r| r.probe == "io")
+        .filter_map(|r| r.extra.get("bytes").and_then(serde_json::Value::as_u64))
+        .collect()
 }
 
 fn console(o: &isolation::Outcome) -> String {
@@ -49,12 +66,15 @@ fn all_probes_run_end_to_end_with_the_in_process_checksum() {
         "--idle-ms",
         "50",
     ]);
-    let lim = Limits {
-        io_target: Some(dir.path().to_path_buf()),
-        ..limits(120)
-    };
-    let o = Native::new().run(&inv, &lim).unwrap();
+    let inv = with_io_target(inv, dir.path());
+    let o = Native::new().run(&inv, &limits(120)).unwrap();
     assert_eq!(o.exit, Exit::Exited { code: 0 }, "console: {}", console(&o));
+    // --io-size honoured: every io line moved 2 MiB.
+    let bytes = io_bytes(&o);
+    assert!(
+        !bytes.is_empty() && bytes.iter().all(|b| *b == 2 << 20),
+        "{bytes:?}"
+    );
     assert_eq!(o.kind, IsolationKind::Native);
 
     let mut seen: Vec<&str> = o.results.iter().map(|r| r.probe.as_str()).collect();
@@ -107,9 +127,16 @@ fn all_probes_run_end_to_end_with_the_in_process_checksum() {
 
 #[test]
 fn bad_probe_name_exits_non_zero_with_a_clear_message() {
-    let o = Native::new()
-        .run(&probes(&["cpu", "frobnicate"]), &limits(30))
-        .unwrap();
+    // A typed invocation cannot carry a bad probe name; the workload's own
+    // refusal is checked by running it as a program.
+    let e = Invocation::probes(["cpu", "frobnicate"]).unwrap_err();
+    assert!(e.to_string().contains("frobnicate"), "{e}");
+    let workload = isolation::artifacts::workload_binary().unwrap();
+    let inv = Invocation::Program {
+        program: workload.display().to_string(),
+        args: vec!["cpu".into(), "frobnicate".into()],
+    };
+    let o = Native::new().run(&inv, &limits(30)).unwrap();
     assert_eq!(o.exit, Exit::Exited { code: 2 });
     assert!(
         console(&o).contains("unknown probe \"frobnicate\""),
@@ -123,13 +150,8 @@ fn bad_probe_name_exits_non_zero_with_a_clear_message() {
 #[test]
 fn unwritable_io_target_is_a_clear_error() {
     let target = PathBuf::from("/proc/isolab-no-such-target");
-    let lim = Limits {
-        io_target: Some(target.clone()),
-        ..limits(30)
-    };
-    let o = Native::new()
-        .run(&probes(&["io", "--io-size", "1M"]), &lim)
-        .unwrap();
+    let inv = with_io_target(probes(&["io", "--io-size", "1M"]), &target);
+    let o = Native::new().run(&inv, &limits(30)).unwrap();
     assert_eq!(o.exit, Exit::Exited { code: 1 });
     let msg = console(&o);
     assert!(
