@@ -79,13 +79,18 @@ fn leftovers_of(pid: u32) -> Leftovers {
             == Some(pid as i32)
     };
     Leftovers {
+        container: container::clean::Leftovers {
+            cgroups: all.container.cgroups.into_iter().filter(mine).collect(),
+            staging: all.container.staging.into_iter().filter(mine).collect(),
+            veths: all
+                .container
+                .veths
+                .into_iter()
+                .filter(|v| container::clean::veth_owner(v) == Some(pid as i32))
+                .collect(),
+        },
         cgroups: all.cgroups.into_iter().filter(mine).collect(),
         temp: all.temp.into_iter().filter(mine).collect(),
-        veths: all
-            .veths
-            .into_iter()
-            .filter(|v| clean::veth_pid(v) == Some(pid as i32))
-            .collect(),
     }
 }
 
@@ -182,8 +187,11 @@ fn killed_runtime_leaves_what_isolab_clean_removes() {
 
     // What the dead runtime left: its cgroup(s) and the staging directory.
     let left = leftovers_of(pid);
-    assert!(left.cgroups.contains(&group), "{left:?}");
-    assert!(!left.temp.is_empty(), "no staging directory left? {left:?}");
+    assert!(left.container.cgroups.contains(&group), "{left:?}");
+    assert!(
+        !left.container.staging.is_empty(),
+        "no staging directory left? {left:?}"
+    );
     let orphans = procs.iter().filter(|p| alive(**p)).count();
     println!(
         "after SIGKILL of the runtime: {left:?}; {orphans} of {} container processes still running",
