@@ -2,23 +2,13 @@
 //! Root is required (skip otherwise, or fail under CI with ISOLAB_REQUIRE=root).
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::{assert_io_size, probes};
 use std::time::Duration;
 
 use isolation::container::Container;
 use isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
-
-fn probes(args: &[&str]) -> Invocation {
-    Invocation::probes(args.iter().copied()).unwrap()
-}
-
-/// The bytes every `io` result line says the probe moved.
-fn io_bytes(o: &isolation::Outcome) -> Vec<u64> {
-    o.results
-        .iter()
-        .filter(|r| r.probe == "io")
-        .filter_map(|r| r.extra.get("bytes").and_then(serde_json::Value::as_u64))
-        .collect()
-}
 
 fn limits() -> Limits {
     Limits {
@@ -64,11 +54,7 @@ fn probes_run_in_the_container_with_boot_time_and_accounting() {
     assert_eq!(o.exit, Exit::Exited { code: 0 }, "console: {console}");
     assert_eq!(o.kind, IsolationKind::Container);
     // --io-size honoured: every io line moved 2 MiB.
-    let bytes = io_bytes(&o);
-    assert!(
-        !bytes.is_empty() && bytes.iter().all(|b| *b == 2 << 20),
-        "{bytes:?}"
-    );
+    assert_io_size(&o, 2 << 20);
     let seen: Vec<&str> = o.results.iter().map(|r| r.probe.as_str()).collect();
     assert!(
         seen.contains(&"ready") && seen.contains(&"cpu") && seen.contains(&"io"),

@@ -8,23 +8,22 @@
 //! `cargo build --bin isolab`); they skip with that reason when it is missing.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::probes;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use container::{CgroupChoice, ContainerSpec};
 use isolation::clean::{self, Leftovers};
-use isolation::{Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
+use isolation::{Isolation, IsolationError, IsolationKind, Limits, Outcome};
 
 /// The tests here count cgroups and temp files of this process, so they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn probes(args: &[&str]) -> Invocation {
-    Invocation::probes(args.iter().copied()).unwrap()
 }
 
 fn limits() -> Limits {

@@ -6,6 +6,9 @@
 //! `linux-guest` capability and skip with the reason elsewhere.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::{assert_io_size, console, limits_s};
 use std::time::Duration;
 
 use isolation::vm_linux::{self, VmLinux};
@@ -175,17 +178,6 @@ fn program(args: &[&str]) -> Invocation {
     }
 }
 
-fn limits_s(timeout_s: u64) -> Limits {
-    Limits {
-        timeout: Duration::from_secs(timeout_s),
-        ..Limits::default()
-    }
-}
-
-fn console_of(o: &isolation::Outcome) -> String {
-    String::from_utf8_lossy(&o.console).into_owned()
-}
-
 /// What a VM run owns while it runs and must give back: its threads (vCPUs,
 /// console echo) and its KVM descriptors. Counted while holding [`vm_lock`],
 /// so no other test's VM is in the count.
@@ -249,7 +241,7 @@ fn a_bzimage_boots_like_the_vmlinux() {
     let out = vm
         .run(&Invocation::probes(["ready"]).unwrap(), &limits_s(240))
         .unwrap();
-    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
     let boot = out.boot.expect("the ready marker");
     assert!(boot.kernel.is_some() && boot.init.is_some(), "{boot:?}");
     assert!(
@@ -272,19 +264,10 @@ fn every_vcpu_comes_up() {
             ..limits_s(240)
         };
         let out = linux_run(&program(&["nproc"]), &limits);
-        assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+        assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
         let got = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(got.trim(), cpus.to_string(), "{}", console_of(&out));
+        assert_eq!(got.trim(), cpus.to_string(), "{}", console(&out));
     }
-}
-
-/// The bytes every `io` result line says the probe moved.
-fn io_bytes(o: &isolation::Outcome) -> Vec<u64> {
-    o.results
-        .iter()
-        .filter(|r| r.probe == "io")
-        .filter_map(|r| r.extra.get("bytes").and_then(serde_json::Value::as_u64))
-        .collect()
 }
 
 #[test]
@@ -309,13 +292,9 @@ fn the_guest_disk_is_sized_by_io_size() {
     ])
     .unwrap();
     let out = VmLinux::new().run(&inv, &limits_s(300)).unwrap();
-    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
     assert_eq!(std::fs::metadata(file.path()).unwrap().len(), 3 << 20);
-    let bytes = io_bytes(&out);
-    assert!(
-        !bytes.is_empty() && bytes.iter().all(|b| *b == 3 << 20),
-        "{bytes:?}"
-    );
+    assert_io_size(&out, 3 << 20);
 }
 
 #[test]
@@ -354,7 +333,7 @@ fn the_io_probe_runs_on_a_loop_block_device() {
         .unwrap();
     let out = out.unwrap();
     assert!(detached.success(), "losetup -d {dev}");
-    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
     assert!(out.results.iter().any(|r| r.metric == "seq_read_mb_per_s"));
     assert!(
         out.notes.iter().any(|n| n.contains(&dev)),
@@ -373,7 +352,7 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
     // The status travels from the guest's init over the exit port; the
     // 126 case takes the same path (workload's exec tests cover it).
     let out = linux_run(&program(&["/no/such/program"]), &limits_s(240));
-    assert_eq!(out.exit, Exit::Exited { code: 127 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 127 }, "{}", console(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("cannot execute /no/such/program"), "{said}");
     // No init at all (and no root device): the kernel panics, and the run
@@ -392,7 +371,7 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
                 "{detail}"
             )
         }
-        other => panic!("expected a panic, got {other:?}\n{}", console_of(&out)),
+        other => panic!("expected a panic, got {other:?}\n{}", console(&out)),
     }
 }
 
@@ -408,7 +387,7 @@ fn a_guest_that_never_finishes_is_stopped_and_leaves_nothing() {
         &program(&["/bin/sh", "-c", "while :; do :; done"]),
         &limits_s(45),
     );
-    assert_eq!(out.exit, Exit::Timeout, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Timeout, "{}", console(&out));
     assert_eq!(
         footprint_settled(before),
         before,
@@ -429,7 +408,7 @@ fn a_guest_poweroff_ends_the_run_cleanly() {
         &program(&["/bin/sh", "-c", "echo going-down; poweroff -f"]),
         &limits_s(timeout),
     );
-    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("going-down"));
     assert!(
         started.elapsed() < Duration::from_secs(timeout / 2),

@@ -4,36 +4,19 @@
 //! these tests; see guest/tiny/README.md.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::{assert_io_size, console, limits_s, probes};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use isolation::vm_tiny::VmTiny;
-use isolation::{Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
+use isolation::{Exit, Invocation, Isolation, IsolationError, IsolationKind};
 use workload::kernels::cpu::{CpuParams, checksum};
 use workload::schema::PlatformKind;
 
 fn kvm(test: &str) -> bool {
     hostcaps::testing::require(test, "kvm", hostcaps::kvm::device_usable())
-}
-
-fn probes(args: &[&str]) -> Invocation {
-    Invocation::probes(args.iter().copied()).unwrap()
-}
-
-fn limits(timeout_s: u64) -> Limits {
-    Limits {
-        timeout: Duration::from_secs(timeout_s),
-        ..Limits::default()
-    }
-}
-
-/// The bytes every `io` result line says the probe moved.
-fn io_bytes(o: &Outcome) -> Vec<u64> {
-    o.results
-        .iter()
-        .filter(|r| r.probe == "io")
-        .filter_map(|r| r.extra.get("bytes").and_then(serde_json::Value::as_u64))
-        .collect()
 }
 
 #[test]
@@ -55,18 +38,10 @@ fn the_guest_disk_is_sized_by_io_size() {
         "--io-target",
         &target,
     ];
-    let o = VmTiny::new().run(&probes(&args), &limits(60)).unwrap();
+    let o = VmTiny::new().run(&probes(&args), &limits_s(60)).unwrap();
     assert!(o.exit.success(), "{:?}\n{}", o.exit, console(&o));
     assert_eq!(std::fs::metadata(file.path()).unwrap().len(), 3 << 20);
-    let bytes = io_bytes(&o);
-    assert!(
-        !bytes.is_empty() && bytes.iter().all(|b| *b == 3 << 20),
-        "{bytes:?}"
-    );
-}
-
-fn console(o: &Outcome) -> String {
-    String::from_utf8_lossy(&o.console).into_owned()
+    assert_io_size(&o, 3 << 20);
 }
 
 fn image() -> std::path::PathBuf {
@@ -110,7 +85,7 @@ fn every_probe_runs_in_the_tiny_guest() {
         "--idle-ms",
         "10",
     ]);
-    let o = VmTiny::new().run(&inv, &limits(120)).unwrap();
+    let o = VmTiny::new().run(&inv, &limits_s(120)).unwrap();
     assert_eq!(o.kind, IsolationKind::VmTiny);
     assert!(o.exit.success(), "{:?}\nconsole:\n{}", o.exit, console(&o));
     let seen: BTreeSet<&str> = o.results.iter().map(|r| r.probe.as_str()).collect();
@@ -151,7 +126,7 @@ fn cpu_checksum_equals_the_in_process_one() {
                 "--cpu-rounds",
                 "3",
             ]),
-            &limits(60),
+            &limits_s(60),
         )
         .unwrap();
     assert!(o.exit.success(), "{:?}\n{}", o.exit, console(&o));
@@ -175,7 +150,7 @@ fn timeout_stops_a_guest_that_never_ends() {
     }
     let start = Instant::now();
     let o = VmTiny::new()
-        .run(&probes(&["idle", "--idle-ms", "86400000"]), &limits(2))
+        .run(&probes(&["idle", "--idle-ms", "86400000"]), &limits_s(2))
         .unwrap();
     assert_eq!(o.exit, Exit::Timeout);
     assert!(
@@ -213,7 +188,9 @@ fn garbage_on_the_isolab_device_is_a_clean_error() {
     );
     assert!(raw.stats.stray_io >= 10, "{:?}", raw.stats);
     // The VMM is still sound: a normal run right after works.
-    let o = VmTiny::new().run(&probes(&["ready"]), &limits(30)).unwrap();
+    let o = VmTiny::new()
+        .run(&probes(&["ready"]), &limits_s(30))
+        .unwrap();
     assert!(o.exit.success(), "{:?}", o.exit);
 }
 
@@ -266,7 +243,7 @@ fn hostile_virtio_descriptors_are_refused_and_the_device_keeps_working() {
         "--io-target",
         &target,
     ];
-    let o = VmTiny::new().run(&probes(&args), &limits(60)).unwrap();
+    let o = VmTiny::new().run(&probes(&args), &limits_s(60)).unwrap();
     assert!(o.exit.success(), "{:?}\n{}", o.exit, console(&o));
     assert!(o.results.iter().any(|r| r.probe == "io"));
     assert_eq!(
@@ -282,7 +259,7 @@ fn a_missing_or_non_elf_image_is_a_specific_error() {
         return;
     }
     let e = VmTiny::with_image("/nonexistent/isolab-tiny.elf")
-        .run(&probes(&["ready"]), &limits(10))
+        .run(&probes(&["ready"]), &limits_s(10))
         .unwrap_err();
     assert!(
         e.to_string().contains("/nonexistent/isolab-tiny.elf"),
@@ -291,7 +268,7 @@ fn a_missing_or_non_elf_image_is_a_specific_error() {
     let not_elf = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_elf.path(), b"#!/bin/sh\necho not an ELF\n").unwrap();
     let e = VmTiny::with_image(not_elf.path())
-        .run(&probes(&["ready"]), &limits(10))
+        .run(&probes(&["ready"]), &limits_s(10))
         .unwrap_err();
     assert!(matches!(e, IsolationError::Vm(_)), "{e:?}");
 }
