@@ -15,6 +15,7 @@
 //! failure as (step, errno) over a socket and execs the program as PID 1.
 
 pub mod cgroup;
+pub mod clean;
 mod console;
 mod error;
 mod init;

@@ -9,13 +9,14 @@ use std::time::Instant;
 use container::{ContainerSpec, ExitStatus, RootSpec, Stdio, Volume};
 
 use super::child::{is_ready_line, vm_hwm_bytes};
+use super::disk::seen_as;
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
 };
 use crate::artifacts;
 
-/// Where `Limits::io_target` appears inside the container.
+/// Where the probes' io target appears inside the container.
 pub const IO_MOUNT: &str = "/io";
 
 /// Runs invocations in isolab's container runtime.
@@ -45,22 +46,22 @@ pub fn spec_for(
     rootfs: Option<&Path>,
     bundle: Option<&Path>,
 ) -> Result<ContainerSpec, IsolationError> {
-    let (mut spec, mut args) = match bundle {
+    let (mut spec, args) = match bundle {
         Some(dir) => bundle_spec(invocation, dir)?,
         None => host_spec(invocation, rootfs)?,
     };
-    if let Some(target) = &limits.io_target {
-        let (with_mount, inside) = mount_io_target(spec, target);
-        spec = with_mount;
-        if matches!(invocation, Invocation::Probes(_))
-            && !args
-                .iter()
-                .any(|a| a == "--io-target" || a.starts_with("--io-target="))
-        {
-            args.push("--io-target".into());
-            args.push(inside.display().to_string());
+    let args = match invocation {
+        Invocation::Probes(cfg) => {
+            let mut inside = None;
+            if let Some(target) = &cfg.io_target {
+                let (with_mount, path) = mount_io_target(spec, Path::new(target));
+                spec = with_mount;
+                inside = Some(path.display().to_string());
+            }
+            seen_as(cfg, inside).to_args()
         }
-    }
+        Invocation::Program { .. } => args.unwrap_or_default(),
+    };
     spec.args = args;
     spec.stdout = Stdio::Piped;
     spec.stderr = Stdio::Piped;
@@ -81,9 +82,9 @@ pub fn spec_for(
 fn bundle_spec(
     invocation: &Invocation,
     dir: &Path,
-) -> Result<(ContainerSpec, Vec<String>), IsolationError> {
+) -> Result<(ContainerSpec, Option<Vec<String>>), IsolationError> {
     Ok(match invocation {
-        Invocation::Probes(probes) => {
+        Invocation::Probes(_) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
             let spec = container::oci::load_bundle(dir)?
@@ -93,17 +94,17 @@ fn bundle_spec(
                     guest: "/isolab-workload".into(),
                     readonly: true,
                 });
-            (spec, probes.clone())
+            (spec, None)
         }
         // No program: the bundle's own process.args, as `runc run` does.
         Invocation::Program { program, .. } if program.is_empty() => {
             let spec = container::oci::load_bundle(dir)?;
             let args = spec.args.clone();
-            (spec, args)
+            (spec, Some(args))
         }
         Invocation::Program { program, args } => (
             container::oci::load_bundle(dir)?.program(program.as_str()),
-            args.clone(),
+            Some(args.clone()),
         ),
     })
 }
@@ -113,9 +114,9 @@ fn bundle_spec(
 fn host_spec(
     invocation: &Invocation,
     rootfs: Option<&Path>,
-) -> Result<(ContainerSpec, Vec<String>), IsolationError> {
+) -> Result<(ContainerSpec, Option<Vec<String>>), IsolationError> {
     Ok(match invocation {
-        Invocation::Probes(probes) => {
+        Invocation::Probes(_) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
             let spec = match rootfs {
@@ -129,7 +130,7 @@ fn host_spec(
                 }
                 None => ContainerSpec::minimal(&bin),
             };
-            (spec, probes.clone())
+            (spec, None)
         }
         Invocation::Program { program, args } => {
             let spec = match rootfs {
@@ -143,7 +144,7 @@ fn host_spec(
                     s
                 }
             };
-            (spec, args.clone())
+            (spec, Some(args.clone()))
         }
     })
 }

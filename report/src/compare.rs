@@ -9,8 +9,9 @@ use serde::Serialize;
 use crate::ReportError;
 use crate::catalog::HEADLINES;
 use crate::content::num;
-use bench::matrix::{self, BenchError, BenchOptions, Progress};
+use bench::matrix::{self, BenchError, BenchOptions};
 use bench::results::{self, Better, Results, ResultsError, Status};
+use isolation::progress::Progress;
 
 /// What `isolab compare` runs and where it writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -430,7 +431,7 @@ impl Comparison {
 
 /// Runs the short matrix, writes `results.json` (+ CSV) and the report into
 /// `out_dir`, and returns the table.
-pub fn run(opts: &CompareOptions, progress: &Progress) -> Result<Comparison, CompareError> {
+pub fn run(opts: &CompareOptions, progress: &dyn Progress) -> Result<Comparison, CompareError> {
     let kernel_note = ensure_linux_kernel(progress);
     let mut results = matrix::run(&opts.bench, progress)?;
     results.notes.extend(kernel_note);
@@ -441,17 +442,15 @@ pub fn run(opts: &CompareOptions, progress: &Progress) -> Result<Comparison, Com
 /// boot (a build takes minutes and would be wasted elsewhere). Returns a note
 /// when the build was attempted and failed; the matrix then records vm-linux
 /// as unsupported with the backend's own reason.
-fn ensure_linux_kernel(progress: &Progress) -> Option<String> {
+fn ensure_linux_kernel(progress: &dyn Progress) -> Option<String> {
     if !isolation::doctor::run().kvm.linux_guest {
         return None;
     }
     match isolation::kernel::cached_path() {
         Ok(Some(_)) => None,
         _ => {
-            progress
-                .bar()
-                .set_message("building the guest kernel (first use only)");
-            isolation::kernel::build(progress.bar())
+            progress.message("building the guest kernel (first use only)");
+            isolation::kernel::build(progress)
                 .err()
                 .map(|e| format!("vm-linux: building the guest kernel failed: {e}"))
         }
