@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use workload::args::Config;
 
 use crate::results::{Better, Metric, MetricKey, Status, SubjectStatus};
 
@@ -24,24 +25,9 @@ pub struct CrossCheck {
     pub metrics: Vec<Metric>,
 }
 
-/// The io probe's sizes from the workload arguments (the workload's defaults otherwise).
-fn sizes(workload_args: &[String]) -> (u64, u32, u32) {
-    let value = |flag: &str| {
-        workload_args
-            .iter()
-            .position(|a| a == flag)
-            .and_then(|i| workload_args.get(i + 1))
-    };
-    let size = value("--io-size")
-        .and_then(|s| workload::args::parse_size(s).ok())
-        .unwrap_or(64 << 20);
-    let rand = value("--io-rand-ops")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1024);
-    let fsync = value("--fsync-ops")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
-    (size, rand, fsync)
+/// The sizes the io probe uses: bytes, random reads, fsyncs.
+fn sizes(config: &Config) -> (u64, u32, u32) {
+    (config.io_size, config.io_rand_ops, config.fsync_ops)
 }
 
 /// fio's arguments: four jobs one after another (`stonewall`) on one file.
@@ -67,7 +53,7 @@ fn args(file: &Path, (size, rand, fsync): (u64, u32, u32)) -> Vec<String> {
 }
 
 /// Runs fio once in `dir` (the io probe's directory) when it is installed.
-pub fn cross_check(dir: &Path, workload_args: &[String]) -> CrossCheck {
+pub fn cross_check(dir: &Path, config: &Config) -> CrossCheck {
     let mut status = SubjectStatus {
         name: SUBJECT.into(),
         role: "cross-check".into(),
@@ -89,9 +75,7 @@ pub fn cross_check(dir: &Path, workload_args: &[String]) -> CrossCheck {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let file = dir.join("isolab-fio.dat");
-    let out = Command::new(&fio)
-        .args(args(&file, sizes(workload_args)))
-        .output();
+    let out = Command::new(&fio).args(args(&file, sizes(config))).output();
     // The file is ours alone; nothing is left behind whatever fio did.
     let _ = std::fs::remove_file(&file);
     let parsed = out
@@ -197,12 +181,11 @@ mod tests {
     fn flags_follow_the_probe() {
         let a = args(
             Path::new("/tmp/x"),
-            sizes(&[
-                "--io-size".into(),
-                "8M".into(),
-                "--fsync-ops".into(),
-                "8".into(),
-            ]),
+            sizes(&Config {
+                io_size: 8 << 20,
+                fsync_ops: 8,
+                ..Config::default()
+            }),
         );
         let text = a.join(" ");
         for needle in [
@@ -222,7 +205,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = cross_check(
             dir.path(),
-            &["--io-size", "4M", "--io-rand-ops", "64", "--fsync-ops", "4"].map(String::from),
+            &Config {
+                io_size: 4 << 20,
+                io_rand_ops: 64,
+                fsync_ops: 4,
+                ..Config::default()
+            },
         );
         if c.status.status == Status::Missing {
             println!("skipped: {}", c.status.reason.unwrap_or_default());

@@ -350,10 +350,8 @@ pub fn run_with(
         .iter()
         .any(|m| m.subject == "native" && m.probe == "io");
     if native_io {
-        progress
-            .bar()
-            .set_message("cross-checking the io probe with fio");
-        let check = crate::fio::cross_check(&io_dir.path, &opts.workload_args);
+        progress.message("cross-checking the io probe with fio");
+        let check = crate::fio::cross_check(&io_dir.path, &opts.workload);
         results.subjects.push(check.status);
         results.metrics.extend(check.metrics);
     }
