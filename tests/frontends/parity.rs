@@ -95,6 +95,8 @@ fn podman_run_matches_runc() {
     }
     let podman = podman_with_demo();
     let r = runtime_under_test();
+    // Every case runs; the differences are reported together.
+    let mut differ = Vec::new();
     for (opts, cmd, code, stdout) in CASES {
         let reference = run_rm(&podman, "runc", opts, cmd);
         assert_eq!(
@@ -103,9 +105,16 @@ fn podman_run_matches_runc() {
             "runc itself: {opts:?} {cmd:?}"
         );
         let ours = run_rm(&podman, &r, opts, cmd);
-        assert_eq!(ours, reference, "{r} against runc");
+        if ours != reference {
+            differ.push(format!("{ours:?}\n  runc: {reference:?}"));
+        }
     }
     assert_podman_leaves_nothing(podman);
+    assert!(
+        differ.is_empty(),
+        "{r} differs from runc:\n{}",
+        differ.join("\n")
+    );
 }
 
 /// `podman run -it` under a pseudo-terminal (`script`), exit status passed back.
@@ -179,7 +188,11 @@ fn lifecycle(podman: &Podman, runtime: &str) -> Vec<Step> {
         let o = podman.command().args(args).output().unwrap();
         // Container ids differ between runs; commands that print one are
         // compared by status only.
-        let mut s = step(&args.join(" ").replace(&name, "NAME"), &o);
+        let what = args
+            .join(" ")
+            .replace(&name, "NAME")
+            .replace(runtime, "RUNTIME");
+        let mut s = step(&what, &o);
         if matches!(args[0], "run" | "rm" | "stop") {
             s.stdout = s.stdout.replace(&name, "NAME");
             if args[0] == "run" {
@@ -277,9 +290,18 @@ fn podman_lifecycle_matches_runc() {
         ],
         "runc itself: {reference:#?}"
     );
-    let ours = lifecycle(&podman, &runtime_under_test());
-    for (o, r) in ours.iter().zip(&reference) {
-        assert_eq!(o, r, "{} against runc", runtime_under_test());
-    }
+    let r = runtime_under_test();
+    let ours = lifecycle(&podman, &r);
+    let differ: Vec<String> = ours
+        .iter()
+        .zip(&reference)
+        .filter(|(o, r)| o != r)
+        .map(|(o, r)| format!("{o:?}\n  runc: {r:?}"))
+        .collect();
     assert_podman_leaves_nothing(podman);
+    assert!(
+        differ.is_empty(),
+        "{r} differs from runc:\n{}",
+        differ.join("\n")
+    );
 }

@@ -84,9 +84,11 @@ impl Service {
         }
     }
 
-    /// The daemon's output so far.
+    /// The last lines of the daemon's output so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir().join("service.log")).unwrap_or_default()
+        let all = std::fs::read_to_string(self.dir().join("service.log")).unwrap_or_default();
+        let lines: Vec<&str> = all.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n")
     }
 
     fn stop(&mut self) {
