@@ -40,6 +40,12 @@ fn bundle_spec(
     spec.stdout = Stdio::Inherit;
     spec.stderr = Stdio::Inherit;
     spec.forward_signals = false;
+    // Without a cgroupsPath, a name of its own that `isolab clean`'s scan
+    // for dead runs' groups (`isolab-<pid>-<n>`) never takes for a leftover:
+    // the container outlives the `create` whose pid would be in it.
+    if spec.cgroup_path.is_none() {
+        spec.cgroup_path = Some(format!("isolab-oci/{}", args.id));
+    }
     spec.timeout = None;
     // As in runc: no profile in the config means no filter.
     let profile = config.linux().as_ref().and_then(|l| l.seccomp().clone());

@@ -85,9 +85,9 @@ fn add(rules: &mut Rules, nr: i64, conds: &[SeccompCondition]) -> Result<(), Err
         return Ok(());
     }
     let rule = SeccompRule::new(conds.to_vec()).map_err(|e| refuse(e.to_string()))?;
-    match rules.entry(nr).or_insert_with(|| Some(Vec::new())) {
-        Some(v) => v.push(rule),
-        None => {} // already unconditional
+    // An unconditional entry (None) already matches every call.
+    if let Some(v) = rules.entry(nr).or_insert_with(|| Some(Vec::new())) {
+        v.push(rule);
     }
     Ok(())
 }

@@ -160,21 +160,21 @@ pub fn manager_named(
     let mounts = hostcaps::cgroup::mounts();
     let v2_root = hostcaps::cgroup::v2_root(&mounts).map(Path::to_path_buf);
     let v2_parent = placement::v2_parent(&mounts, placement);
-    let v1 = || v1::V1::new(&mounts, &name, placement);
+    let v1 = || v1::V1::new(&mounts, name, placement);
     // Where the caller's v2 group cannot take limited children (it holds
     // processes), root may still nest at the top of the hierarchy, and says so.
     let v2 = |parent: PathBuf| {
         let fallback = v2_root
             .clone()
             .filter(|r| *r != parent && crate::process::is_root());
-        v2::V2::new(&parent, &name).with_fallback(fallback)
+        v2::V2::new(&parent, name).with_fallback(fallback)
     };
     match choice {
         CgroupChoice::Disabled => Ok(Box::new(NoCgroup)),
         CgroupChoice::V1 => Ok(Box::new(v1())),
         CgroupChoice::V2 { parent } => {
             let parent = match parent {
-                Some(p) => return Ok(Box::new(v2::V2::new(p, &name))),
+                Some(p) => return Ok(Box::new(v2::V2::new(p, name))),
                 None => v2_parent.ok_or_else(|| Error::ControllerUnavailable {
                     controller: "cgroup2",
                     reason: "no cgroup2 filesystem is mounted".into(),

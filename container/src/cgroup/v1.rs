@@ -218,6 +218,7 @@ mod tests {
                 memory: Some(1 << 24),
                 cpus: Some(2.0),
                 pids: Some(9),
+                memory_swap: None,
             },
             None,
         )

@@ -257,6 +257,7 @@ mod tests {
             memory: Some(64 << 20),
             cpus: Some(0.5),
             pids: Some(32),
+            memory_swap: None,
         };
         cg.create(&res, None).unwrap();
         let rd = |f: &str| std::fs::read_to_string(d.path().join("c1").join(f)).unwrap();
