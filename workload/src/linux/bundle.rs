@@ -83,18 +83,16 @@ fn enter_root(p: &GuestProcess) -> io::Result<()> {
     std::fs::create_dir_all(NEW_ROOT)?;
     let (dev, target, fstype) = (c(ROOT_DEVICE)?, c(NEW_ROOT)?, c(ROOT_FSTYPE)?);
     // SAFETY: NUL-terminated strings that outlive the call; no data argument.
-    check(
-        unsafe {
-            libc::mount(
-                dev.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        },
-        "mounting the image",
-    )?;
+    let rc = unsafe {
+        libc::mount(
+            dev.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    check(rc, "mounting the image")?;
     let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
     for (fs, at, flags) in [
         ("proc", "proc", nosuid_nodev | libc::MS_NOEXEC),
@@ -107,26 +105,25 @@ fn enter_root(p: &GuestProcess) -> io::Result<()> {
     }
     if p.readonly_root {
         // SAFETY: as above; a remount takes only the target and flags.
-        check(
-            unsafe {
-                libc::mount(
-                    std::ptr::null(),
-                    target.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REMOUNT | libc::MS_RDONLY,
-                    std::ptr::null(),
-                )
-            },
-            "making the image read-only",
-        )?;
+        let rc = unsafe {
+            libc::mount(
+                std::ptr::null(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REMOUNT | libc::MS_RDONLY,
+                std::ptr::null(),
+            )
+        };
+        check(rc, "making the image read-only")?;
     }
     switch_root(&target)?;
+    // A missing working directory is made, as runc does; a read-only image
+    // leaves it missing and the program's start reports that.
+    let _ = std::fs::create_dir_all(&p.cwd);
     if !p.hostname.is_empty() {
         // SAFETY: the pointer and length describe the hostname's bytes.
-        check(
-            unsafe { libc::sethostname(p.hostname.as_ptr().cast(), p.hostname.len()) },
-            "sethostname",
-        )?;
+        let rc = unsafe { libc::sethostname(p.hostname.as_ptr().cast(), p.hostname.len()) };
+        check(rc, "sethostname")?;
     }
     raw_console_output();
     Ok(())

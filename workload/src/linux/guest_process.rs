@@ -113,7 +113,7 @@ impl GuestProcess {
         }
         for e in &self.env {
             no_nul("process.env", e)?;
-            if !e.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+            if e.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 return Err(invalid("process.env", format!("{e:?} is not NAME=VALUE")));
             }
         }
