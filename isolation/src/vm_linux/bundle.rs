@@ -166,6 +166,12 @@ fn notes(spec: &ContainerSpec, rootfs: &Path) -> Vec<String> {
         "bundle rootfs {} as an ext4 image on /dev/vda (changes are not written back)",
         rootfs.display()
     )];
+    if spec.resources.memory.is_some() || spec.resources.cpus.is_some() {
+        notes.push(
+            "the bundle's memory and CPU limits are not applied in the VM (guest RAM and vCPUs come from --memory and --cpus)"
+                .into(),
+        );
+    }
     if !spec.volumes.is_empty() {
         let list: Vec<String> = spec
             .volumes
@@ -210,17 +216,19 @@ pub fn prepare(
     let initramfs = initramfs_with(&description, cache_root)?;
     times.initramfs = t.elapsed();
 
+    // The console carries the program's output: no early kernel messages
+    // on it unless the user asked to see the console.
     let cmdline = CmdlineBuilder::new()
+        .early_console(vm.serial_echo)
         .quiet(vm.quiet)
         .params(&vm.extra_cmdline)
         .init_args(["bundle"])
         .build()
         .map_err(|e| bad(e.to_string()))?;
-    let memory = limits
-        .memory
-        .or(spec.resources.memory)
-        .unwrap_or(DEFAULT_MEMORY);
-    let cpus = limits.cpus.or(spec.resources.cpus);
+    // A container's memory limit is not a guest size (a 4 MiB limit would
+    // not boot a kernel): the guest gets --memory and --cpus only.
+    let memory = limits.memory.unwrap_or(DEFAULT_MEMORY);
+    let cpus = limits.cpus;
     let config = VmConfig {
         memory_bytes: memory,
         vcpus: cpus.map_or(1, |c| c.ceil().clamp(1.0, 255.0) as u8),

@@ -170,6 +170,41 @@ fn format(root: &Path, image: &Path, size: &TreeSize) -> Result<(), IsolationErr
     Ok(())
 }
 
+/// The road not taken, kept so the benchmark can price it: the rootfs as
+/// an initramfs archive (guest RAM holds every file; no disk). Regular
+/// files, directories and symlinks only, read without following links.
+pub fn initramfs_of(root: &Path) -> Result<Vec<u8>, IsolationError> {
+    use std::os::unix::fs::PermissionsExt;
+    measure(root)?;
+    let io = |p: &Path| {
+        let context = format!("reading {}", p.display());
+        move |source| IsolationError::Io { context, source }
+    };
+    let cpio = |e: microvm::boot::initramfs::InitramfsError| bad(e.to_string());
+    let mut fs = microvm::boot::initramfs::Initramfs::new();
+    let mut dirs: Vec<PathBuf> = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let path = entry.map_err(io(&dir))?.path();
+            let m = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let name = format!("/{}", rel.display());
+            let mode = m.permissions().mode() & 0o7777;
+            if m.is_dir() {
+                fs.dir(&name, mode).map_err(cpio)?;
+                dirs.push(path);
+            } else if m.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).map_err(io(&path))?;
+                fs.symlink(&name, &target.to_string_lossy()).map_err(cpio)?;
+            } else if m.is_file() {
+                let data = std::fs::read(&path).map_err(io(&path))?;
+                fs.file(&name, data, mode).map_err(cpio)?;
+            }
+        }
+    }
+    fs.to_bytes().map_err(cpio)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +254,18 @@ mod tests {
         std::os::unix::fs::FileExt::read_exact_at(file, &mut magic, 1024 + 0x38).unwrap();
         assert_eq!(magic, [0x53, 0xef], "ext4 superblock magic");
         assert_eq!(leftovers(), before, "the image's name must be gone");
+    }
+
+    #[test]
+    fn the_initramfs_alternative_holds_the_tree() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("bin")).unwrap();
+        std::fs::write(d.path().join("bin/prog"), b"PROGRAM").unwrap();
+        symlink("prog", d.path().join("bin/alias")).unwrap();
+        let text = String::from_utf8_lossy(&initramfs_of(d.path()).unwrap()).into_owned();
+        for needle in ["bin/prog\0", "PROGRAM", "bin/alias\0", "TRAILER!!!"] {
+            assert!(text.contains(needle), "{needle} missing");
+        }
     }
 
     fn leftovers() -> Vec<std::ffi::OsString> {

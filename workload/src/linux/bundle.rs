@@ -218,10 +218,14 @@ fn command(p: &GuestProcess, program: &Path) -> io::Result<Command> {
     unsafe {
         cmd.pre_exec(move || {
             // Groups first, then the group id, then the user id: after
-            // setuid the process may no longer change the others.
-            let ok = libc::setgroups(groups.len(), groups.as_ptr()) == 0
-                && libc::setgid(gid) == 0
-                && libc::setuid(uid) == 0;
+            // setuid the process may no longer change the others. Init runs
+            // as 0:0 with no groups, so root needs none of the calls (which a
+            // kernel without CONFIG_MULTIUSER does not have).
+            let as_init = uid == 0 && gid == 0 && groups.is_empty();
+            let ok = as_init
+                || (libc::setgroups(groups.len(), groups.as_ptr()) == 0
+                    && libc::setgid(gid) == 0
+                    && libc::setuid(uid) == 0);
             if !ok {
                 return Err(io::Error::last_os_error());
             }
