@@ -147,8 +147,17 @@ pub fn manager_for(
     choice: &CgroupChoice,
     placement: CgroupPlacement,
 ) -> Result<Box<dyn CgroupManager>> {
+    manager_named(choice, placement, &unique_name())
+}
+
+/// Like [`manager_for`], with the groups' `name` (a relative path, checked by
+/// [`crate::validate`]) given.
+pub fn manager_named(
+    choice: &CgroupChoice,
+    placement: CgroupPlacement,
+    name: &str,
+) -> Result<Box<dyn CgroupManager>> {
     let mounts = hostcaps::cgroup::mounts();
-    let name = unique_name();
     let v2_root = hostcaps::cgroup::v2_root(&mounts).map(Path::to_path_buf);
     let v2_parent = placement::v2_parent(&mounts, placement);
     let v1 = || v1::V1::new(&mounts, &name, placement);
@@ -216,11 +225,22 @@ pub(crate) fn read_key(path: &Path, key: &str) -> Option<u64> {
 }
 
 pub(crate) fn mkdir(path: &Path) -> Result<()> {
+    // A named group (OCI cgroupsPath) may need its parents; the group itself
+    // must be new.
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
     std::fs::create_dir(path).map_err(|source| Error::Cgroup {
         op: "create",
         path: path.into(),
         source,
     })
+}
+
+/// Removes a container's group directory that outlived the process that
+/// made it (an OCI container's, at `delete`): kills what is left in it first.
+pub fn remove_group(path: &Path) -> Result<()> {
+    remove_dir(path)
 }
 
 /// Removes a group directory: kills what is left in it and retries while the
