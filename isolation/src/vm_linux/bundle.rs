@@ -66,10 +66,20 @@ pub fn load(
         )));
     }
     let spec = container::oci::load_bundle(dir)?;
+    let (rootfs, process) = from_spec(&spec, invocation)?;
+    Ok((spec, rootfs, process))
+}
+
+/// The rootfs and the guest's process of an already loaded bundle (the OCI
+/// runtime's `isolab-vm` loads it itself), checked: every bound of the
+/// description and the working directory inside the rootfs.
+pub fn from_spec(
+    spec: &ContainerSpec,
+    invocation: &Invocation,
+) -> Result<(PathBuf, GuestProcess), IsolationError> {
     let RootSpec::Dir(rootfs) = &spec.root else {
         return Err(bad("the bundle has no root directory"));
     };
-    let rootfs = rootfs.clone();
     let args = match invocation {
         Invocation::Program { program, args } if !program.is_empty() => {
             std::iter::once(program.clone())
@@ -98,8 +108,8 @@ pub fn load(
     };
     // Every bound, the total size included.
     process.to_bytes().map_err(|e| bad(e.to_string()))?;
-    check_cwd(&rootfs, &process.cwd)?;
-    Ok((spec, rootfs, process))
+    check_cwd(rootfs, &process.cwd)?;
+    Ok((rootfs.clone(), process))
 }
 
 /// The working directory must be a directory inside the rootfs, reached
@@ -194,9 +204,25 @@ pub fn prepare(
     limits: &Limits,
     cache_root: &Path,
 ) -> Result<(Prepared, PrepareTimes), IsolationError> {
-    let mut times = PrepareTimes::default();
     let t = Instant::now();
     let (spec, rootfs, process) = load(dir, invocation)?;
+    let config = t.elapsed();
+    let (prepared, mut times) = prepare_loaded(vm, &spec, &rootfs, &process, limits, cache_root)?;
+    times.config += config;
+    Ok((prepared, times))
+}
+
+/// Everything for a VM run of a loaded bundle ([`from_spec`]).
+pub fn prepare_loaded(
+    vm: &VmLinux,
+    spec: &ContainerSpec,
+    rootfs: &Path,
+    process: &GuestProcess,
+    limits: &Limits,
+    cache_root: &Path,
+) -> Result<(Prepared, PrepareTimes), IsolationError> {
+    let mut times = PrepareTimes::default();
+    let t = Instant::now();
     let description = process.to_bytes().map_err(|e| bad(e.to_string()))?;
     times.config = t.elapsed();
 
@@ -206,10 +232,10 @@ pub fn prepare(
         "guest kernel: {} ({kernel_source:?})",
         kernel.display()
     )];
-    notes.extend(self::notes(&spec, &rootfs));
+    notes.extend(self::notes(spec, rootfs));
 
     let t = Instant::now();
-    let disk = rootfs_image::build(&rootfs)?;
+    let disk = rootfs_image::build(rootfs)?;
     times.image = t.elapsed();
 
     let t = Instant::now();
