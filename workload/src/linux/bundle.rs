@@ -272,6 +272,7 @@ mod tests {
 
     #[test]
     fn the_command_gets_env_cwd_and_ids() {
+        let _reaper = exec::WAIT_ANY.lock().unwrap_or_else(|p| p.into_inner());
         // Our own ids, so the test needs no privilege.
         // SAFETY: getuid/getgid take no arguments and cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };

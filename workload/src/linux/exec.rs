@@ -186,6 +186,11 @@ pub fn spawn_and_wait(mut cmd: Command, name: &str) -> i32 {
     }
 }
 
+/// Tests that run [`spawn_and_wait`] hold this: it reaps any child, so two
+/// at once would take each other's.
+#[cfg(test)]
+pub(crate) static WAIT_ANY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +218,7 @@ mod tests {
 
     #[test]
     fn statuses_are_a_shells() {
+        let _reaper = WAIT_ANY.lock().unwrap_or_else(|p| p.into_inner());
         let spec = |argv: &[&str]| ExecSpec {
             argv: args(argv),
             ..ExecSpec::default()
