@@ -348,6 +348,8 @@ pub fn backend_with(
                 // The kernel's chatter costs a port exit per byte; a reader
                 // of the console (`--console`) gets all of it.
                 quiet: !options.console,
+                bundle: options.bundle.clone(),
+                stream_output: options.passthrough_stdio,
             }))
         }
     }

@@ -5,8 +5,10 @@
 //! (kernel, initramfs, command line, VM configuration: no KVM needed),
 //! `microvm::run`, and [`interpret`] (console split, exit, boot times).
 
+pub mod bundle;
 pub mod console;
 pub mod initramfs_cache;
+pub mod rootfs_image;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +46,12 @@ pub struct VmLinux {
     /// want); the boot split comes from the init marker either way, and
     /// panics and power-off are still logged.
     pub quiet: bool,
+    /// Run this OCI bundle's rootfs and process instead of the initramfs
+    /// (see [`bundle`]).
+    pub bundle: Option<PathBuf>,
+    /// Stream a bundle program's output to our stdout as it runs (the
+    /// console is echoed; the outcome then keeps no copy).
+    pub stream_output: bool,
 }
 
 /// Everything needed to start the VM, decided before touching KVM.
@@ -59,6 +67,9 @@ pub struct Prepared {
     pub disk: Option<Disk>,
     /// True when running an arbitrary program rather than the probes.
     pub program: bool,
+    /// True for a bundle run: `/init` writes the ready marker only once the
+    /// program's root is set up, so an exit without it is a set-up failure.
+    pub bundle: bool,
 }
 
 impl VmLinux {
@@ -85,9 +96,18 @@ impl Isolation for VmLinux {
             kind: self.kind(),
             reason,
         })?;
-        let prepared = prepare(self, invocation, limits, &kernel::cache_root())?;
+        let prepared = match &self.bundle {
+            Some(dir) => bundle::prepare(self, dir, invocation, limits, &kernel::cache_root())?.0,
+            None => prepare(self, invocation, limits, &kernel::cache_root())?,
+        };
         let out = microvm::run(&prepared.config)?;
-        interpret(&prepared, out)
+        let mut outcome = interpret(&prepared, out)?;
+        if prepared.bundle && self.stream_output {
+            // Already shown as it ran.
+            outcome.stdout.clear();
+            outcome.console.clear();
+        }
+        Ok(outcome)
     }
 }
 
@@ -150,6 +170,7 @@ pub fn prepare(
         notes,
         disk,
         program,
+        bundle: false,
     })
 }
 
@@ -229,6 +250,14 @@ pub fn interpret(prepared: &Prepared, out: VmOutcome) -> Result<Outcome, Isolati
     let con = console::split(&out.serial);
     let mut notes = prepared.notes.clone();
     let exit = match (&out.exit, con.init_ended) {
+        (VmExit::GuestExit { .. }, _) if prepared.bundle && out.timings.ready.is_none() => {
+            Exit::VmStopped {
+                detail: format!(
+                    "the guest could not start the bundle's process: {}",
+                    con.non_kernel.lines().last().unwrap_or("no message")
+                ),
+            }
+        }
         (VmExit::GuestExit { code }, _) => Exit::Exited { code: *code as i32 },
         // PID 1 exiting panics the kernel (`panic=1` then resets): the panic
         // message carries its status.

@@ -1,5 +1,5 @@
 //! Where a container runs: the dispatch point between isolab's container
-//! runtime and (later) its micro VM, both behind one create step. Everything
+//! runtime and its micro VM (`vm.rs`), both behind one create step. Everything
 //! after create (start, state, kill, delete) works on the init's pid, the
 //! start gate and the recorded cgroups, whatever made them.
 
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use container::ContainerSpec;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Which runtime the command line drives, chosen by [`crate::route`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +79,7 @@ impl Backend for VmBackend {
     fn name(&self) -> &'static str {
         "vm"
     }
-    fn create(&self, _spec: &ContainerSpec) -> Result<Box<dyn Pending>> {
-        Err(Error::Unsupported {
-            field: "isolab-vm".into(),
-            reason: "VM runtime not built yet (use the `isolab` runtime for containers)".into(),
-        })
+    fn create(&self, spec: &ContainerSpec) -> Result<Box<dyn Pending>> {
+        crate::vm::create(spec)
     }
 }

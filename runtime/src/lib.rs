@@ -20,6 +20,7 @@ mod procfs;
 pub mod seccomp;
 pub mod state;
 mod syscall_table;
+mod vm;
 
 pub use backend::{Backend, BackendKind};
 pub use dispatch::route;

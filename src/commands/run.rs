@@ -127,8 +127,19 @@ fn kind_of(c: &Common) -> IsolationKind {
 
 fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Result<Outcome> {
     let mut kind = kind_of(c);
-    if kind != IsolationKind::Container && (c.rootfs.is_some() || c.bundle.is_some()) {
-        anyhow::bail!("--rootfs and --bundle apply to --isolation container only (got {kind})");
+    if kind != IsolationKind::Container && c.rootfs.is_some() {
+        anyhow::bail!("--rootfs applies to --isolation container only (got {kind})");
+    }
+    // A bundle runs in a container or, its rootfs as the guest's root, in
+    // the Linux guest; never in the tiny guest, and never by falling back to it.
+    if c.bundle.is_some() && c.isolation == Some(IsolationArg::Vm) {
+        if c.guest == Some(GuestArg::Tiny) {
+            anyhow::bail!("--bundle runs in a container or the Linux guest, not --guest tiny");
+        }
+        kind = IsolationKind::VmLinux;
+    }
+    if kind == IsolationKind::Native && c.bundle.is_some() {
+        anyhow::bail!("--bundle applies to --isolation container or vm (got {kind})");
     }
     let options = BackendOptions {
         rootfs: c.rootfs.clone(),
@@ -147,7 +158,7 @@ fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Re
     let backend = match isolation::backend_with(kind, &options) {
         // `--isolation vm` without `--guest`: fall back to the tiny guest, and say so.
         Err(IsolationError::Unsupported { reason, .. })
-            if c.guest.is_none() && kind == IsolationKind::VmLinux =>
+            if c.guest.is_none() && kind == IsolationKind::VmLinux && c.bundle.is_none() =>
         {
             fallback_note = Some(format!(
                 "Linux guest unavailable ({reason}); using the tiny guest"

@@ -26,6 +26,7 @@ fn prepared(program: bool) -> Prepared {
         notes: vec!["guest kernel: /k".into()],
         disk: None,
         program,
+        bundle: false,
     }
 }
 
@@ -177,6 +178,7 @@ fn prepare_builds_cmdline_initramfs_and_config() {
         extra_cmdline: "loglevel=4".into(),
         serial_echo: false,
         quiet: true,
+        ..VmLinux::default()
     };
     let limits = Limits {
         memory: Some(96 << 20),

@@ -2,13 +2,15 @@
 //!
 //! As PID 1 it also acts as init: reaps orphans, exits on SIGTERM, and when
 //! the kernel command line says `isolab.vm` it signals the VMM through the
-//! isolab ports and reboots the guest when done.
+//! isolab ports and reboots the guest when done. `exec PROGRAM…` runs a
+//! program with init's duties; `bundle` runs an OCI bundle's process in the
+//! bundle's root (see `workload::linux::bundle`).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use workload::args::{self, Command, USAGE};
-use workload::linux::{LinuxPlatform, exec, init, ports};
+use workload::linux::{LinuxPlatform, bundle, exec, init, ports};
 
 /// Exit status for a bad command line.
 const USAGE_ERROR: u8 = 2;
@@ -17,12 +19,13 @@ const PROBE_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let exec = argv.first().is_some_and(|a| a == "exec");
+    let mode = argv.first().map(String::as_str);
+    let exec = matches!(mode, Some("exec" | "bundle"));
     let in_vm = init::is_pid1() && setup_pid1(!exec);
-    let status = if exec {
-        run_program(&argv[1..], in_vm)
-    } else {
-        run(&argv, in_vm)
+    let status = match mode {
+        Some("exec") => run_program(&argv[1..], in_vm),
+        Some("bundle") => run_bundle(in_vm),
+        _ => run(&argv, in_vm),
     };
     if in_vm {
         let _ = std::io::stdout().flush();
@@ -77,6 +80,17 @@ fn run_program(args: &[String], in_vm: bool) -> u8 {
     };
     // Statuses are 0..=255 by construction (codes, 128 + signal).
     exec::run(&spec, ready) as u8
+}
+
+/// `bundle`: an OCI bundle's process in its own root (the VMM wrote the
+/// description into the initramfs); only as a VM's PID 1.
+fn run_bundle(in_vm: bool) -> u8 {
+    if !in_vm {
+        eprintln!("isolab-workload: `bundle` runs only as PID 1 of an isolab VM");
+        return USAGE_ERROR;
+    }
+    // Statuses are 0..=255 by construction (codes, 128 + signal).
+    bundle::run(ports::ready) as u8
 }
 
 fn run(argv: &[String], in_vm: bool) -> u8 {

@@ -63,7 +63,12 @@ pub fn parse(args: &[String]) -> Result<ExecSpec, String> {
     Ok(spec)
 }
 
-fn mount(source: &str, target: &str, fstype: &str, flags: libc::c_ulong) -> io::Result<()> {
+pub(crate) fn mount(
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+) -> io::Result<()> {
     std::fs::create_dir_all(target)?;
     let c = |s: &str| CString::new(s).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e));
     let (source_c, target_c, fstype_c) = (c(source)?, c(target)?, c(fstype)?);
@@ -147,13 +152,20 @@ pub fn run(spec: &ExecSpec, ready: impl FnOnce()) -> i32 {
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
+    ready();
+    spawn_and_wait(cmd, &spec.argv[0])
+}
+
+/// Starts `cmd` (named `name` in messages) in its own process group with
+/// SIGTERM and SIGINT forwarded to it, and waits for it, reaping any other
+/// child on the way. Returns its status as a shell would.
+pub fn spawn_and_wait(mut cmd: Command, name: &str) -> i32 {
     // The program gets default signal dispositions and its own session.
     cmd.process_group(0);
-    ready();
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("isolab-workload: cannot execute {}: {e}", spec.argv[0]);
+            eprintln!("isolab-workload: cannot execute {name}: {e}");
             return exec_failure_status(&e);
         }
     };
@@ -173,6 +185,11 @@ pub fn run(spec: &ExecSpec, ready: impl FnOnce()) -> i32 {
         }
     }
 }
+
+/// Tests that run [`spawn_and_wait`] hold this: it reaps any child, so two
+/// at once would take each other's.
+#[cfg(test)]
+pub(crate) static WAIT_ANY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[cfg(test)]
 mod tests {
@@ -201,6 +218,7 @@ mod tests {
 
     #[test]
     fn statuses_are_a_shells() {
+        let _reaper = WAIT_ANY.lock().unwrap_or_else(|p| p.into_inner());
         let spec = |argv: &[&str]| ExecSpec {
             argv: args(argv),
             ..ExecSpec::default()

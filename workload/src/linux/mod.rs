@@ -2,7 +2,9 @@
 //! as a Linux guest's `/init`.
 
 pub mod block;
+pub mod bundle;
 pub mod exec;
+pub mod guest_process;
 pub mod init;
 pub mod ports;
 

@@ -10,6 +10,9 @@ use super::LinuxError;
 /// when its header does not say otherwise (`COMMAND_LINE_SIZE` - 1).
 pub const DEFAULT_CMDLINE_MAX: usize = 2047;
 
+/// The early console on COM1 (see [`CmdlineBuilder::early_console`]).
+pub const EARLY_CONSOLE: &str = "earlycon=uart8250,io,0x3f8";
+
 /// Parameters every isolab Linux guest gets. The early console makes the
 /// kernel's first messages (banner, e820 map, command line) visible even when
 /// the boot stops before the real console is registered.
@@ -20,7 +23,7 @@ pub const DEFAULT_CMDLINE_MAX: usize = 2047;
 /// word in `/proc/cmdline`; dotted words never reach `/init`'s argv.
 pub const DEFAULT_PARAMS: &[&str] = &[
     "console=ttyS0",
-    "earlycon=uart8250,io,0x3f8",
+    EARLY_CONSOLE,
     "reboot=k",
     "panic=1",
     "pci=off",
@@ -66,6 +69,17 @@ impl CmdlineBuilder {
         S: Into<String>,
     {
         self.init_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Drops (or restores) the early console. Its messages come before
+    /// `quiet` takes effect, so a run whose console carries a program's
+    /// output (an OCI bundle's) boots without it.
+    pub fn early_console(mut self, on: bool) -> Self {
+        self.params.retain(|p| !p.starts_with("earlycon="));
+        if on {
+            self.params.insert(1, EARLY_CONSOLE.into());
+        }
         self
     }
 
@@ -211,6 +225,18 @@ mod tests {
             .build()
             .unwrap();
         assert!(c.ends_with("loglevel=4 -- cpu \"sh -c true\""), "{c}");
+    }
+
+    #[test]
+    fn the_early_console_can_be_dropped_and_restored() {
+        let off = CmdlineBuilder::new().early_console(false).build().unwrap();
+        assert!(!off.contains("earlycon"), "{off}");
+        let on = CmdlineBuilder::new()
+            .early_console(false)
+            .early_console(true)
+            .build()
+            .unwrap();
+        assert_eq!(on, CmdlineBuilder::new().build().unwrap());
     }
 
     #[test]
