@@ -37,7 +37,7 @@ use hostcaps::testing;
 const LANGS: [&str; 2] = ["en", "ko"];
 /// How many labs each language has. Lab numbers increase but may have gaps
 /// (a lab can be merged before the one numbered below it).
-const LABS: usize = 10;
+const LABS: usize = 12;
 const DEFAULT_TIMEOUT_S: u64 = 120;
 
 /// The needs a block may declare, and what they mean (also in guides/README.md).
@@ -62,6 +62,12 @@ const KNOWN_NEEDS: &[&str] = &[
     "bwrap",
     "fio",
     "qemu",
+    "podman",
+    "skopeo",
+    "umoci",
+    "docker-registry",
+    "containerd",
+    "etcd",
     "slow",
     "isolab-bench",
     "isolab-report",
@@ -431,6 +437,12 @@ fn need(name: &str) -> Result<(), String> {
         "bwrap" => program("bwrap", "bubblewrap"),
         "fio" => program("fio", "fio"),
         "qemu" => program("qemu-system-x86_64", "qemu-system-x86"),
+        "podman" => program("podman", "podman"),
+        "skopeo" => program("skopeo", "skopeo"),
+        "umoci" => program("umoci", "umoci"),
+        "docker-registry" => program("docker-registry", "docker-registry"),
+        "containerd" => program("containerd", "containerd").and_then(|()| program("ctr", "containerd")),
+        "etcd" => program("etcd", "etcd-server").and_then(|()| program("etcdctl", "etcd-client")),
         "slow" => {
             if std::env::var("ISOLAB_GUIDES_SLOW").is_ok_and(|v| v == "1") {
                 Ok(())
