@@ -173,7 +173,11 @@ fn iptables_quiet(args: &[&str]) -> bool {
 
 /// The output of `iptables -w ARGS`, if it ran and succeeded.
 fn iptables_output(args: &[&str]) -> Option<String> {
-    let out = Command::new("iptables").arg("-w").args(args).output().ok()?;
+    let out = Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -118,7 +118,10 @@ fn both_paths_reach_the_host_and_the_published_port_reaches_the_container() {
                 break t;
             }
         }
-        assert!(Instant::now() < deadline, "the published port never answered");
+        assert!(
+            Instant::now() < deadline,
+            "the published port never answered"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(text.trim(), "via-nat");
@@ -163,7 +166,10 @@ fn a_network_whose_owner_is_gone_is_found_and_cleaned() {
         leftovers::remove_leftover(l).unwrap();
     }
     assert_eq!(present(&names), Vec::<String>::new());
-    assert!(net.remove().is_empty(), "removing again finds nothing to fail on");
+    assert!(
+        net.remove().is_empty(),
+        "removing again finds nothing to fail on"
+    );
     let _ = std::io::stdout().flush();
 }
 
@@ -177,5 +183,8 @@ fn an_impossible_network_is_refused_by_name() {
         publish: Some(1),
     })
     .unwrap_err();
-    assert!(e.to_string().contains("published port needs the bridge"), "{e}");
+    assert!(
+        e.to_string().contains("published port needs the bridge"),
+        "{e}"
+    );
 }

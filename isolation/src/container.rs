@@ -29,6 +29,8 @@ pub struct Container {
     pub bundle: Option<PathBuf>,
     /// Give the container the caller's own stdin, stdout and stderr.
     pub passthrough_stdio: bool,
+    /// The network to make (`--net`); see [`crate::net`].
+    pub net: Option<crate::net::ContainerNet>,
 }
 
 impl Container {
@@ -199,8 +201,20 @@ impl Isolation for Container {
             spec.stdout = Stdio::Inherit;
             spec.stderr = Stdio::Inherit;
         }
+        // The network and the `net` probe's peers live until the run ends.
+        let wants_peer = matches!(invocation, Invocation::Probes(a) if crate::net::wants_peer(a));
+        let network = match (self.net, wants_peer) {
+            (None, false) => None,
+            (choice, _) => Some(crate::net::container_network(choice.unwrap_or_default())?),
+        };
+        if let Some((_, peers)) = network.as_ref().filter(|_| wants_peer) {
+            spec.args.extend(peers.args.iter().cloned());
+        }
         tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
-        let mut running = container::spawn(&spec)?;
+        let mut running = match &network {
+            Some((net, _)) => net.spawn(&spec)?,
+            None => container::spawn(&spec)?,
+        };
         let before_clone = running.times().before_clone;
         let stdout = running.take_stdout();
         let init_pid = running.pid();
@@ -220,7 +234,12 @@ impl Isolation for Container {
             Invocation::Program { .. } => parse_results(&stdout).unwrap_or_default(),
         };
         let boot = ready_at.map(|at| boot_times(&report, at, before_clone));
-        let notes = notes_for(&report, read.dropped, &exit);
+        let mut notes = notes_for(&report, read.dropped, &exit);
+        if let Some((net, peers)) = network {
+            notes.push(describe_network(&net));
+            drop(peers);
+            drop(net);
+        }
         Ok(Outcome {
             kind: IsolationKind::Container,
             exit,
@@ -239,6 +258,30 @@ impl Isolation for Container {
             notes,
         })
     }
+}
+
+/// One line on the network a run had, for its notes.
+fn describe_network(net: &container::net::Network) -> String {
+    let mut parts = vec![format!("network namespace {}", net.netns())];
+    if let Some(p) = &net.p2p {
+        parts.push(format!(
+            "veth {} {}/30 <-> eth0 {}",
+            p.host_if, p.host, p.guest
+        ));
+    }
+    if let Some(b) = &net.bridged {
+        parts.push(format!(
+            "bridge {} {}/29 <-> eth1 {} (MASQUERADE)",
+            b.bridge_if, b.gateway, b.guest
+        ));
+        if let Some((h, c)) = b.published {
+            parts.push(format!(
+                "published {}:{h} -> {}:{c} (DNAT)",
+                b.gateway, b.guest
+            ));
+        }
+    }
+    format!("net: {}", parts.join("; "))
 }
 
 /// What the stdout reader saw.

@@ -55,7 +55,13 @@ impl Isolation for Native {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let (program, args) = command_line(invocation, limits)?;
+        let (program, mut args) = command_line(invocation, limits)?;
+        // Held for the run: the `net` probe's peer, on loopback.
+        let peers = match invocation {
+            Invocation::Probes(a) if super::net::wants_peer(a) => Some(super::net::native_peers()?),
+            _ => None,
+        };
+        args.extend(peers.iter().flat_map(|p| p.args.iter().cloned()));
         let mut notes = Vec::new();
         if limits.memory.is_some() {
             notes.push("native runs do not enforce a memory limit".to_string());
@@ -83,6 +89,7 @@ impl Isolation for Native {
         })?;
         // `supervise` reaped the child; `child` must not be waited on again.
         drop(child);
+        drop(peers);
 
         outcome_of(invocation, report, start, notes)
     }

@@ -85,11 +85,34 @@ impl Isolation for VmLinux {
             kind: self.kind(),
             reason,
         })?;
-        let prepared = prepare(self, invocation, limits, &kernel::cache_root())?;
+        // No virtio-net device yet: the `net` probe is left out, and said so.
+        let (invocation, net_note) = match invocation {
+            Invocation::Probes(a) => match crate::net::without_net(a, LINUX_NO_NET) {
+                None => (invocation.clone(), None),
+                Some(Ok(rest)) => (
+                    Invocation::Probes(rest),
+                    Some(format!("net probe not run: {LINUX_NO_NET}")),
+                ),
+                Some(Err(reason)) => {
+                    return Err(IsolationError::Unsupported {
+                        kind: self.kind(),
+                        reason,
+                    });
+                }
+            },
+            Invocation::Program { .. } => (invocation.clone(), None),
+        };
+        let prepared = prepare(self, &invocation, limits, &kernel::cache_root())?;
         let out = microvm::run(&prepared.config)?;
-        interpret(&prepared, out)
+        let mut outcome = interpret(&prepared, out)?;
+        outcome.notes.extend(net_note);
+        Ok(outcome)
     }
 }
+
+/// Why the Linux guest has no `net` row yet.
+pub const LINUX_NO_NET: &str = "the VMM has no virtio-net device yet, so the Linux guest has no \
+     path to a host-side peer";
 
 /// Resolves the kernel, builds (or reuses) the initramfs and the command line.
 pub fn prepare(

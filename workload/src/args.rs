@@ -141,7 +141,9 @@ impl NetTarget {
         } else {
             match rest.parse::<core::net::SocketAddr>() {
                 Ok(a) if a.port() != 0 => NetEndpoint::Dial(a),
-                _ => return Err("expected an IP address and a non-zero port, e.g. 10.200.0.1:7000"),
+                _ => {
+                    return Err("expected an IP address and a non-zero port, e.g. 10.200.0.1:7000");
+                }
             }
         };
         Ok(NetTarget {
@@ -419,9 +421,7 @@ fn set_option(cfg: &mut Config, name: &str, option: &str, value: &str) -> Result
             cfg.net_targets.push(t);
         }
         "net-round-trips" => cfg.net_round_trips = count(1, 10_000_000)? as u32,
-        "net-stream-size" => {
-            cfg.net_stream_size = size(64 * KIB, 1, "must be at least 64K")?
-        }
+        "net-stream-size" => cfg.net_stream_size = size(64 * KIB, 1, "must be at least 64K")?,
         _ => return Err(ArgError::UnknownOption(option.to_string())),
     }
     Ok(())
@@ -505,9 +505,18 @@ mod tests {
         );
         assert_eq!(c.net_targets[1].endpoint, NetEndpoint::Accept(7001));
         assert_eq!((c.net_round_trips, c.net_stream_size), (10, 1 << 20));
-        for bad in ["10.0.0.1:7", "x=10.0.0.1", "x=10.0.0.1:0", "Big=1.2.3.4:5", "=1.2.3.4:5"] {
+        for bad in [
+            "10.0.0.1:7",
+            "x=10.0.0.1",
+            "x=10.0.0.1:0",
+            "Big=1.2.3.4:5",
+            "=1.2.3.4:5",
+        ] {
             let e = parse(["net", "--net-dial", bad]).unwrap_err();
-            assert!(matches!(&e, ArgError::BadTarget { value, .. } if value == bad), "{e}");
+            assert!(
+                matches!(&e, ArgError::BadTarget { value, .. } if value == bad),
+                "{e}"
+            );
         }
         assert!(parse(["net", "--net-accept", "p=0"]).is_err());
         assert!(parse(["net", "--net-stream-size", "1K"]).is_err());

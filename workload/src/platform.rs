@@ -113,7 +113,9 @@ pub enum NetError {
     #[error("{0}")]
     Unsupported(&'static str),
     /// No peer was given to measure against.
-    #[error("no peer to measure against: give --net-dial PATH=ADDR:PORT or --net-accept PATH=PORT (isolab probe and isolab bench start the peer themselves)")]
+    #[error(
+        "no peer to measure against: give --net-dial PATH=ADDR:PORT or --net-accept PATH=PORT (isolab probe and isolab bench start the peer themselves)"
+    )]
     NoPeer,
     /// Connecting, listening or accepting failed.
     #[error("{op} {peer}: {detail}")]

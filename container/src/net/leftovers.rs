@@ -57,7 +57,10 @@ impl Names {
         fn num(s: &str) -> Option<&str> {
             (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
         }
-        if let Some(rest) = name.strip_prefix("isolab-").or_else(|| name.strip_prefix("ISOLAB-")) {
+        if let Some(rest) = name
+            .strip_prefix("isolab-")
+            .or_else(|| name.strip_prefix("ISOLAB-"))
+        {
             let rest = rest.strip_suffix("-POST").unwrap_or(rest);
             let (pid, seq) = rest.split_once('-')?;
             return Some((num(pid)?.parse().ok()?, num(seq)?.parse().ok()?));
@@ -226,7 +229,14 @@ mod tests {
     #[test]
     fn every_name_carries_pid_and_seq_and_fits_an_interface() {
         let n = Names::new(4_194_303, 999);
-        for name in [&n.netns, &n.veth, &n.bridge, &n.port, &n.chain, &n.post_chain] {
+        for name in [
+            &n.netns,
+            &n.veth,
+            &n.bridge,
+            &n.port,
+            &n.chain,
+            &n.post_chain,
+        ] {
             assert_eq!(Names::parse(name), Some((4_194_303, 999)), "{name}");
         }
         for link in [&n.veth, &n.bridge, &n.port] {
@@ -234,7 +244,15 @@ mod tests {
         }
         // iptables chain names are at most 28 characters.
         assert!(n.post_chain.len() <= 28);
-        for other in ["eth0", "isl123", "ilo", "il12x3", "isolab-cache", "ISOLAB-1", "lo"] {
+        for other in [
+            "eth0",
+            "isl123",
+            "ilo",
+            "il12x3",
+            "isolab-cache",
+            "ISOLAB-1",
+            "lo",
+        ] {
             assert_eq!(Names::parse(other), None, "{other}");
         }
     }

@@ -129,16 +129,38 @@ impl Network {
             };
             self.bridged = Some(b.clone());
             ip(&["link", "add", &b.bridge_if, "type", "bridge"])?;
-            ip(&["addr", "add", &format!("{}/29", b.gateway), "dev", &b.bridge_if])?;
+            ip(&[
+                "addr",
+                "add",
+                &format!("{}/29", b.gateway),
+                "dev",
+                &b.bridge_if,
+            ])?;
             ip(&["link", "set", &b.bridge_if, "up"])?;
             link_pair(&ns, &b.port_if, "eth1")?;
             ip(&["link", "set", &b.port_if, "master", &b.bridge_if])?;
             ip(&["link", "set", &b.port_if, "up"])?;
             ns_addr(&ns, "eth1", b.guest, 29)?;
-            ip(&["-n", &ns, "route", "add", "default", "via", &b.gateway.to_string()])?;
+            ip(&[
+                "-n",
+                &ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &b.gateway.to_string(),
+            ])?;
             self.nat(&b, spec.publish)?;
         } else if let Some(p) = &self.p2p {
-            ip(&["-n", &ns, "route", "add", "default", "via", &p.host.to_string()])?;
+            ip(&[
+                "-n",
+                &ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &p.host.to_string(),
+            ])?;
         }
         Ok(())
     }
@@ -151,12 +173,39 @@ impl Network {
         iptables(&["-t", "nat", "-N", &post])?;
         iptables(&["-t", "nat", "-N", &dnat])?;
         let subnet = format!("{}/29", b.subnet);
-        iptables(&["-t", "nat", "-A", &post, "-s", &subnet, "!", "-o", &b.bridge_if, "-j", "MASQUERADE"])?;
+        iptables(&[
+            "-t",
+            "nat",
+            "-A",
+            &post,
+            "-s",
+            &subnet,
+            "!",
+            "-o",
+            &b.bridge_if,
+            "-j",
+            "MASQUERADE",
+        ])?;
         let published = match publish {
             Some(cport) => {
                 let hport = free_port(b.gateway)?;
                 let to = format!("{}:{cport}", b.guest);
-                iptables(&["-t", "nat", "-A", &dnat, "-p", "tcp", "-d", &b.gateway.to_string(), "--dport", &hport.to_string(), "-j", "DNAT", "--to-destination", &to])?;
+                iptables(&[
+                    "-t",
+                    "nat",
+                    "-A",
+                    &dnat,
+                    "-p",
+                    "tcp",
+                    "-d",
+                    &b.gateway.to_string(),
+                    "--dport",
+                    &hport.to_string(),
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    &to,
+                ])?;
                 Some((hport, cport))
             }
             None => None,
@@ -207,11 +256,21 @@ impl Drop for Network {
 
 /// A veth pair with its second end inside `ns` as `inside`.
 fn link_pair(ns: &str, host_if: &str, inside: &str) -> Result<()> {
-    ip(&["link", "add", host_if, "type", "veth", "peer", "name", inside, "netns", ns])
+    ip(&[
+        "link", "add", host_if, "type", "veth", "peer", "name", inside, "netns", ns,
+    ])
 }
 
 fn ns_addr(ns: &str, dev: &str, addr: Ipv4Addr, prefix: u8) -> Result<()> {
-    ip(&["-n", ns, "addr", "add", &format!("{addr}/{prefix}"), "dev", dev])?;
+    ip(&[
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("{addr}/{prefix}"),
+        "dev",
+        dev,
+    ])?;
     ip(&["-n", ns, "link", "set", dev, "up"])
 }
 
@@ -239,7 +298,10 @@ impl AllocLock {
         let fd = OwnedFd::from(f);
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::host("lock the network lock", std::io::Error::last_os_error()));
+            return Err(Error::host(
+                "lock the network lock",
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(AllocLock { _fd: fd })
     }
@@ -252,7 +314,11 @@ fn free_block(pid: i32, seq: u32) -> Result<u32> {
     let start = (pid.unsigned_abs().wrapping_mul(31).wrapping_add(seq * 7)) % BLOCKS;
     (0..BLOCKS)
         .map(|i| u32::from(POOL) + ((start + i) % BLOCKS) * BLOCK)
-        .find(|&b| !used.iter().any(|&(net, mask)| (b & mask) == net || (net & !(BLOCK - 1)) == b))
+        .find(|&b| {
+            !used
+                .iter()
+                .any(|&(net, mask)| (b & mask) == net || (net & !(BLOCK - 1)) == b)
+        })
         .ok_or_else(|| Error::Network("no free /28 left in 10.200.0.0/16".into()))
 }
 
@@ -264,15 +330,19 @@ fn used_ranges() -> Vec<(u32, u32)> {
         for l in t.lines().skip(1) {
             let f: Vec<&str> = l.split_whitespace().collect();
             let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::from_be);
-            if let (Some(d), Some(m)) = (f.get(1).and_then(|s| hex(s)), f.get(7).and_then(|s| hex(s))) {
-                if m != 0 {
-                    out.push((d & m, m));
-                }
+            if let (Some(d), Some(m)) =
+                (f.get(1).and_then(|s| hex(s)), f.get(7).and_then(|s| hex(s)))
+                && m != 0
+            {
+                out.push((d & m, m));
             }
         }
     }
     // Every address on any interface, as a /32 (routes cover the subnets).
-    if let Ok(o) = std::process::Command::new("ip").args(["-4", "-o", "addr", "show"]).output() {
+    if let Ok(o) = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output()
+    {
         for w in String::from_utf8_lossy(&o.stdout).split_whitespace() {
             if let Some((a, _)) = w.split_once('/')
                 && let Ok(a) = a.parse::<Ipv4Addr>()
@@ -302,7 +372,10 @@ impl EnterNetns {
         // SAFETY: setns on a namespace fd we own; a network namespace may be
         // changed per thread.
         if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(Error::host("enter the network namespace", std::io::Error::last_os_error()));
+            return Err(Error::host(
+                "enter the network namespace",
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(EnterNetns { home })
     }
@@ -314,7 +387,10 @@ impl Drop for EnterNetns {
         if unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             // A thread stuck in the container's namespace would make every
             // later socket of this thread land there: not recoverable.
-            panic!("cannot return to the host network namespace: {}", std::io::Error::last_os_error());
+            panic!(
+                "cannot return to the host network namespace: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

@@ -196,7 +196,11 @@ impl NetStream for FakePeer {
     fn shutdown_write(&mut self) -> Result<(), NetError> {
         self.streamed.set(self.streamed.get() + self.count);
         self.echoed.set(self.echoed.get() - 1); // the mode byte was not an echo
-        let n = if self.corrupt { self.count + 1 } else { self.count };
+        let n = if self.corrupt {
+            self.count + 1
+        } else {
+            self.count
+        };
         self.pending.extend_from_slice(&n.to_le_bytes());
         Ok(())
     }

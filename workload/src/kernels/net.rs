@@ -296,7 +296,15 @@ mod tests {
         assert_eq!(run(&mut p, params, 1), Err(NetError::NoPeer.into()));
         p.net_missing = true;
         let t = targets();
-        let e = run(&mut p, NetParams { targets: &t, ..params }, 1).unwrap_err();
+        let e = run(
+            &mut p,
+            NetParams {
+                targets: &t,
+                ..params
+            },
+            1,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("no network device driver"), "{e}");
     }
 }
