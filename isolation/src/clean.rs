@@ -3,7 +3,8 @@
 //! Every run names what it creates after the pid of the process that owns it
 //! (cgroups `isolab-<pid>-<n>`, temp dirs `isolab-…-<pid>-…` such as the test
 //! host's run directory `isolab-testhost-<pid>-…`, host veth ends
-//! `isl<pid>`), so a leftover is anything with that shape whose owner is no
+//! `isl<pid>`, container networks' namespaces, interfaces and iptables chains
+//! as `container::net::leftovers` names them), so a leftover is anything with that shape whose owner is no
 //! longer alive. Things owned by a live process are never touched.
 
 use std::path::{Path, PathBuf};
@@ -17,12 +18,17 @@ pub struct Leftovers {
     pub temp: Vec<PathBuf>,
     /// Host-side veth interfaces of dead containers.
     pub veths: Vec<String>,
+    /// Container networks of dead runs: namespaces, interfaces, nat chains.
+    pub net: Vec<container::net::leftovers::Leftover>,
 }
 
 impl Leftovers {
     /// Nothing found.
     pub fn is_empty(&self) -> bool {
-        self.cgroups.is_empty() && self.temp.is_empty() && self.veths.is_empty()
+        self.cgroups.is_empty()
+            && self.temp.is_empty()
+            && self.veths.is_empty()
+            && self.net.is_empty()
     }
 }
 
@@ -86,6 +92,7 @@ pub fn scan() -> Leftovers {
         cgroups,
         temp,
         veths,
+        net: container::net::leftovers::scan(alive),
     }
 }
 
@@ -152,6 +159,12 @@ pub fn clean(l: &Leftovers) -> Vec<String> {
             _ => format!("could not remove veth {v} (ip link del {v})"),
         });
     }
+    for n in &l.net {
+        log.push(match container::net::leftovers::remove_leftover(n) {
+            Ok(()) => format!("removed {n}"),
+            Err(e) => format!("could not remove {n}: {e}"),
+        });
+    }
     log
 }
 
@@ -186,6 +199,7 @@ mod tests {
             cgroups: vec![],
             temp: vec![dead.clone()],
             veths: vec![],
+            net: vec![],
         });
         assert!(log[0].starts_with("removed"), "{log:?}");
         assert!(!dead.exists() && live.exists() && unrelated.exists());
