@@ -4,6 +4,7 @@
 //! these results by the `report` crate.
 
 pub mod matrix;
+pub mod netpeers;
 pub mod peers;
 pub mod results;
 pub mod soak;

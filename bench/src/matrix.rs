@@ -53,7 +53,9 @@ impl BenchOptions {
             quick: true,
             rounds: 6,
             warmup: 1,
-            probes: ["cpu", "mem", "syscall", "io"].map(String::from).to_vec(),
+            probes: ["cpu", "mem", "syscall", "io", "net"]
+                .map(String::from)
+                .to_vec(),
             workload_args: [
                 "--reps",
                 "3",
@@ -71,6 +73,10 @@ impl BenchOptions {
                 "256",
                 "--fsync-ops",
                 "8",
+                "--net-round-trips",
+                "1000",
+                "--net-stream-size",
+                "16M",
             ]
             .map(String::from)
             .to_vec(),
@@ -182,6 +188,8 @@ enum Task {
     OurStart(usize),
     /// A peer's start.
     Peer(usize),
+    /// A network peer (podman) running the `net` probe.
+    NetPeer(usize),
 }
 
 /// Samples of one metric so far.
@@ -275,6 +283,9 @@ fn collect_outcome(
             collect_idle_memory(c, subject, round, &o.accounting);
         }
         Task::Probes(_) => collect_probes(c, subject, round, wall, o),
+        // A network peer's run is only its probe's lines: its wall time
+        // covers one probe, not the whole set, and would pair with nothing.
+        Task::NetPeer(_) => collect_lines(c, subject, round, o),
         Task::OurStart(_) | Task::Peer(_) => collect_outcome_wall(c, subject, round, wall),
     }
 }
@@ -321,15 +332,7 @@ fn collect_idle_memory(c: &mut Collector, subject: &str, round: u32, a: &isolati
 
 /// The probes' own result lines, plus the run's wall time, CPU time and peak RSS.
 fn collect_probes(c: &mut Collector, subject: &str, round: u32, wall: Duration, o: &Outcome) {
-    // `ready` only marks that the workload started; it measures nothing.
-    for line in o.results.iter().filter(|l| l.probe != "ready") {
-        c.add(
-            key(subject, &line.probe, &line.metric, line.kind.as_deref()),
-            &line.unit,
-            round,
-            line.value,
-        );
-    }
+    collect_lines(c, subject, round, o);
     c.add(key(subject, "run", "wall_ms", None), "ms", round, ms(wall));
     if let Some(cpu) = o.accounting.cpu_time {
         c.add(
@@ -345,6 +348,19 @@ fn collect_probes(c: &mut Collector, subject: &str, round: u32, wall: Duration, 
             "MiB",
             round,
             b as f64 / MIB,
+        );
+    }
+}
+
+/// The probes' own result lines.
+fn collect_lines(c: &mut Collector, subject: &str, round: u32, o: &Outcome) {
+    // `ready` only marks that the workload started; it measures nothing.
+    for line in o.results.iter().filter(|l| l.probe != "ready") {
+        c.add(
+            key(subject, &line.probe, &line.metric, line.kind.as_deref()),
+            &line.unit,
+            round,
+            line.value,
         );
     }
 }
@@ -420,6 +436,10 @@ struct Plan {
     /// The peers that work, as planned. Rounds index them; one that fails
     /// mid-run is skipped, not removed, so the indices stay valid.
     peers: Vec<PeerRunner>,
+    /// podman running the `net` probe, when peers and `net` are asked for.
+    net_peers: Vec<crate::netpeers::PodmanNet>,
+    /// Their statuses.
+    net_peer_statuses: Vec<SubjectStatus>,
 }
 
 /// Decides what runs. Native is the baseline every ratio needs, so its
@@ -462,11 +482,19 @@ fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, Bench
         .as_ref()
         .map(|s| s.runners.clone())
         .unwrap_or_default();
+    let (net_peers, net_peer_statuses) = match &peer_set {
+        Some(set) if opts.probes.iter().any(|p| p == "net") => {
+            crate::netpeers::prepare(&set.rootfs(), opts.timeout)
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
     Ok(Plan {
         subjects,
         unsupported,
         peer_set,
         peers,
+        net_peers,
+        net_peer_statuses,
     })
 }
 
@@ -595,6 +623,9 @@ impl std::fmt::Display for FailureKey {
 struct Matrix<'a> {
     subjects: &'a [Subject],
     peers: &'a [PeerRunner],
+    net_peers: &'a [crate::netpeers::PodmanNet],
+    /// Workload options for the network peers' `net` runs.
+    net_args: Vec<String>,
     /// The order of one round; identical in every round.
     order: Vec<Task>,
     limits: Limits,
@@ -619,7 +650,9 @@ impl<'a> Matrix<'a> {
         Matrix {
             subjects: &plan.subjects,
             peers: &plan.peers,
-            order: round_order(&plan.subjects, &plan.peers),
+            net_peers: &plan.net_peers,
+            net_args: opts.workload_args.clone(),
+            order: round_order(&plan.subjects, &plan.peers, plan.net_peers.len()),
             limits: Limits {
                 timeout: opts.timeout,
                 io_target: Some(io_dir.to_path_buf()),
@@ -668,6 +701,7 @@ impl<'a> Matrix<'a> {
             Task::Probes(i) => (Runner::Isolation(self.subjects[i].kind), Phase::Probes),
             Task::OurStart(i) => (Runner::Isolation(self.subjects[i].kind), Phase::Start),
             Task::Peer(p) => (Runner::Peer(self.peers[p].name.clone()), Phase::Start),
+            Task::NetPeer(p) => (Runner::Peer(self.net_peers[p].name.clone()), Phase::Probes),
         };
         FailureKey { runner, phase }
     }
@@ -704,6 +738,18 @@ impl<'a> Matrix<'a> {
                     .expect("planned only with a start backend");
                 isolated(&**backend, inv)
             }
+            Task::NetPeer(p) => self.net_peers[p].run(&self.net_args).map(|results| {
+                Some(Outcome {
+                    kind: IsolationKind::Container,
+                    exit: isolation::Exit::Exited { code: 0 },
+                    boot: None,
+                    results,
+                    stdout: Vec::new(),
+                    console: Vec::new(),
+                    accounting: isolation::Accounting::default(),
+                    notes: Vec::new(),
+                })
+            }),
             Task::Peer(p) => {
                 // Each peer run needs a container id of its own.
                 *seq += 1;
@@ -718,10 +764,11 @@ impl<'a> Matrix<'a> {
 
 /// The order of one round: every subject's boot+idle run, every subject's
 /// probes, then each start comparison (isolab's side, then its peers).
-fn round_order(subjects: &[Subject], peers: &[PeerRunner]) -> Vec<Task> {
+fn round_order(subjects: &[Subject], peers: &[PeerRunner], net_peers: usize) -> Vec<Task> {
     let mut order: Vec<Task> = Vec::new();
     order.extend((0..subjects.len()).map(Task::Idle));
     order.extend((0..subjects.len()).map(Task::Probes));
+    order.extend((0..net_peers).map(Task::NetPeer));
     for (i, s) in subjects.iter().enumerate() {
         if s.start_backend.is_none() {
             continue;
@@ -827,6 +874,17 @@ fn assemble_results(
         mark_failed_peers(set, &m.failed);
         statuses.extend(set.statuses.iter().cloned());
     }
+    for st in &mut plan.net_peer_statuses {
+        if let Some((_, e)) = m
+            .failed
+            .iter()
+            .find(|(k, _)| k.runner == Runner::Peer(st.name.clone()))
+        {
+            st.status = Status::Failed;
+            st.reason = Some(e.clone());
+        }
+    }
+    statuses.extend(plan.net_peer_statuses.iter().cloned());
     let mut results = Results {
         schema_version: RESULTS_SCHEMA_VERSION,
         label: opts
@@ -857,6 +915,11 @@ fn assemble_results(
     }
     for r in &plan.peers {
         results.add_ratios(r.counterpart.subject(), &r.name);
+    }
+    // The network peers: against native loopback, and ours against theirs.
+    for p in &plan.net_peers {
+        results.add_ratios(&p.name, "native");
+        results.add_ratios("container", &p.name);
     }
     results
 }

@@ -6,6 +6,8 @@ use super::document::Document;
 use bench::results::{Better, Ratio, Results, Status};
 use bench::stats::Summary;
 
+mod network;
+
 /// Formats a summary as `median [low–high]`, with three significant digits.
 pub fn fmt_summary(s: &Summary) -> String {
     format!("{} [{}–{}]", num(s.median), num(s.ci_low), num(s.ci_high))
@@ -131,6 +133,7 @@ pub fn build(all: &[Results], charts: &[(Chart, String)]) -> Document {
         }
     }
     peers_section(&mut doc, all);
+    network::section(&mut doc, all);
     explain_section(&mut doc, all);
     for r in all {
         environment_section(&mut doc, r, all.len() > 1);
