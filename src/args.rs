@@ -44,7 +44,9 @@ pub enum Command {
         json: bool,
     },
     /// The full benchmark matrix with statistics, written as JSON (and CSV beside it).
-    #[command(after_help = "Example: isolab bench --quick --out results.json")]
+    #[command(
+        after_help = "Example: isolab bench --quick --out results.json\n         isolab bench --quick --json | python3 -m json.tool"
+    )]
     Bench {
         /// A short matrix (under 2 minutes).
         #[arg(long)]
@@ -59,6 +61,10 @@ pub enum Command {
         /// `--runs`, default 1000, then 16 at once) and count failures and leaks.
         #[arg(long)]
         soak: bool,
+        /// Print the results document (the same JSON as the results file) to
+        /// stdout instead of the table; progress stays on stderr.
+        #[arg(long, conflicts_with = "soak")]
+        json: bool,
     },
     /// Turn results files into a report (Markdown, charts, HTML).
     #[command(

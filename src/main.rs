@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod progress;
 mod style;
 
 use clap::Parser;
@@ -12,6 +13,11 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
+    // Called as an OCI runtime (by podman, containerd, dockerd): see runtime::route.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(backend) = runtime::route(&argv) {
+        std::process::exit(runtime::main(backend, argv));
+    }
     let cli = args::Cli::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
         std::process::exit(usage_error_code(&e));

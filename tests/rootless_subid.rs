@@ -8,6 +8,8 @@
 //! restored by a guard even when an assertion fails.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -78,32 +80,11 @@ fn ready(test: &str) -> bool {
             "/usr/bin/newgidmap",
             "needs newgidmap (apt-get install uidmap)",
         )),
-    ) && require(test, "userns", user_can_unshare())
+    ) && require(test, "userns", common::can_unshare_as(UID, USER))
 }
 
 fn as_user() -> Command {
-    let mut c = Command::new("setpriv");
-    c.args([
-        &format!("--reuid={UID}"),
-        &format!("--regid={UID}"),
-        "--clear-groups",
-    ]);
-    c
-}
-
-fn user_can_unshare() -> Result<(), String> {
-    let out = as_user()
-        .args(["unshare", "--user", "--map-root-user", "true"])
-        .output()
-        .map_err(|e| format!("needs setpriv and unshare (util-linux): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{USER} cannot create a user namespace here: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    common::setpriv_as(UID)
 }
 
 /// A bundle, readable by `daemon`, running `sh -c script` as `uid`:`uid`.

@@ -3,6 +3,8 @@
 //! with no program, compared with runc itself.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -201,32 +203,15 @@ fn a_runc_bundle_runs_its_own_process_args_as_runc_does() {
     assert_eq!(ours.status.code(), theirs.status.code());
 }
 
-/// `setpriv` to run isolab as `nobody`, and a kernel that lets that user
-/// create a user namespace.
-fn can_drop_to_nobody() -> Result<(), String> {
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .args(["unshare", "--user", "--map-root-user", "true"])
-        .output()
-        .map_err(|e| format!("needs setpriv and unshare (util-linux): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nobody cannot create a user namespace here: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 #[test]
 fn a_user_who_is_not_root_runs_a_rootless_container() {
     let test = "a_user_who_is_not_root_runs_a_rootless_container";
-    if !container_ready(test) || !hostcaps::testing::require(test, "userns", can_drop_to_nobody()) {
+    if !container_ready(test)
+        || !hostcaps::testing::require(test, "userns", common::can_unshare_as("65534", "nobody"))
+    {
         return;
     }
-    let mut child = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+    let mut child = common::setpriv_as("65534")
         .arg(env!("CARGO_BIN_EXE_isolab"))
         .args(["run", "--isolation", "container", "--memory", "64M", "--"])
         .args([
@@ -316,4 +301,42 @@ fn run_json_gives_durations_as_integer_nanoseconds() {
     let cpu = &v["accounting"]["cpu_time_ns"];
     assert!(cpu.is_u64(), "{v}");
     assert!(v["accounting"].get("cpu_time").is_none(), "{v}");
+}
+
+/// `isolab bench --json`: the results document on stdout (the same as the
+/// results file), progress on stderr; `--json` with `--soak` is refused by
+/// the parser.
+#[test]
+fn bench_json_prints_the_results_document() {
+    let o = isolab(&["bench", "--soak", "--json"], b"");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let o = isolab(
+        &[
+            "bench",
+            "--quick",
+            "--runs",
+            "1",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(printed, saved);
+    assert!(printed["schema_version"].as_u64().unwrap() >= 1);
+    assert!(
+        printed["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["subject"] == "native"),
+        "{printed:.300}"
+    );
 }

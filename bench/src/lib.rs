@@ -3,6 +3,7 @@
 //! schema written to `results.json`, and soak runs. The report is drawn from
 //! these results by the `report` crate.
 
+pub mod fio;
 pub mod matrix;
 pub mod netpeers;
 pub mod peers;

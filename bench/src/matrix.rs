@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::peers::{self, Counterpart, PeerOptions, PeerRunner, PeerSet};
 use crate::results::{
     Better, Environment, Metric, MetricKey, RESULTS_SCHEMA_VERSION, Results, RunSettings, Status,
     SubjectStatus,
 };
+use isolation::progress::Progress;
 use isolation::{self, Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
+use workload::args::{Config, Probe};
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +27,10 @@ pub struct BenchOptions {
     pub rounds: u32,
     /// Warm-up rounds, run and discarded.
     pub warmup: u32,
-    /// Workload probes run in every round (besides the idle/boot run).
-    pub probes: Vec<String>,
-    /// Workload options (sizes, repetitions inside one run).
-    pub workload_args: Vec<String>,
+    /// The workload run in every round (besides the idle/boot run): its
+    /// probes and options (sizes, repetitions inside one run). Its io target
+    /// is [`BenchOptions::io_dir`]'s directory, whatever this says.
+    pub workload: Config,
     /// Isolations to try; unsupported ones are recorded with their reason.
     pub isolations: Vec<IsolationKind>,
     /// Measure peers (runc, crun, bwrap, QEMU) too.
@@ -53,33 +53,26 @@ impl BenchOptions {
             quick: true,
             rounds: 6,
             warmup: 1,
-            probes: ["cpu", "mem", "syscall", "io", "net"]
-                .map(String::from)
-                .to_vec(),
-            workload_args: [
-                "--reps",
-                "3",
-                "--cpu-rounds",
-                "4",
-                "--mem-size",
-                "16M",
-                "--stream-size",
-                "8M",
-                "--syscall-iters",
-                "10000",
-                "--io-size",
-                "8M",
-                "--io-rand-ops",
-                "256",
-                "--fsync-ops",
-                "8",
-                "--net-round-trips",
-                "1000",
-                "--net-stream-size",
-                "16M",
-            ]
-            .map(String::from)
-            .to_vec(),
+            workload: Config {
+                probes: vec![
+                    Probe::Cpu,
+                    Probe::Mem,
+                    Probe::Syscall,
+                    Probe::Io,
+                    Probe::Net,
+                ],
+                reps: 3,
+                cpu_rounds: 4,
+                mem_size: 16 << 20,
+                stream_size: 8 << 20,
+                syscall_iters: 10_000,
+                io_size: 8 << 20,
+                io_rand_ops: 256,
+                fsync_ops: 8,
+                net_round_trips: 1000,
+                net_stream_size: 16 << 20,
+                ..Config::default()
+            },
             isolations: IsolationKind::ALL.to_vec(),
             peers: true,
             label: None,
@@ -95,7 +88,10 @@ impl BenchOptions {
             quick: false,
             rounds: 11,
             warmup: 2,
-            workload_args: Vec::new(),
+            workload: Config {
+                probes: BenchOptions::quick().workload.probes,
+                ..Config::default()
+            },
             timeout: Duration::from_secs(300),
             ..BenchOptions::quick()
         }
@@ -122,59 +118,6 @@ pub enum BenchError {
     /// Preparing the peers failed in a way that is not about one peer.
     #[error(transparent)]
     Peers(#[from] peers::PeerError),
-}
-
-/// Progress display for the matrix. The CLI creates it; libraries never draw
-/// on their own. Hidden when stderr is not a terminal.
-#[derive(Debug, Clone)]
-pub struct Progress {
-    bar: ProgressBar,
-}
-
-impl Progress {
-    /// A progress bar with an ETA on stderr (hidden if stderr is not a terminal).
-    pub fn stderr() -> Progress {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta}  {msg}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
-        Progress { bar }
-    }
-
-    /// No display at all (tests, `--json`).
-    pub fn hidden() -> Progress {
-        Progress {
-            bar: ProgressBar::hidden(),
-        }
-    }
-
-    /// Wraps a bar the caller configured.
-    pub fn from_bar(bar: ProgressBar) -> Progress {
-        Progress { bar }
-    }
-
-    /// The underlying bar, for steps outside the matrix (e.g. a kernel build).
-    pub fn bar(&self) -> &ProgressBar {
-        &self.bar
-    }
-
-    fn start(&self, total: u64) {
-        self.bar.set_length(total);
-        self.bar.set_position(0);
-    }
-
-    fn step(&self, msg: String) {
-        self.bar.set_message(msg);
-        self.bar.inc(1);
-    }
-
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
 }
 
 /// One thing a round runs.
@@ -393,7 +336,7 @@ pub type BackendFactory<'a> = dyn Fn(IsolationKind, &isolation::BackendOptions) 
     + 'a;
 
 /// Runs the matrix with the backends this build and host provide.
-pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchError> {
+pub fn run(opts: &BenchOptions, progress: &dyn Progress) -> Result<Results, BenchError> {
     run_with(opts, progress, &isolation::backend_with)
 }
 
@@ -405,7 +348,7 @@ pub fn run(opts: &BenchOptions, progress: &Progress) -> Result<Results, BenchErr
 /// ratios).
 pub fn run_with(
     opts: &BenchOptions,
-    progress: &Progress,
+    progress: &dyn Progress,
     factory: &BackendFactory<'_>,
 ) -> Result<Results, BenchError> {
     if opts.rounds == 0 {
@@ -415,10 +358,21 @@ pub fn run_with(
     let mut environment = Environment::collect();
     environment.attach_doctor(&isolation::doctor::run());
 
-    let mut plan = plan(opts, factory)?;
+    let mut plan = plan(opts, factory, progress)?;
     let io_dir = IoDir::prepare(opts.io_dir.as_ref())?;
     let measurements = Matrix::new(opts, &plan, &io_dir.path).run_rounds(opts, progress);
-    let results = assemble_results(opts, started, environment, &mut plan, measurements);
+    let mut results = assemble_results(opts, started, environment, &mut plan, measurements);
+    // The io probe's numbers held against fio's, once, on the same directory.
+    let native_io = results
+        .metrics
+        .iter()
+        .any(|m| m.subject == "native" && m.probe == "io");
+    if native_io {
+        progress.message("cross-checking the io probe with fio");
+        let check = crate::fio::cross_check(&io_dir.path, &opts.workload);
+        results.subjects.push(check.status);
+        results.metrics.extend(check.metrics);
+    }
     // The peer set (and its temporary bundle) and the io directory are removed here.
     drop(plan);
     drop(io_dir);
@@ -444,7 +398,11 @@ struct Plan {
 
 /// Decides what runs. Native is the baseline every ratio needs, so its
 /// absence is an error; any other unavailable isolation is recorded.
-fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, BenchError> {
+fn plan(
+    opts: &BenchOptions,
+    factory: &BackendFactory<'_>,
+    progress: &dyn Progress,
+) -> Result<Plan, BenchError> {
     // Peers first: isolab's container start uses the peers' root filesystem.
     let peer_set = if opts.peers {
         Some(prepare_peers(opts.timeout)?)
@@ -483,7 +441,8 @@ fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, Bench
         .map(|s| s.runners.clone())
         .unwrap_or_default();
     let (net_peers, net_peer_statuses) = match &peer_set {
-        Some(set) if opts.probes.iter().any(|p| p == "net") => {
+        Some(set) if opts.workload.probes.contains(&Probe::Net) => {
+            progress.message("trying the podman network peers");
             crate::netpeers::prepare(&set.rootfs(), opts.timeout)
         }
         _ => (Vec::new(), Vec::new()),
@@ -624,13 +583,13 @@ struct Matrix<'a> {
     subjects: &'a [Subject],
     peers: &'a [PeerRunner],
     net_peers: &'a [crate::netpeers::PodmanNet],
-    /// Workload options for the network peers' `net` runs.
-    net_args: Vec<String>,
     /// The order of one round; identical in every round.
     order: Vec<Task>,
     limits: Limits,
-    idle_args: Vec<String>,
-    probes_args: Vec<String>,
+    /// Boot and idle memory: the `idle` probe alone.
+    idle: Config,
+    /// The measurement probes.
+    probes: Config,
 }
 
 /// What the rounds produced.
@@ -644,30 +603,34 @@ struct Measurements {
 
 impl<'a> Matrix<'a> {
     fn new(opts: &BenchOptions, plan: &'a Plan, io_dir: &std::path::Path) -> Matrix<'a> {
-        let mut probes_args = opts.probes.clone();
-        probes_args.extend(opts.workload_args.iter().cloned());
-        let idle_ms = if opts.quick { "100" } else { "300" };
+        let io_target = Some(io_dir.display().to_string());
         Matrix {
             subjects: &plan.subjects,
             peers: &plan.peers,
             net_peers: &plan.net_peers,
-            net_args: opts.workload_args.clone(),
             order: round_order(&plan.subjects, &plan.peers, plan.net_peers.len()),
             limits: Limits {
                 timeout: opts.timeout,
-                io_target: Some(io_dir.to_path_buf()),
                 ..Limits::default()
             },
-            idle_args: ["idle", "--idle-ms", idle_ms].map(String::from).to_vec(),
-            probes_args,
+            idle: Config {
+                probes: vec![Probe::Idle],
+                idle_ms: if opts.quick { 100 } else { 300 },
+                io_target: io_target.clone(),
+                ..Config::default()
+            },
+            probes: Config {
+                io_target,
+                ..opts.workload.clone()
+            },
         }
     }
 
     /// The warm-up rounds, then the measured ones, each running every task
     /// in order; a run that fails is recorded and skipped from then on.
-    fn run_rounds(self, opts: &BenchOptions, progress: &Progress) -> Measurements {
+    fn run_rounds(self, opts: &BenchOptions, progress: &dyn Progress) -> Measurements {
         let total_rounds = opts.warmup + opts.rounds;
-        progress.start(u64::from(total_rounds) * self.order.len() as u64);
+        progress.start(Some(u64::from(total_rounds) * self.order.len() as u64));
         let mut m = Measurements::default();
         let mut seq = 1u64;
         for round_all in 0..total_rounds {
@@ -675,7 +638,7 @@ impl<'a> Matrix<'a> {
             let measured = round_all.checked_sub(opts.warmup);
             for &task in &self.order {
                 let key = self.failure_key(task);
-                progress.step(format!("round {}/{total_rounds}: {key}", round_all + 1));
+                progress.step(&format!("round {}/{total_rounds}: {key}", round_all + 1));
                 if m.failed.contains_key(&key) {
                     continue;
                 }
@@ -717,11 +680,11 @@ impl<'a> Matrix<'a> {
         match task {
             Task::Idle(i) => isolated(
                 &*self.subjects[i].backend,
-                Invocation::Probes(self.idle_args.clone()),
+                Invocation::Probes(self.idle.clone()),
             ),
             Task::Probes(i) => isolated(
                 &*self.subjects[i].backend,
-                Invocation::Probes(self.probes_args.clone()),
+                Invocation::Probes(self.probes.clone()),
             ),
             Task::OurStart(i) => {
                 let inv = if self.subjects[i].kind == IsolationKind::Container {
@@ -730,7 +693,7 @@ impl<'a> Matrix<'a> {
                         args: Vec::new(),
                     }
                 } else {
-                    Invocation::Probes(vec!["ready".into()])
+                    Invocation::Probes(Config::default())
                 };
                 let backend = self.subjects[i]
                     .start_backend
@@ -738,7 +701,7 @@ impl<'a> Matrix<'a> {
                     .expect("planned only with a start backend");
                 isolated(&**backend, inv)
             }
-            Task::NetPeer(p) => self.net_peers[p].run(&self.net_args).map(|results| {
+            Task::NetPeer(p) => self.net_peers[p].run(&self.probes).map(|results| {
                 Some(Outcome {
                     kind: IsolationKind::Container,
                     exit: isolation::Exit::Exited { code: 0 },
@@ -897,8 +860,13 @@ fn assemble_results(
             quick: opts.quick,
             rounds: opts.rounds,
             warmup: opts.warmup,
-            probes: opts.probes.clone(),
-            workload_args: opts.workload_args.clone(),
+            probes: opts
+                .workload
+                .probes
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
+            workload_args: opts.workload.option_args(),
             elapsed_s: started.elapsed().as_secs_f64(),
         },
         subjects: statuses,
@@ -994,15 +962,13 @@ mod tests {
             rounds: 0,
             ..BenchOptions::quick()
         };
-        assert!(matches!(
-            run(&opts, &Progress::hidden()),
-            Err(BenchError::NoRounds(0))
-        ));
+        assert!(matches!(run(&opts, &Silent), Err(BenchError::NoRounds(0))));
     }
 
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    use isolation::progress::Silent;
     use isolation::{Accounting, BootTimes, Exit};
     use workload::schema::{PlatformKind, ResultLine};
 
@@ -1020,13 +986,14 @@ mod tests {
         }
 
         fn run(&self, inv: &Invocation, _limits: &Limits) -> Result<Outcome, IsolationError> {
-            let Invocation::Probes(args) = inv else {
+            let Invocation::Probes(cfg) = inv else {
                 panic!("the matrix only runs probes without peers")
             };
             self.log
                 .borrow_mut()
-                .push(format!("{} {}", self.kind, args[0]));
-            if self.fail_probes && args[0] != "idle" {
+                .push(format!("{} {}", self.kind, cfg.to_args()[0]));
+            let idle = cfg.probes == [Probe::Idle];
+            if self.fail_probes && !idle {
                 return Err(IsolationError::BadInput("fake failure".into()));
             }
             let n = self.log.borrow().len() as f64;
@@ -1042,7 +1009,7 @@ mod tests {
                 kind: None,
                 extra: Default::default(),
             };
-            let results = if args[0] == "idle" {
+            let results = if idle {
                 vec![line("idle", "slept_ms", "ms", 100.0)]
             } else {
                 // Slight drift with call count, identical in relative terms for both kinds.
@@ -1107,7 +1074,7 @@ mod tests {
                 log: log.clone(),
             }))
         };
-        let r = run_with(&options(4), &Progress::hidden(), &factory).unwrap();
+        let r = run_with(&options(4), &Silent, &factory).unwrap();
 
         let calls = log.borrow().clone();
         assert_eq!(calls.len(), 5 * 4, "warm-up + 4 rounds, 4 runs each");
@@ -1172,7 +1139,7 @@ mod tests {
                 }),
             }
         };
-        let r = run_with(&options(3), &Progress::hidden(), &factory).unwrap();
+        let r = run_with(&options(3), &Silent, &factory).unwrap();
         let container = r.subjects.iter().find(|s| s.name == "container").unwrap();
         assert!(
             container
@@ -1204,7 +1171,7 @@ mod tests {
                 reason: "nothing works".into(),
             })
         };
-        let err = run_with(&options(2), &Progress::hidden(), &factory).unwrap_err();
+        let err = run_with(&options(2), &Silent, &factory).unwrap_err();
         assert!(
             matches!(err, BenchError::NoBaseline(ref r) if r == "nothing works"),
             "{err}"
@@ -1231,7 +1198,7 @@ mod tests {
                 })),
             }
         };
-        let p = plan(&options(1), &factory).unwrap();
+        let p = plan(&options(1), &factory, &Silent).unwrap();
         let kinds: Vec<IsolationKind> = p.subjects.iter().map(|s| s.kind).collect();
         assert_eq!(kinds, [IsolationKind::Native, IsolationKind::VmLinux]);
         assert!(p.subjects.iter().all(|s| s.start_backend.is_none()));

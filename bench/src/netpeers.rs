@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isolation::netpeer::Peer;
+use workload::args::{Config, NetEndpoint, NetTarget, Probe};
 use workload::schema::ResultLine;
 
 use crate::results::{Status, SubjectStatus};
@@ -27,24 +28,28 @@ pub struct PodmanNet {
     timeout: Duration,
 }
 
-/// Probe arguments for the quick trial run.
-const TRIAL: [&str; 7] = [
-    "--reps",
-    "1",
-    "--net-round-trips",
-    "10",
-    "--net-stream-size",
-    "64K",
-    "",
-];
+/// The quick trial run's `net` options.
+fn trial() -> Config {
+    Config {
+        reps: 1,
+        net_round_trips: 10,
+        net_stream_size: 64 << 10,
+        ..Config::default()
+    }
+}
 
 impl PodmanNet {
-    /// Runs the `net` probe once with `args` (its options) and returns the
-    /// result lines.
-    pub fn run(&self, args: &[String]) -> Result<Vec<ResultLine>, String> {
+    /// Runs the `net` probe once with the `net` options of `cfg` (its
+    /// repetitions, round trips and stream size) and returns the result lines.
+    pub fn run(&self, cfg: &Config) -> Result<Vec<ResultLine>, String> {
         let mut peers = Vec::new();
-        let mut wargs: Vec<String> = vec!["net".into()];
-        wargs.extend(args.iter().filter(|a| !a.is_empty()).cloned());
+        let mut wcfg = Config {
+            probes: vec![Probe::Net],
+            reps: cfg.reps,
+            net_round_trips: cfg.net_round_trips,
+            net_stream_size: cfg.net_stream_size,
+            ..Config::default()
+        };
         let mut podman: Vec<String> = [
             "--runtime",
             "runc",
@@ -60,17 +65,23 @@ impl PodmanNet {
         let listen = |a: Ipv4Addr| {
             Peer::listen(SocketAddr::from((a, 0))).map_err(|e| format!("peer on {a}: {e}"))
         };
+        let target = |path: &str, endpoint| NetTarget {
+            path: path.into(),
+            endpoint,
+        };
         if self.host_network {
             podman.extend(["--network".into(), "host".into()]);
             let p = listen(Ipv4Addr::LOCALHOST)?;
-            wargs.extend(["--net-dial".into(), format!("loopback={}", p.addr())]);
+            wcfg.net_targets
+                .push(target("loopback", NetEndpoint::Dial(p.addr())));
             peers.push(p);
         } else {
             let gw = self
                 .gateway
                 .ok_or("podman's default network has no gateway")?;
             let p = listen(gw)?;
-            wargs.extend(["--net-dial".into(), format!("bridge={}", p.addr())]);
+            wcfg.net_targets
+                .push(target("bridge", NetEndpoint::Dial(p.addr())));
             peers.push(p);
             let hport = std::net::TcpListener::bind((gw, 0))
                 .and_then(|l| l.local_addr())
@@ -79,7 +90,8 @@ impl PodmanNet {
             let cport = isolation::net::PROBE_PORT;
             podman.extend(["-p".into(), format!("{gw}:{hport}:{cport}")]);
             peers.push(Peer::dial(SocketAddr::from((gw, hport))));
-            wargs.extend(["--net-accept".into(), format!("bridge+nat={cport}")]);
+            wcfg.net_targets
+                .push(target("bridge+nat", NetEndpoint::Accept(cport)));
         }
         podman.extend([
             "-v".into(),
@@ -88,7 +100,7 @@ impl PodmanNet {
             self.rootfs.display().to_string(),
             "/isolab-workload".into(),
         ]);
-        podman.extend(wargs);
+        podman.extend(wcfg.to_args());
         let out = run_bounded(&podman, self.timeout)?;
         drop(peers);
         isolation::parse_results(&out).map_err(|e| e.to_string())
@@ -177,8 +189,7 @@ pub fn prepare(rootfs: &Path, timeout: Duration) -> (Vec<PodmanNet>, Vec<Subject
             gateway: default_gateway(),
             timeout,
         };
-        let trial: Vec<String> = TRIAL.map(String::from).to_vec();
-        match p.run(&trial) {
+        match p.run(&trial()) {
             Ok(lines) if !lines.iter().any(|l| l.probe == "net") => statuses.push(status(
                 name,
                 Status::Failed,

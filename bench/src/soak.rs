@@ -239,7 +239,8 @@ pub const ARENA_MAPPINGS_SLACK: i64 = 8;
 const SAMPLES: usize = 5;
 
 fn invocation() -> Invocation {
-    Invocation::Probes(vec!["ready".into()])
+    // No probes: the workload prints its ready line and exits.
+    Invocation::Probes(workload::args::Config::default())
 }
 
 fn limits() -> Limits {

@@ -19,6 +19,8 @@ use crate::syscall::Linux;
 /// Message kinds from child to parent.
 pub(crate) const MSG_ERROR: u32 = 2;
 pub(crate) const MSG_EXEC: u32 = 3;
+/// Create mode: set-up done, waiting to be detached and started.
+pub(crate) const MSG_READY: u32 = 4;
 
 /// Steps of the child, as reported in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub(crate) enum Step {
     Signals,
     Seccomp,
     Exec,
+    Terminal,
+    AwaitStart,
 }
 
 /// Mount steps are reported as `MOUNT_BASE + index into the plan`.
@@ -75,6 +79,8 @@ impl Step {
             16 => "reset signal handlers",
             17 => "install the seccomp filter",
             18 => return format!("execute {program}"),
+            19 => "set up the terminal (pty, console socket, controlling terminal)",
+            20 => "wait for start",
             _ => "an unknown step",
         };
         s.to_string()
@@ -128,6 +134,13 @@ pub(crate) struct ChildConfig {
     pub program: CString,
     pub argv: Vec<*const libc::c_char>,
     pub envp: Vec<*const libc::c_char>,
+    pub umask: Option<u32>,
+    /// Where to send a new pty's master (-1: no terminal).
+    pub console_socket: RawFd,
+    /// (rows, columns) of the terminal; (0, 0) leaves the default.
+    pub console_size: (u16, u16),
+    /// Create mode: the listening socket `start` connects to (-1: none).
+    pub start_gate: RawFd,
 }
 
 pub(crate) fn mono_ns() -> u64 {
@@ -139,12 +152,14 @@ pub(crate) fn mono_ns() -> u64 {
 }
 
 fn send(sock: RawFd, r: Report) {
-    // SAFETY: Report is plain data; a short or failed write only loses the report.
+    // SAFETY: Report is plain data; a short or failed send only loses the
+    // report (MSG_NOSIGNAL: a peer that went away raises no SIGPIPE).
     unsafe {
-        libc::write(
+        libc::send(
             sock,
             (&r as *const Report).cast(),
             std::mem::size_of::<Report>(),
+            libc::MSG_NOSIGNAL,
         )
     };
 }
@@ -169,17 +184,7 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
     // message wakes the runtime, which competes with us for a CPU.
     let started_ns = mono_ns();
     if let Err((step, e)) = setup_and_exec(cfg, started_ns) {
-        send(
-            cfg.sock,
-            Report {
-                kind: MSG_ERROR,
-                step,
-                errno: e.raw_os_error().unwrap_or(0),
-                mono_ns: mono_ns(),
-                started_ns,
-                _pad: 0,
-            },
-        );
+        send(cfg.sock, error_report(step, &e, started_ns));
     }
     // SAFETY: leave without running any destructor or atexit handler of the parent's copy.
     unsafe { libc::_exit(127) }
@@ -195,7 +200,70 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
     configure_veth(&go)?;
     set_limits_and_ids(cfg)?;
     lock_down(cfg)?;
+    if cfg.start_gate >= 0 {
+        let conn = await_start(cfg, started_ns)?;
+        install_seccomp(cfg)?;
+        let err = exec(cfg, started_ns);
+        // Nobody reads the sync socket any more: `start` learns of the failure.
+        if let Err((step, e)) = &err {
+            send(conn, error_report(*step, e, started_ns));
+        }
+        return err;
+    }
+    install_seccomp(cfg)?;
     exec(cfg, started_ns)
+}
+
+fn error_report(step: u32, e: &io::Error, started_ns: u64) -> Report {
+    Report {
+        kind: MSG_ERROR,
+        step,
+        errno: e.raw_os_error().unwrap_or(0),
+        mono_ns: mono_ns(),
+        started_ns,
+        _pad: 0,
+    }
+}
+
+/// Create mode: reports ready, waits until the runtime has recorded the
+/// container and let go of it (or died: then init exits, leaving nothing),
+/// then blocks until `start` connects. Returns the connection.
+fn await_start(cfg: &ChildConfig, started_ns: u64) -> Result<RawFd, (u32, io::Error)> {
+    send(
+        cfg.sock,
+        Report {
+            kind: MSG_READY,
+            mono_ns: mono_ns(),
+            started_ns,
+            ..Report::default()
+        },
+    );
+    let mut b = 0u8;
+    // SAFETY: reading one byte into a local.
+    if unsafe { libc::read(cfg.sock, (&mut b as *mut u8).cast(), 1) } != 1 {
+        // SAFETY: as in child_main.
+        unsafe { libc::_exit(126) };
+    }
+    loop {
+        // SAFETY: accept4 on our listening socket; no peer address wanted.
+        let fd = unsafe {
+            libc::accept4(
+                cfg.start_gate,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: closing our own listening socket: one start only.
+            unsafe { libc::close(cfg.start_gate) };
+            return Ok(fd);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err((Step::AwaitStart as u32, e));
+        }
+    }
 }
 
 /// In a new user namespace, waits until the runtime has written the id maps.
@@ -231,12 +299,23 @@ fn connect_stdio(cfg: &ChildConfig) -> StepResult {
                 .map_err(at(Step::Stdio))?;
         }
     }
-    // SAFETY: close_range only closes fds; sock is kept.
-    unsafe {
-        libc::syscall(libc::SYS_close_range, 3u32, (cfg.sock - 1) as u32, 0u32);
-        libc::syscall(libc::SYS_close_range, (cfg.sock + 1) as u32, u32::MAX, 0u32);
-    }
+    close_all_but([cfg.sock, cfg.start_gate, cfg.console_socket]);
     Ok(())
+}
+
+/// Closes every fd from 3 up except those in `keep` (negative entries are ignored).
+fn close_all_but(mut keep: [RawFd; 3]) {
+    keep.sort_unstable();
+    let mut from = 3u32;
+    for k in keep.into_iter().filter(|k| *k >= 3) {
+        if (k as u32) > from {
+            // SAFETY: close_range only closes fds.
+            unsafe { libc::syscall(libc::SYS_close_range, from, k as u32 - 1, 0u32) };
+        }
+        from = k as u32 + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
 }
 
 /// Session, hostname, filesystem, loopback and cgroup namespace.
@@ -244,6 +323,7 @@ fn isolate(cfg: &ChildConfig) -> StepResult {
     // Own session: a terminal's Ctrl-C reaches the runtime, which forwards it.
     // SAFETY: no arguments.
     os(unsafe { libc::setsid() } as libc::c_long).map_err(at(Step::Setsid))?;
+
     if let Some(h) = &cfg.hostname {
         let b = h.as_bytes();
         // SAFETY: pointer and length of a live buffer.
@@ -251,6 +331,9 @@ fn isolate(cfg: &ChildConfig) -> StepResult {
             .map_err(at(Step::Hostname))?;
     }
     rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
+    if cfg.console_socket >= 0 {
+        crate::console::attach(cfg.console_socket, cfg.console_size).map_err(at(Step::Terminal))?;
+    }
     if cfg.loopback {
         crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
     }
@@ -320,28 +403,40 @@ fn set_limits_and_ids(cfg: &ChildConfig) -> StepResult {
     Ok(())
 }
 
-/// Parent-death signal, capabilities, working directory, no_new_privs,
-/// signal dispositions and, last, the seccomp filters.
+/// Parent-death signal, capabilities, working directory, umask,
+/// no_new_privs and signal dispositions.
 fn lock_down(cfg: &ChildConfig) -> StepResult {
     // If the runtime is killed outright, the container dies with it instead of
     // running on unsupervised (set after the uid change, which would clear it).
-    // SAFETY: prctl with integers.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    // A created container outlives its runtime by design: until it is let go
+    // it exits when the sync socket closes instead.
+    if cfg.start_gate < 0 {
+        // SAFETY: prctl with integers.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
+    }
+    if let Some(mask) = cfg.umask {
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
     capabilities::apply_sets(&cfg.caps).map_err(at(Step::Capabilities))?;
     // SAFETY: valid C string.
     os(unsafe { libc::chdir(cfg.cwd.as_ptr()) } as libc::c_long).map_err(at(Step::Cwd))?;
     if cfg.no_new_privs {
         crate::security::set_no_new_privs().map_err(at(Step::NoNewPrivs))?;
     }
-    reset_signals().map_err(at(Step::Signals))?;
+    reset_signals().map_err(at(Step::Signals))
+}
+
+/// The seccomp filters, last before exec.
+fn install_seccomp(cfg: &ChildConfig) -> StepResult {
     for f in &cfg.seccomp {
         seccompiler::apply_filter(f).map_err(|e| {
             let errno = match e {

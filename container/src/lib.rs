@@ -15,6 +15,8 @@
 //! failure as (step, errno) over a socket and execs the program as PID 1.
 
 pub mod cgroup;
+pub mod clean;
+mod console;
 mod error;
 mod init;
 pub mod mounts;
@@ -27,10 +29,13 @@ pub mod security;
 mod signals;
 pub mod spec;
 pub mod syscall;
+mod sysctl;
 pub mod validate;
 
 pub use cgroup::{CgroupChoice, CgroupPlacement, CgroupStats, DeviceRule};
 pub use error::{Error, Result};
-pub use process::{ExitStatus, RunReport, Running, Timestamps, run, spawn};
-pub use spec::{ContainerSpec, Hardening, NetMode, Resources, RootSpec, Stdio, Volume};
+pub use process::{
+    Detached, ExitStatus, RunReport, Running, Timestamps, run, spawn, start_outcome,
+};
+pub use spec::{ContainerSpec, Hardening, Lifecycle, NetMode, Resources, RootSpec, Stdio, Volume};
 pub use validate::MIN_MEMORY_BYTES;

@@ -67,8 +67,35 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Loads `dir/config.json` and returns the equivalent spec (root relative to `dir`).
-pub fn load_bundle(dir: &Path) -> Result<ContainerSpec> {
+/// Who reads the bundle: `isolab run --bundle`, or the OCI runtime command
+/// line, which handles a terminal and a custom seccomp profile itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Run,
+    Runtime,
+}
+
+/// A bundle as the OCI runtime command line reads it: the spec, plus the
+/// parts the runtime layer handles (see `runtime/`).
+#[derive(Debug, Clone)]
+pub struct RuntimeBundle {
+    /// The container to create.
+    pub spec: ContainerSpec,
+    /// The whole config, typed (annotations, terminal, seccomp profile…).
+    pub config: oci_spec::runtime::Spec,
+}
+
+/// Loads `dir/config.json` for the OCI runtime: like [`load_bundle`], but
+/// `process.terminal` and `linux.seccomp` are left to the caller (the spec's
+/// seccomp stays on with the default filter until the caller replaces it).
+pub fn load_runtime_bundle(dir: &Path) -> Result<RuntimeBundle> {
+    let (value, config) = read_config(dir)?;
+    let spec = map_config(dir, &value, Reader::Runtime)?;
+    Ok(RuntimeBundle { spec, config })
+}
+
+/// Reads and schema-checks `dir/config.json`.
+fn read_config(dir: &Path) -> Result<(Value, oci_spec::runtime::Spec)> {
     let path = dir.join("config.json");
     let text = std::fs::read(&path).map_err(|source| Error::BundleConfigUnreadable {
         path: path.clone(),
@@ -80,12 +107,23 @@ pub fn load_bundle(dir: &Path) -> Result<ContainerSpec> {
     };
     let value: Value = serde_json::from_slice(&text).map_err(malformed)?;
     // Schema check: types and required fields, by the oci-spec model.
-    let _: oci_spec::runtime::Spec = serde_json::from_value(value.clone()).map_err(malformed)?;
+    let typed: oci_spec::runtime::Spec =
+        serde_json::from_value(value.clone()).map_err(malformed)?;
+    Ok((value, typed))
+}
+
+/// Loads `dir/config.json` and returns the equivalent spec (root relative to `dir`).
+pub fn load_bundle(dir: &Path) -> Result<ContainerSpec> {
+    let (value, _) = read_config(dir)?;
     from_value(dir, &value)
 }
 
 /// Maps an already parsed config (see [`load_bundle`]).
 pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
+    map_config(dir, v, Reader::Run)
+}
+
+fn map_config(dir: &Path, v: &Value, reader: Reader) -> Result<ContainerSpec> {
     let top = obj(v, "config")?;
     only(
         top,
@@ -102,7 +140,7 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     )?;
     // Sections are checked in this order, so the first problem reported is the same.
     let root = map_root(top, dir)?;
-    let process = process_section(top)?;
+    let process = process_section(top, reader)?;
     let mut spec = map_process(process, root.rootfs)?;
     spec.readonly_root = root.readonly;
     spec.no_new_privs = process
@@ -132,7 +170,7 @@ pub fn from_value(dir: &Path, v: &Value) -> Result<ContainerSpec> {
     spec.namespaces.time = false;
     spec.seccomp = false;
     if let Some(linux) = top.get("linux") {
-        map_linux(obj(linux, "linux")?, &mut spec)?;
+        map_linux(obj(linux, "linux")?, &mut spec, reader)?;
     } else {
         return Err(unsupported(
             "linux",
@@ -177,7 +215,7 @@ fn map_root(top: &Map<String, Value>, dir: &Path) -> Result<Root> {
 }
 
 /// `process`, checked for fields isolab cannot honour.
-fn process_section(top: &Map<String, Value>) -> Result<&Map<String, Value>> {
+fn process_section(top: &Map<String, Value>, reader: Reader) -> Result<&Map<String, Value>> {
     let process = obj(
         top.get("process")
             .ok_or_else(|| unsupported("process", "is required"))?,
@@ -201,7 +239,7 @@ fn process_section(top: &Map<String, Value>) -> Result<&Map<String, Value>> {
             "oomScoreAdj",
         ],
     )?;
-    if process.get("terminal").and_then(Value::as_bool) == Some(true) {
+    if reader == Reader::Run && process.get("terminal").and_then(Value::as_bool) == Some(true) {
         return Err(unsupported(
             "process.terminal",
             "isolab has no console pty; set it to false",
@@ -239,12 +277,15 @@ fn map_user(user: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
         "process.user",
         &["uid", "gid", "additionalGids", "umask", "username"],
     )?;
-    if !is_empty(user.get("umask")) {
-        return Err(unsupported(
-            "process.user.umask",
-            "isolab does not set a umask",
-        ));
-    }
+    spec.umask = match user.get("umask") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| unsupported("process.user.umask", "must be a mode from 0 to 0777"))?
+                as u32,
+        ),
+    };
     spec.uid = id(user.get("uid"), "process.user.uid")?;
     spec.gid = id(user.get("gid"), "process.user.gid")?;
     spec.additional_gids = user
@@ -384,8 +425,15 @@ fn positive(v: Option<&Value>, field: &'static str) -> Result<Option<i64>> {
 }
 
 /// `linux`: refusals first, then namespaces, paths and resources.
-fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
-    reject_linux_fields(linux)?;
+fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec, reader: Reader) -> Result<()> {
+    reject_linux_fields(linux, reader)?;
+    spec.sysctls = linux
+        .get("sysctl")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
     // Without a profile of its own the bundle gets the default filter.
     spec.seccomp = true;
     if let Some(p) = linux.get("rootfsPropagation").and_then(Value::as_str)
@@ -400,6 +448,11 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
     if !spec.namespaces.uts && !spec.hostname.is_empty() {
         return Err(unsupported("hostname", "needs a uts namespace"));
     }
+    spec.cgroup_path = linux
+        .get("cgroupsPath")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
     spec.masked_paths = strings(linux.get("maskedPaths"));
     spec.readonly_paths = strings(linux.get("readonlyPaths"));
     if let Some(res) = linux.get("resources") {
@@ -409,7 +462,7 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()>
 }
 
 /// Unknown `linux` fields, and known ones isolab does not implement, when set.
-fn reject_linux_fields(linux: &Map<String, Value>) -> Result<()> {
+fn reject_linux_fields(linux: &Map<String, Value>, reader: Reader) -> Result<()> {
     only(
         linux,
         "linux",
@@ -428,13 +481,7 @@ fn reject_linux_fields(linux: &Map<String, Value>) -> Result<()> {
             "mountLabel",
         ],
     )?;
-    for f in [
-        "uidMappings",
-        "gidMappings",
-        "sysctl",
-        "devices",
-        "mountLabel",
-    ] {
+    for f in ["uidMappings", "gidMappings", "devices", "mountLabel"] {
         if !is_empty(linux.get(f)) {
             return Err(unsupported(
                 &format!("linux.{f}"),
@@ -442,7 +489,7 @@ fn reject_linux_fields(linux: &Map<String, Value>) -> Result<()> {
             ));
         }
     }
-    if !is_empty(linux.get("seccomp")) {
+    if reader == Reader::Run && !is_empty(linux.get("seccomp")) {
         return Err(unsupported(
             "linux.seccomp",
             "custom seccomp profiles are not supported; remove it and isolab installs its default filter",
@@ -507,14 +554,18 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
         let m = obj(m, "linux.resources.memory")?;
         only(m, "linux.resources.memory", &["limit", "swap"])?;
         let limit = positive(m.get("limit"), "linux.resources.memory.limit")?;
-        if let Some(swap) = m.get("swap").and_then(Value::as_i64)
-            && Some(swap) != limit
-        {
-            return Err(unsupported(
-                "linux.resources.memory.swap",
-                "isolab always sets swap equal to the memory limit",
-            ));
-        }
+        spec.resources.memory_swap = match m.get("swap").and_then(Value::as_i64) {
+            None => None,
+            Some(-1) => Some(u64::MAX),
+            Some(s) if limit.is_some_and(|l| s >= l) => Some(s as u64),
+            Some(s) => {
+                return Err(Error::InvalidSpec {
+                    field: "linux.resources.memory.swap",
+                    value: s.to_string(),
+                    reason: "must be -1 (unlimited) or at least the memory limit (it counts memory plus swap)".into(),
+                });
+            }
+        };
         spec.resources.memory = limit.map(|l| l as u64);
     }
     if let Some(c) = res.get("cpu") {

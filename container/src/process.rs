@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::{CgroupManager, CgroupStats};
-use crate::init::{self, ChildConfig, Go, MSG_ERROR, MSG_EXEC, Report};
+use crate::init::{self, ChildConfig, Go, MSG_ERROR, MSG_EXEC, MSG_READY, Report};
 use crate::net::Veth;
 use crate::signals::SignalGuard;
 use crate::spec::{ContainerSpec, NetMode, Stdio};
@@ -168,6 +168,8 @@ pub struct Running {
     forward_signals: bool,
     capture_limit: usize,
     notes: Vec<String>,
+    /// The sync socket, kept for [`Running::detach`].
+    sock: OwnedFd,
 }
 
 impl std::fmt::Debug for Running {
@@ -241,7 +243,14 @@ fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
     let (cgroup, rootless_note) = if spec.user_namespace {
         crate::rootless::cgroup(spec)?
     } else {
-        let mut m = crate::cgroup::manager_for(&spec.cgroup, spec.cgroup_placement)?;
+        let mut m = match &spec.cgroup_path {
+            Some(path) => crate::cgroup::manager_named(
+                &spec.cgroup,
+                crate::cgroup::CgroupPlacement::HierarchyRoot,
+                path.trim_start_matches('/'),
+            )?,
+            None => crate::cgroup::manager_for(&spec.cgroup, spec.cgroup_placement)?,
+        };
         m.create(&spec.resources, spec.devices.as_deref())?;
         (m, None)
     };
@@ -253,10 +262,10 @@ fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
         crate::spec::RootSpec::Minimal { .. } => Staging::owned(staging_dir()?),
     };
     let plan = rootfs::plan(spec, &staging.path)?;
-    let seccomp = if spec.seccomp {
-        security::seccomp::default_filters()?
-    } else {
-        Vec::new()
+    let seccomp = match (&spec.seccomp_filters, spec.seccomp) {
+        (_, false) => Vec::new(),
+        (Some(custom), true) => custom.0.clone(),
+        (None, true) => security::seccomp::default_filters()?,
     };
     Ok(Prepared {
         staging,
@@ -436,9 +445,13 @@ fn child_config(
         program: std::mem::take(&mut exec.program),
         argv: c_ptrs(&exec.argv),
         envp: c_ptrs(&exec.env),
+        umask: spec.umask,
+        console_socket: spec.lifecycle.console_socket.unwrap_or(-1),
+        console_size: spec.lifecycle.console_size.unwrap_or((0, 0)),
+        start_gate: spec.lifecycle.start_gate.unwrap_or(-1),
     };
-    // The sync socket must not land on 0..2, where stdio goes.
-    if cfg.sock < 3 {
+    // The sync socket and the start gate must not land on 0..2, where stdio goes.
+    if cfg.sock < 3 || (0..3).contains(&cfg.start_gate) || (0..3).contains(&cfg.console_socket) {
         return Err(Error::host(
             "sync socket",
             io::Error::from_raw_os_error(libc::EBADF),
@@ -474,6 +487,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     }
     cfg.argv.clear();
     cfg.envp.clear();
+    crate::sysctl::write(child.pid, &spec.sysctls)?;
 
     drop(cgroup_files);
     let veth = (spec.net == NetMode::Veth)
@@ -505,6 +519,7 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         forward_signals: spec.forward_signals,
         capture_limit: spec.capture_limit,
         notes: cgroup_notes,
+        sock: parent_sock,
     })
 }
 
@@ -674,6 +689,26 @@ fn release(sock: &OwnedFd, veth: Option<&Veth>) -> Result<()> {
     Ok(())
 }
 
+/// What a created container's init sent over the start connection before
+/// closing it: nothing when the program is executing, otherwise the report
+/// of the step that failed (its seccomp filters or the `execve`).
+pub fn start_outcome(received: &[u8]) -> Result<()> {
+    if received.len() < std::mem::size_of::<Report>() {
+        return Ok(());
+    }
+    // SAFETY: Report is plain data of this size; read_unaligned copes with any alignment.
+    let r: Report = unsafe { std::ptr::read_unaligned(received.as_ptr().cast()) };
+    let step = if r.step == init::Step::Exec as u32 {
+        "execute the program"
+    } else {
+        "install the seccomp filter"
+    };
+    Err(Error::Setup {
+        step: step.into(),
+        source: io::Error::from_raw_os_error(r.errno),
+    })
+}
+
 /// Reads one report from the sync socket; `None` when the child closed it.
 fn read_report(sock: &OwnedFd) -> io::Result<Option<Report>> {
     let mut r = Report::default();
@@ -765,6 +800,11 @@ fn await_exec(
             MSG_EXEC => {
                 times.child_started = Some(clock.at(r.started_ns));
                 times.exec = Some(clock.at(r.mono_ns));
+            }
+            // Create mode: init waits for start; `exec` stays unset.
+            MSG_READY => {
+                times.child_started = Some(clock.at(r.started_ns));
+                return Ok(times);
             }
             MSG_ERROR => return Err(setup_failed(spec, child, &r, plan, program)),
             _ => {}
@@ -883,7 +923,51 @@ fn wait_readable(fd: RawFd, deadline: Instant) -> bool {
     }
 }
 
+/// A created container let go by [`Running::detach`]: its init waits for
+/// `start` and outlives this process; its cgroup stays until it is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detached {
+    /// Host pid of the container's init.
+    pub pid: i32,
+    /// Its cgroup directories, to remove when the container is deleted.
+    pub cgroup_paths: Vec<PathBuf>,
+}
+
 impl Running {
+    /// Lets go of a container spawned with a start gate
+    /// ([`crate::spec::Lifecycle::start_gate`]): init stops watching for this
+    /// process's exit and waits for `start`; nothing is removed on drop.
+    pub fn detach(mut self) -> Result<Detached> {
+        // SAFETY: one byte from a static buffer; MSG_NOSIGNAL: no SIGPIPE.
+        let n = unsafe {
+            libc::send(
+                self.sock.as_raw_fd(),
+                b"d".as_ptr().cast(),
+                1,
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n != 1 {
+            return Err(Error::host(
+                "let the created container go",
+                io::Error::last_os_error(),
+            ));
+        }
+        // Nobody here waits for init any more: its reaper is our subreaper.
+        self.child.reaped = true;
+        let detached = Detached {
+            pid: self.child.pid,
+            cgroup_paths: self.cgroup.paths(),
+        };
+        // The cgroup belongs to the container now (`delete` removes it); the
+        // manager's drop would remove it with this process's exit.
+        std::mem::forget(std::mem::replace(
+            &mut self.cgroup,
+            Box::new(crate::cgroup::NoCgroup),
+        ));
+        Ok(detached)
+    }
+
     /// Host pid of the container's init.
     pub fn pid(&self) -> i32 {
         self.child.pid

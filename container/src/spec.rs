@@ -166,6 +166,9 @@ pub struct Resources {
     pub cpus: Option<f64>,
     /// Maximum number of tasks.
     pub pids: Option<u64>,
+    /// Memory plus swap in bytes (OCI `memory.swap`; `u64::MAX`: unlimited
+    /// swap). Unset: equal to `memory`, so the container cannot use swap.
+    pub memory_swap: Option<u64>,
 }
 
 /// The namespaces a container gets (mount and pid are always new).
@@ -201,6 +204,24 @@ pub struct Rlimit {
     pub soft: u64,
     /// Hard limit.
     pub hard: u64,
+}
+
+/// How the spawn fits an OCI runtime's create/start split (see `runtime/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lifecycle {
+    /// Create mode: a listening unix socket. After its set-up, init reports
+    /// ready ([`crate::spawn`] returns), waits for [`crate::Running::detach`],
+    /// then blocks in `accept` on this socket until a `start` connects, and
+    /// only then installs its seccomp filters and executes the program. A
+    /// failed `execve` is reported over the accepted connection.
+    pub start_gate: Option<RawFd>,
+    /// OCI `process.terminal`: a connected unix socket. Init opens a pty in
+    /// the container's own `devpts` (after `pivot_root`), sends the master
+    /// over this socket (`SCM_RIGHTS`, as runc does), and makes the slave its
+    /// standard streams and controlling terminal.
+    pub console_socket: Option<RawFd>,
+    /// The terminal's size (rows, columns), with `console_socket`.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Everything about one container run.
@@ -273,6 +294,21 @@ pub struct ContainerSpec {
     /// A new user namespace with the caller's uid and gid mapped to 0 inside
     /// (see [`crate::rootless`]); on by default when the caller is not root.
     pub user_namespace: bool,
+    /// File mode creation mask of the program (unchanged when `None`).
+    pub umask: Option<u32>,
+    /// Namespaced sysctls (`net.*` needs a network namespace, `kernel.shm*`,
+    /// `kernel.msg*`, `kernel.sem` and `fs.mqueue.*` an IPC namespace), written
+    /// by the runtime from inside the container's namespaces before init goes on.
+    pub sysctls: Vec<(String, String)>,
+    /// Seccomp filters that replace the default policy when [`ContainerSpec::seccomp`] is on
+    /// (an OCI profile compiled by the caller), installed in order.
+    pub seccomp_filters: Option<crate::security::seccomp::Filters>,
+    /// The groups' path below each hierarchy's root (OCI `linux.cgroupsPath`,
+    /// as runc's cgroupfs manager reads it), instead of a fresh name below the
+    /// caller's group.
+    pub cgroup_path: Option<String>,
+    /// Create/start split and terminal (OCI runtimes only).
+    pub lifecycle: Lifecycle,
 }
 
 impl ContainerSpec {
@@ -338,6 +374,11 @@ impl ContainerSpec {
             capture_limit: DEFAULT_CAPTURE_LIMIT,
             hardening: Hardening::default(),
             user_namespace: crate::rootless::needed(),
+            umask: None,
+            sysctls: Vec::new(),
+            seccomp_filters: None,
+            cgroup_path: None,
+            lifecycle: Lifecycle::default(),
         }
     }
 

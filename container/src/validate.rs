@@ -136,6 +136,23 @@ pub fn spec(spec: &ContainerSpec) -> Result<()> {
     if let Some(e) = spec.env.iter().find(|e| !e.contains('=')) {
         return Err(invalid("env", e, "must be KEY=VALUE"));
     }
+    if let Some(p) = &spec.cgroup_path {
+        let rel = p.trim_start_matches('/');
+        if rel.is_empty()
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(invalid(
+                "cgroup_path",
+                p,
+                "must be a path of named components below the hierarchy root",
+            ));
+        }
+    }
+    for (key, value) in &spec.sysctls {
+        sysctl(spec, key, value)?;
+    }
     for v in &spec.volumes {
         if !v.host.exists() {
             return Err(Error::BadVolume {
@@ -143,6 +160,40 @@ pub fn spec(spec: &ContainerSpec) -> Result<()> {
                 reason: format!("host path {} does not exist", v.host.display()),
             });
         }
+    }
+    Ok(())
+}
+
+/// A sysctl the container's own namespaces scope (others would change the
+/// host), with a name that stays below `/proc/sys` and a one-line value.
+fn sysctl(spec: &ContainerSpec, key: &str, value: &str) -> Result<()> {
+    let name_ok = !key.is_empty()
+        && key.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+    if !name_ok {
+        return Err(invalid("sysctl", key, "is not a sysctl name"));
+    }
+    let ipc = key.starts_with("kernel.shm")
+        || key.starts_with("kernel.msg")
+        || key == "kernel.sem"
+        || key.starts_with("fs.mqueue.");
+    let scoped = if key.starts_with("net.") {
+        spec.net != crate::spec::NetMode::Host
+    } else {
+        ipc && spec.namespaces.ipc
+    };
+    if !scoped {
+        return Err(invalid(
+            "sysctl",
+            key,
+            "is not scoped by a namespace of this container (net.* needs a network namespace, IPC sysctls an IPC namespace; others would change the host)",
+        ));
+    }
+    if value.contains('\n') || value.contains('\0') {
+        return Err(invalid("sysctl", value, "must be one line"));
     }
     Ok(())
 }

@@ -9,13 +9,14 @@ use std::time::Instant;
 use container::{ContainerSpec, ExitStatus, RootSpec, Stdio, Volume};
 
 use super::child::{is_ready_line, vm_hwm_bytes};
+use super::disk::seen_as;
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
 };
 use crate::artifacts;
 
-/// Where `Limits::io_target` appears inside the container.
+/// Where the probes' io target appears inside the container.
 pub const IO_MOUNT: &str = "/io";
 
 /// Runs invocations in isolab's container runtime.
@@ -47,22 +48,22 @@ pub fn spec_for(
     rootfs: Option<&Path>,
     bundle: Option<&Path>,
 ) -> Result<ContainerSpec, IsolationError> {
-    let (mut spec, mut args) = match bundle {
+    let (mut spec, args) = match bundle {
         Some(dir) => bundle_spec(invocation, dir)?,
         None => host_spec(invocation, rootfs)?,
     };
-    if let Some(target) = &limits.io_target {
-        let (with_mount, inside) = mount_io_target(spec, target);
-        spec = with_mount;
-        if matches!(invocation, Invocation::Probes(_))
-            && !args
-                .iter()
-                .any(|a| a == "--io-target" || a.starts_with("--io-target="))
-        {
-            args.push("--io-target".into());
-            args.push(inside.display().to_string());
+    let args = match invocation {
+        Invocation::Probes(cfg) => {
+            let mut inside = None;
+            if let Some(target) = &cfg.io_target {
+                let (with_mount, path) = mount_io_target(spec, Path::new(target));
+                spec = with_mount;
+                inside = Some(path.display().to_string());
+            }
+            seen_as(cfg, inside).to_args()
         }
-    }
+        Invocation::Program { .. } => args.unwrap_or_default(),
+    };
     spec.args = args;
     spec.stdout = Stdio::Piped;
     spec.stderr = Stdio::Piped;
@@ -83,9 +84,9 @@ pub fn spec_for(
 fn bundle_spec(
     invocation: &Invocation,
     dir: &Path,
-) -> Result<(ContainerSpec, Vec<String>), IsolationError> {
+) -> Result<(ContainerSpec, Option<Vec<String>>), IsolationError> {
     Ok(match invocation {
-        Invocation::Probes(probes) => {
+        Invocation::Probes(_) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
             let spec = container::oci::load_bundle(dir)?
@@ -95,17 +96,17 @@ fn bundle_spec(
                     guest: "/isolab-workload".into(),
                     readonly: true,
                 });
-            (spec, probes.clone())
+            (spec, None)
         }
         // No program: the bundle's own process.args, as `runc run` does.
         Invocation::Program { program, .. } if program.is_empty() => {
             let spec = container::oci::load_bundle(dir)?;
             let args = spec.args.clone();
-            (spec, args)
+            (spec, Some(args))
         }
         Invocation::Program { program, args } => (
             container::oci::load_bundle(dir)?.program(program.as_str()),
-            args.clone(),
+            Some(args.clone()),
         ),
     })
 }
@@ -115,9 +116,9 @@ fn bundle_spec(
 fn host_spec(
     invocation: &Invocation,
     rootfs: Option<&Path>,
-) -> Result<(ContainerSpec, Vec<String>), IsolationError> {
+) -> Result<(ContainerSpec, Option<Vec<String>>), IsolationError> {
     Ok(match invocation {
-        Invocation::Probes(probes) => {
+        Invocation::Probes(_) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
             let spec = match rootfs {
@@ -131,7 +132,7 @@ fn host_spec(
                 }
                 None => ContainerSpec::minimal(&bin),
             };
-            (spec, probes.clone())
+            (spec, None)
         }
         Invocation::Program { program, args } => {
             let spec = match rootfs {
@@ -145,7 +146,7 @@ fn host_spec(
                     s
                 }
             };
-            (spec, args.clone())
+            (spec, Some(args.clone()))
         }
     })
 }
@@ -188,6 +189,20 @@ impl Isolation for Container {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
+        // The network and the `net` probe's peers live until the run ends;
+        // the probe's configuration is pointed at the peers.
+        let wants_peer = matches!(invocation, Invocation::Probes(c) if crate::net::wants_peer(c));
+        let network = match (self.net, wants_peer) {
+            (None, false) => None,
+            (choice, _) => Some(crate::net::container_network(choice.unwrap_or_default())?),
+        };
+        let pointed = match (invocation, network.as_ref().filter(|_| wants_peer)) {
+            (Invocation::Probes(cfg), Some((_, peers))) => {
+                Some(Invocation::Probes(peers.point(cfg)))
+            }
+            _ => None,
+        };
+        let invocation = pointed.as_ref().unwrap_or(invocation);
         let mut spec = spec_for(
             invocation,
             limits,
@@ -200,15 +215,6 @@ impl Isolation for Container {
             spec.stdin = Stdio::Inherit;
             spec.stdout = Stdio::Inherit;
             spec.stderr = Stdio::Inherit;
-        }
-        // The network and the `net` probe's peers live until the run ends.
-        let wants_peer = matches!(invocation, Invocation::Probes(a) if crate::net::wants_peer(a));
-        let network = match (self.net, wants_peer) {
-            (None, false) => None,
-            (choice, _) => Some(crate::net::container_network(choice.unwrap_or_default())?),
-        };
-        if let Some((_, peers)) = network.as_ref().filter(|_| wants_peer) {
-            spec.args.extend(peers.args.iter().cloned());
         }
         tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
         let mut running = match &network {

@@ -1,14 +1,16 @@
-//! The virtio-blk disk a VM's `io` probe runs on: the same request (size,
-//! target) as the native and container runs, met on the host side. Shared
-//! by both VM backends, so the guest's disk is sized by `--io-size` and
-//! lives where `--io-target` says, whichever guest runs.
+//! The `io` probe's target, one path for every backend: the configuration's
+//! `io_target` is a place on this host and `io_size` the bytes the probe
+//! needs. Native passes both as they are; the container binds the target in
+//! and names it by its path inside ([`seen_as`]); both VM backends meet the
+//! request with a virtio-blk disk of `io_size` bytes ([`io_request`],
+//! [`prepare_disk`]) where the target says, and the guest sees only that disk.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use workload::args::{self, Command, Probe};
+use workload::args::{Config, Probe};
 
 use super::IsolationError;
 
@@ -40,15 +42,21 @@ impl Disk {
     }
 }
 
-/// What the `io` probe needs from the host, when the arguments run it: its
-/// size in bytes and the `--io-target` named among the probe arguments.
-pub fn io_request(probes: &[String]) -> Option<(u64, Option<PathBuf>)> {
-    match args::parse(probes.iter().map(String::as_str)) {
-        Ok(Command::Run(cfg)) if cfg.probes.contains(&Probe::Io) => {
-            Some((cfg.io_size, cfg.io_target.map(PathBuf::from)))
-        }
-        // A bad command line is the guest's to report, like any workload's.
-        _ => None,
+/// What the `io` probe needs from the host, when the configuration runs it:
+/// its size in bytes and the host-side target.
+pub fn io_request(cfg: &Config) -> Option<(u64, Option<PathBuf>)> {
+    cfg.probes
+        .contains(&Probe::Io)
+        .then(|| (cfg.io_size, cfg.io_target.as_ref().map(PathBuf::from)))
+}
+
+/// The configuration as the child or guest sees it: the same, but with the
+/// io target named by its path there (`None`: the platform's default, which
+/// on the tiny guest is its disk).
+pub fn seen_as(cfg: &Config, target: Option<String>) -> Config {
+    Config {
+        io_target: target,
+        ..cfg.clone()
     }
 }
 

@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::progress::Progress;
 
 /// The committed kernel configuration fragment.
 pub const CONFIG_FRAGMENT: &str = include_str!("../../guest/linux/isolab.config");
@@ -225,7 +226,7 @@ impl KernelBuild {
     /// Builds the kernel unless it is cached; returns the cached files.
     /// `progress` shows the current step and make's latest line; it is only
     /// touched, never finished, so the caller decides how it ends.
-    pub fn build(&self, progress: &ProgressBar) -> Result<KernelArtifacts, KernelError> {
+    pub fn build(&self, progress: &dyn Progress) -> Result<KernelArtifacts, KernelError> {
         let entry = self.entry_dir()?;
         if let Some(done) = read_entry(&entry) {
             tracing::info!(dir = %entry.display(), "guest kernel cached");
@@ -248,7 +249,7 @@ impl KernelBuild {
             )))?;
         let src = self.unpack(work.path(), progress)?;
         self.configure(&src, work.path(), progress)?;
-        progress.set_message("make vmlinux bzImage");
+        progress.message("make vmlinux bzImage");
         let jobs = format!("-j{}", self.jobs.max(1));
         run_step(&src, "make", &[&jobs, "vmlinux", "bzImage"], progress)?;
 
@@ -288,14 +289,14 @@ impl KernelBuild {
         })
     }
 
-    fn unpack(&self, work: &Path, progress: &ProgressBar) -> Result<PathBuf, KernelError> {
+    fn unpack(&self, work: &Path, progress: &dyn Progress) -> Result<PathBuf, KernelError> {
         if !self.source.is_file() {
             return Err(KernelError::SourceMissing {
                 path: self.source.clone(),
                 hint: INSTALL_HINT,
             });
         }
-        progress.set_message(format!("unpacking {}", self.source.display()));
+        progress.message(&format!("unpacking {}", self.source.display()));
         let tarball = self.source.to_string_lossy().into_owned();
         run_step(work, "tar", &["-xJf", &tarball], progress)?;
         // The tarball holds one top-level directory (linux-source-6.1/).
@@ -315,13 +316,13 @@ impl KernelBuild {
         &self,
         src: &Path,
         work: &Path,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<(), KernelError> {
-        progress.set_message("make tinyconfig");
+        progress.message("make tinyconfig");
         run_step(src, "make", &["tinyconfig"], progress)?;
         let fragment = work.join("isolab.config");
         fs::write(&fragment, &self.fragment).map_err(io_err("writing the config fragment"))?;
-        progress.set_message("merging guest/linux/isolab.config");
+        progress.message("merging guest/linux/isolab.config");
         let frag = fragment.to_string_lossy().into_owned();
         run_step(
             src,
@@ -329,7 +330,7 @@ impl KernelBuild {
             &["-m", ".config", &frag],
             progress,
         )?;
-        progress.set_message("make olddefconfig");
+        progress.message("make olddefconfig");
         run_step(src, "make", &["olddefconfig"], progress)?;
         let config = fs::read_to_string(src.join(".config")).map_err(io_err("reading .config"))?;
         let dropped = dropped_options(&self.fragment, &config);
@@ -462,7 +463,7 @@ fn run_step(
     dir: &Path,
     program: &str,
     args: &[&str],
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<(), KernelError> {
     let step = std::iter::once(program)
         .chain(args.iter().copied())
@@ -495,8 +496,7 @@ fn run_step(
     {
         let shown = line.trim();
         if !shown.is_empty() {
-            progress.set_message(shown.to_string());
-            progress.inc(1);
+            progress.step(shown);
         }
         if tail.len() == TAIL_LINES {
             tail.pop_front();
@@ -578,7 +578,7 @@ pub fn cached_path() -> Result<Option<KernelArtifacts>, KernelError> {
 }
 
 /// Builds the project kernel with the defaults (for `isolab kernel build`).
-pub fn build(progress: &ProgressBar) -> Result<KernelArtifacts, KernelError> {
+pub fn build(progress: &dyn Progress) -> Result<KernelArtifacts, KernelError> {
     KernelBuild::default().build(progress)
 }
 

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use workload::args::Config;
 use workload::schema::ResultLine;
 
 pub mod artifacts;
@@ -24,6 +25,7 @@ pub mod nanos;
 pub mod native;
 pub mod net;
 pub mod netpeer;
+pub mod progress;
 pub mod vm_linux;
 pub mod vm_tiny;
 
@@ -66,8 +68,12 @@ impl std::fmt::Display for IsolationKind {
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
-    /// The isolab workload with these probe arguments (e.g. `["cpu", "mem"]`).
-    Probes(Vec<String>),
+    /// The isolab workload with this configuration, parsed once by the caller
+    /// with the workload's own parser. Its `io_target` is a path on this host;
+    /// each backend shows the guest or container its own view of it
+    /// ([`disk`] for the VMs), and [`workload::args::Config::to_args`] makes
+    /// the child's or guest's argv.
+    Probes(workload::args::Config),
     /// An arbitrary program (resolved inside the isolation's root) and its arguments.
     Program {
         /// Program path or name.
@@ -86,8 +92,6 @@ pub struct Limits {
     pub cpus: Option<f64>,
     /// Wall-clock limit for the whole run.
     pub timeout: Duration,
-    /// Host file or directory the `io` probe targets (bind-mounted / virtio-blk backed).
-    pub io_target: Option<PathBuf>,
 }
 
 impl Default for Limits {
@@ -96,7 +100,6 @@ impl Default for Limits {
             memory: None,
             cpus: None,
             timeout: Duration::from_secs(120),
-            io_target: None,
         }
     }
 }
@@ -261,6 +264,16 @@ pub trait Isolation {
     /// fails is an `Ok` outcome with a non-success [`Exit`]; `Err` means the run
     /// could not be carried out.
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError>;
+}
+
+impl Invocation {
+    /// The probes with this command line, parsed by the workload's own parser
+    /// (`["cpu", "--reps", "3"]`); a bad word is the parser's error.
+    pub fn probes<'a>(
+        args: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Invocation, workload::args::ArgError> {
+        Config::from_args(args).map(Invocation::Probes)
+    }
 }
 
 /// Parses the workload's stdout into result lines. Lines that are not JSON

@@ -25,25 +25,14 @@ impl Native {
     }
 }
 
-/// The program and arguments for `invocation`, plus notes for the user.
-fn command_line(
-    invocation: &Invocation,
-    limits: &Limits,
-) -> Result<(String, Vec<String>), IsolationError> {
+/// The program and arguments for `invocation`: the workload sees the io
+/// target at the same path as this host does.
+fn command_line(invocation: &Invocation) -> Result<(String, Vec<String>), IsolationError> {
     Ok(match invocation {
-        Invocation::Probes(probes) => {
+        Invocation::Probes(cfg) => {
             let bin = artifacts::workload_binary()
                 .map_err(|e| IsolationError::BadInput(e.to_string()))?;
-            let mut args = probes.clone();
-            if let Some(target) = &limits.io_target
-                && !args
-                    .iter()
-                    .any(|a| a == "--io-target" || a.starts_with("--io-target="))
-            {
-                args.push("--io-target".into());
-                args.push(target.display().to_string());
-            }
-            (bin.display().to_string(), args)
+            (bin.display().to_string(), cfg.to_args())
         }
         Invocation::Program { program, args } => (program.clone(), args.clone()),
     })
@@ -55,13 +44,19 @@ impl Isolation for Native {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let (program, mut args) = command_line(invocation, limits)?;
-        // Held for the run: the `net` probe's peer, on loopback.
+        // Held for the run: the `net` probe's peer, on loopback, and the
+        // configuration pointed at it.
         let peers = match invocation {
-            Invocation::Probes(a) if super::net::wants_peer(a) => Some(super::net::native_peers()?),
+            Invocation::Probes(cfg) if super::net::wants_peer(cfg) => {
+                Some(super::net::native_peers()?)
+            }
             _ => None,
         };
-        args.extend(peers.iter().flat_map(|p| p.args.iter().cloned()));
+        let pointed = match (invocation, &peers) {
+            (Invocation::Probes(cfg), Some(p)) => Some(Invocation::Probes(p.point(cfg))),
+            _ => None,
+        };
+        let (program, args) = command_line(pointed.as_ref().unwrap_or(invocation))?;
         let mut notes = Vec::new();
         if limits.memory.is_some() {
             notes.push("native runs do not enforce a memory limit".to_string());

@@ -1,7 +1,8 @@
 //! What the backends do for the `net` probe: start its peer on the host
 //! side ([`crate::netpeer`]), make the container's network, and tell the
-//! workload where the peer is (`--net-dial PATH=ADDR:PORT`,
-//! `--net-accept PATH=PORT`), each path named for the route it takes.
+//! workload where the peer is (typed [`NetTarget`]s in its `net_targets`,
+//! `--net-dial PATH=ADDR:PORT` / `--net-accept PATH=PORT` on its command
+//! line), each path named for the route it takes.
 //!
 //! | isolation | path | how |
 //! | --- | --- | --- |
@@ -13,7 +14,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use container::net::{Network, NetworkSpec};
-use workload::args::{Command, Probe};
+use workload::args::{Config, NetEndpoint, NetTarget, Probe};
 
 use crate::IsolationError;
 use crate::netpeer::Peer;
@@ -49,56 +50,39 @@ impl ContainerNet {
     }
 }
 
-/// True when `args` run the `net` probe and name no peer: the backend must
-/// start one. (Arguments that do not parse are left to the workload.)
-pub fn wants_peer(args: &[String]) -> bool {
-    match workload::args::parse(args.iter().map(String::as_str)) {
-        Ok(Command::Run(cfg)) => cfg.probes.contains(&Probe::Net) && cfg.net_targets.is_empty(),
-        _ => false,
-    }
+/// True when `cfg` runs the `net` probe and names no peer: the backend must
+/// start one.
+pub fn wants_peer(cfg: &Config) -> bool {
+    cfg.probes.contains(&Probe::Net) && cfg.net_targets.is_empty()
 }
 
-/// The workload arguments without the `net` probe and its options, for an
-/// isolation that has no network path to a host-side peer; `None` when
-/// there is no `net` probe to remove. `Err(reason)` when `net` was the
-/// only probe.
-pub fn without_net(args: &[String], reason: &str) -> Option<Result<Vec<String>, String>> {
-    let mut out = Vec::new();
-    let mut found = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "net" {
-            found = true;
-        } else if let Some(opt) = a.strip_prefix("--net-") {
-            // `--net-x=v` carries its value; `--net-x v` takes the next word.
-            if !opt.contains('=') {
-                it.next();
-            }
-        } else {
-            out.push(a.clone());
-        }
-    }
-    if !found {
+/// The configuration without the `net` probe, its targets and its options
+/// back at their defaults, for an isolation that has no network path to a
+/// host-side peer; `None` when there is no `net` probe to remove.
+/// `Err(reason)` when `net` was the only probe.
+pub fn without_net(cfg: &Config, reason: &str) -> Option<Result<Config, String>> {
+    if !cfg.probes.contains(&Probe::Net) {
         return None;
     }
-    let other_probe = match workload::args::parse(out.iter().map(String::as_str)) {
-        Ok(Command::Run(cfg)) => !cfg.probes.is_empty(),
-        Err(workload::args::ArgError::NoProbes) => false,
-        _ => true,
-    };
-    Some(if other_probe {
-        Ok(out)
-    } else {
+    let defaults = Config::default();
+    let mut out = cfg.clone();
+    out.probes.retain(|p| *p != Probe::Net);
+    out.net_targets.clear();
+    out.net_round_trips = defaults.net_round_trips;
+    out.net_stream_size = defaults.net_stream_size;
+    Some(if out.probes.is_empty() {
         Err(reason.to_string())
+    } else {
+        Ok(out)
     })
 }
 
-/// The peers of one run and the arguments that point the probe at them;
+/// The peers of one run and the targets that point the probe at them;
 /// the peers stop when this is dropped.
 #[derive(Debug, Default)]
 pub struct NetPeers {
-    /// Workload arguments to append.
-    pub args: Vec<String>,
+    /// Targets to append to the workload's `net_targets`.
+    pub targets: Vec<NetTarget>,
     peers: Vec<Peer>,
 }
 
@@ -109,10 +93,19 @@ impl NetPeers {
                 context: format!("start the net probe's peer on {bind}"),
                 source,
             })?;
-        self.args.push("--net-dial".into());
-        self.args.push(format!("{path}={}", peer.addr()));
+        self.targets.push(NetTarget {
+            path: path.to_string(),
+            endpoint: NetEndpoint::Dial(peer.addr()),
+        });
         self.peers.push(peer);
         Ok(())
+    }
+
+    /// `cfg` pointed at these peers: their targets appended to its own.
+    pub fn point(&self, cfg: &Config) -> Config {
+        let mut out = cfg.clone();
+        out.net_targets.extend(self.targets.iter().cloned());
+        out
     }
 
     /// Connections the peers served to the end.
@@ -140,8 +133,10 @@ pub fn container_network(choice: ContainerNet) -> Result<(Network, NetPeers), Is
         if let Some((host_port, cport)) = b.published {
             p.peers
                 .push(Peer::dial(SocketAddr::from((b.gateway, host_port))));
-            p.args.push("--net-accept".into());
-            p.args.push(format!("bridge+nat={cport}"));
+            p.targets.push(NetTarget {
+                path: "bridge+nat".to_string(),
+                endpoint: NetEndpoint::Accept(cport),
+            });
         }
     }
     Ok((network, p))
@@ -149,35 +144,35 @@ pub fn container_network(choice: ContainerNet) -> Result<(Network, NetPeers), Is
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn cfg(s: &str) -> Config {
+        Config::from_args(s.split_whitespace()).unwrap()
     }
 
     #[test]
     fn a_peer_is_started_only_for_net_without_one() {
-        assert!(wants_peer(&words("net --reps 2")));
-        assert!(wants_peer(&words("cpu net")));
-        assert!(!wants_peer(&words("cpu io")));
-        assert!(!wants_peer(&words("all")));
-        assert!(!wants_peer(&words("net --net-dial x=10.0.0.1:9")));
-        assert!(!wants_peer(&words("net --bogus")));
+        assert!(wants_peer(&cfg("net --reps 2")));
+        assert!(wants_peer(&cfg("cpu net")));
+        assert!(!wants_peer(&cfg("cpu io")));
+        assert!(!wants_peer(&cfg("all")));
+        assert!(!wants_peer(&cfg("net --net-dial x=10.0.0.1:9")));
     }
 
     #[test]
     fn net_is_removed_with_its_options() {
         let r = without_net(
-            &words("cpu net --net-round-trips 5 --reps 2 --net-stream-size=1M"),
+            &cfg("cpu net --net-round-trips 5 --reps 2 --net-stream-size=1M --net-accept p=9"),
             "x",
         );
-        assert_eq!(r, Some(Ok(words("cpu --reps 2"))));
-        assert_eq!(without_net(&words("cpu --reps 2"), "x"), None);
+        assert_eq!(r, Some(Ok(cfg("cpu --reps 2"))));
+        assert_eq!(without_net(&cfg("cpu --reps 2"), "x"), None);
         assert_eq!(
-            without_net(&words("net --reps 2"), "why"),
+            without_net(&cfg("net --reps 2"), "why"),
             Some(Err("why".into()))
         );
-        assert_eq!(without_net(&words("net"), "why"), Some(Err("why".into())));
+        assert_eq!(without_net(&cfg("net"), "why"), Some(Err("why".into())));
     }
 
     #[test]
@@ -191,9 +186,27 @@ mod tests {
     }
 
     #[test]
-    fn the_native_peer_is_on_loopback() {
+    fn the_native_peer_is_on_loopback_and_appended_to_the_config() {
         let p = native_peers().unwrap();
-        assert_eq!(p.args[0], "--net-dial");
-        assert!(p.args[1].starts_with("loopback=127.0.0.1:"), "{:?}", p.args);
+        assert_eq!(p.targets.len(), 1);
+        assert_eq!(p.targets[0].path, "loopback");
+        assert!(
+            matches!(p.targets[0].endpoint, NetEndpoint::Dial(a)
+                if a.ip() == Ipv4Addr::LOCALHOST && a.port() != 0),
+            "{:?}",
+            p.targets
+        );
+        let own = NetTarget::parse("x=10.0.0.1:9", false).unwrap();
+        let base = Config {
+            net_targets: vec![own.clone()],
+            ..cfg("net")
+        };
+        let pointed = p.point(&base);
+        assert_eq!(pointed.net_targets, [own, p.targets[0].clone()]);
+        let args = pointed.to_args();
+        assert!(
+            args.iter().any(|a| a.starts_with("loopback=127.0.0.1:")),
+            "{args:?}"
+        );
     }
 }

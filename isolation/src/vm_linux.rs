@@ -15,7 +15,7 @@ use microvm::boot::linux::{CmdlineBuilder, LinuxBoot};
 use microvm::outcome::VmTimings;
 use microvm::{GuestImage, VmConfig, VmExit, VmOutcome};
 
-use super::disk::{Disk, io_request, prepare_disk};
+use super::disk::{Disk, io_request, prepare_disk, seen_as};
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
@@ -128,7 +128,7 @@ pub fn prepare(
         kernel.display()
     )];
 
-    let disk = io_disk(invocation, limits)?;
+    let disk = io_disk(invocation)?;
     if let Some(d) = &disk {
         notes.push(format!("io disk: {} as /dev/vda", d.describe()));
     }
@@ -176,14 +176,12 @@ pub fn prepare(
     })
 }
 
-/// The io probe's disk, on the host side as for every isolation; `None`
-/// for a program or when no io probe was asked for.
-fn io_disk(invocation: &Invocation, limits: &Limits) -> Result<Option<Disk>, IsolationError> {
+/// The io probe's disk of `--io-size` bytes, on the host side as for every
+/// isolation; `None` for a program or when no io probe was asked for.
+fn io_disk(invocation: &Invocation) -> Result<Option<Disk>, IsolationError> {
     Ok(match invocation {
-        Invocation::Probes(args) => io_request(args)
-            .map(|(size, named)| {
-                prepare_disk(limits.io_target.as_deref().or(named.as_deref()), size)
-            })
+        Invocation::Probes(cfg) => io_request(cfg)
+            .map(|(size, target)| prepare_disk(target.as_deref(), size))
             .transpose()?,
         Invocation::Program { .. } => None,
     })
@@ -200,12 +198,10 @@ fn guest_cmdline(
         .quiet(vm.quiet)
         .params(&vm.extra_cmdline);
     let (busybox, program) = match invocation {
-        Invocation::Probes(args) => {
-            let mut args = without_io_target(args);
-            if has_disk {
-                args.extend(["--io-target".to_string(), GUEST_DISK.to_string()]);
-            }
-            builder = builder.init_args(args);
+        Invocation::Probes(cfg) => {
+            // The guest sees only its own disk, whatever the host's target was.
+            let target = has_disk.then(|| GUEST_DISK.to_string());
+            builder = builder.init_args(seen_as(cfg, target).to_args());
             (None, false)
         }
         Invocation::Program { program, args } => {
@@ -227,21 +223,6 @@ fn guest_cmdline(
         .build()
         .map_err(|e| IsolationError::BadInput(e.to_string()))?;
     Ok((cmdline, busybox, program))
-}
-
-/// The probe arguments without any `--io-target`: the guest sees only its
-/// own disk, whatever the host-side target was.
-fn without_io_target(args: &[String]) -> Vec<String> {
-    let mut out = Vec::with_capacity(args.len() + 2);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--io-target" {
-            it.next();
-        } else if !a.starts_with("--io-target=") {
-            out.push(a.clone());
-        }
-    }
-    out
 }
 
 /// Busybox and its applet names, for running arbitrary programs.

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use microvm::outcome::DiskMode;
+use workload::args::Config;
 use workload::schema::ResultLine;
 
-use super::disk::{Disk, io_request, prepare_disk};
+use super::disk::{Disk, io_request, prepare_disk, seen_as};
 use super::{
     Accounting, BootTimes, Exit, Invocation, Isolation, IsolationError, IsolationKind, Limits,
     Outcome, parse_results,
@@ -51,8 +52,10 @@ impl VmTiny {
     }
 }
 
-/// The guest's command line: the probe arguments, space separated.
-fn cmdline(probes: &[String]) -> Result<String, IsolationError> {
+/// The guest's command line: the configuration's arguments, space
+/// separated. The guest's io target is its disk, whatever the host's was.
+fn cmdline(cfg: &Config) -> Result<String, IsolationError> {
+    let probes = seen_as(cfg, None).to_args();
     if let Some(bad) = probes.iter().find(|a| a.chars().any(char::is_whitespace)) {
         return Err(IsolationError::BadInput(format!(
             "the tiny guest splits its arguments at spaces, so {bad:?} cannot be passed"
@@ -138,8 +141,8 @@ impl Isolation for VmTiny {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let probes = match invocation {
-            Invocation::Probes(p) => p,
+        let cfg = match invocation {
+            Invocation::Probes(cfg) => cfg,
             Invocation::Program { program, .. } => {
                 return Err(IsolationError::BadInput(format!(
                     "the tiny guest runs only the isolab probes, not programs such as {program:?}; \
@@ -150,8 +153,8 @@ impl Isolation for VmTiny {
         // No NIC driver in the tiny guest: the `net` probe is left out, and said so.
         let mut net_note = None;
         let stripped;
-        let probes = match crate::net::without_net(probes, TINY_NO_NET) {
-            None => probes,
+        let cfg = match crate::net::without_net(cfg, TINY_NO_NET) {
+            None => cfg,
             Some(Ok(rest)) => {
                 net_note = Some(format!("net probe not run: {TINY_NO_NET}"));
                 stripped = rest;
@@ -164,7 +167,7 @@ impl Isolation for VmTiny {
                 });
             }
         };
-        let cmdline = cmdline(probes)?;
+        let cmdline = cmdline(cfg)?;
         let elf = self.image()?;
         hostcaps::kvm::device_usable().map_err(|reason| IsolationError::Unsupported {
             kind: IsolationKind::VmTiny,
@@ -179,12 +182,8 @@ impl Isolation for VmTiny {
             ));
         }
         // Owned here, so the temporary file goes away on every path out.
-        // The host side of `--io-target`: the limits' target, else the one
-        // among the probe arguments (the guest itself only sees its disk).
-        let disk = io_request(probes)
-            .map(|(size, named)| {
-                prepare_disk(limits.io_target.as_deref().or(named.as_deref()), size)
-            })
+        let disk = io_request(cfg)
+            .map(|(size, target)| prepare_disk(target.as_deref(), size))
             .transpose()?;
 
         let mut config = microvm::VmConfig::tiny(elf, cmdline);
@@ -227,26 +226,36 @@ mod tests {
     use std::path::Path;
 
     #[test]
-    fn io_size_and_target_are_taken_from_the_probe_arguments() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    fn io_size_and_target_are_taken_from_the_config() {
+        let cfg = |a: &[&str]| Config::from_args(a.iter().copied()).unwrap();
         assert_eq!(
-            io_request(&args(&["io", "--io-size", "8M"])),
+            io_request(&cfg(&["io", "--io-size", "8M"])),
             Some((8 << 20, None))
         );
         assert_eq!(
-            io_request(&args(&["all", "--io-size", "2M", "--io-target", "/d"])),
+            io_request(&cfg(&["all", "--io-size", "2M", "--io-target", "/d"])),
             Some((2 << 20, Some(PathBuf::from("/d"))))
         );
-        assert_eq!(io_request(&args(&["cpu"])), None);
-        assert_eq!(io_request(&args(&["io", "--no-such-option"])), None);
+        assert_eq!(io_request(&cfg(&["cpu", "--io-target", "/d"])), None);
     }
 
     #[test]
-    fn arguments_with_spaces_are_refused() {
-        let e = cmdline(&["cpu".into(), "--io-target".into(), "/a b".into()]).unwrap_err();
-        assert!(e.to_string().contains("\"/a b\""), "{e}");
+    fn the_guest_sees_its_disk_not_the_host_target() {
+        let cfg = |a: &[&str]| Config::from_args(a.iter().copied()).unwrap();
         assert_eq!(
-            cmdline(&["cpu".into(), "--reps".into(), "3".into()]).unwrap(),
+            cmdline(&cfg(&[
+                "cpu",
+                "io",
+                "--io-target",
+                "/a b",
+                "--io-size",
+                "2M"
+            ]))
+            .unwrap(),
+            "cpu io --io-size 2M"
+        );
+        assert_eq!(
+            cmdline(&cfg(&["cpu", "--reps", "3"])).unwrap(),
             "cpu --reps 3"
         );
     }

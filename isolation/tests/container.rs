@@ -2,14 +2,13 @@
 //! Root is required (skip otherwise, or fail under CI with ISOLAB_REQUIRE=root).
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::{assert_io_size, probes};
 use std::time::Duration;
 
 use isolation::container::Container;
 use isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
-
-fn probes(args: &[&str]) -> Invocation {
-    Invocation::Probes(args.iter().map(|s| s.to_string()).collect())
-}
 
 fn limits() -> Limits {
     Limits {
@@ -41,8 +40,12 @@ fn probes_run_in_the_container_with_boot_time_and_accounting() {
         "--fsync-ops",
         "4",
     ]);
+    let Invocation::Probes(mut cfg) = inv else {
+        unreachable!()
+    };
+    cfg.io_target = Some(dir.path().display().to_string());
+    let inv = Invocation::Probes(cfg);
     let lim = Limits {
-        io_target: Some(dir.path().to_path_buf()),
         memory: Some(256 << 20),
         ..limits()
     };
@@ -50,6 +53,8 @@ fn probes_run_in_the_container_with_boot_time_and_accounting() {
     let console = String::from_utf8_lossy(&o.console);
     assert_eq!(o.exit, Exit::Exited { code: 0 }, "console: {console}");
     assert_eq!(o.kind, IsolationKind::Container);
+    // --io-size honoured: every io line moved 2 MiB.
+    assert_io_size(&o, 2 << 20);
     let seen: Vec<&str> = o.results.iter().map(|r| r.probe.as_str()).collect();
     assert!(
         seen.contains(&"ready") && seen.contains(&"cpu") && seen.contains(&"io"),

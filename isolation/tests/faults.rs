@@ -8,23 +8,22 @@
 //! `cargo build --bin isolab`); they skip with that reason when it is missing.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::probes;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use container::{CgroupChoice, ContainerSpec};
 use isolation::clean::{self, Leftovers};
-use isolation::{Invocation, Isolation, IsolationError, IsolationKind, Limits, Outcome};
+use isolation::{Isolation, IsolationError, IsolationKind, Limits, Outcome};
 
 /// The tests here count cgroups and temp files of this process, so they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn probes(args: &[&str]) -> Invocation {
-    Invocation::Probes(args.iter().map(|s| s.to_string()).collect())
 }
 
 fn limits() -> Limits {
@@ -79,22 +78,28 @@ fn leftovers_of(pid: u32) -> Leftovers {
             == Some(pid as i32)
     };
     Leftovers {
+        container: container::clean::Leftovers {
+            cgroups: all.container.cgroups.into_iter().filter(mine).collect(),
+            staging: all.container.staging.into_iter().filter(mine).collect(),
+            veths: all
+                .container
+                .veths
+                .into_iter()
+                .filter(|v| container::clean::veth_owner(v) == Some(pid as i32))
+                .collect(),
+            net: all
+                .container
+                .net
+                .into_iter()
+                .filter(|l| {
+                    use container::net::leftovers::{Leftover, Names};
+                    let (Leftover::Netns(n) | Leftover::Link(n) | Leftover::Chain(n)) = l;
+                    Names::parse(n).is_some_and(|(p, _)| p == pid as i32)
+                })
+                .collect(),
+        },
         cgroups: all.cgroups.into_iter().filter(mine).collect(),
         temp: all.temp.into_iter().filter(mine).collect(),
-        veths: all
-            .veths
-            .into_iter()
-            .filter(|v| clean::veth_pid(v) == Some(pid as i32))
-            .collect(),
-        net: all
-            .net
-            .into_iter()
-            .filter(|l| {
-                use container::net::leftovers::{Leftover, Names};
-                let (Leftover::Netns(n) | Leftover::Link(n) | Leftover::Chain(n)) = l;
-                Names::parse(n).is_some_and(|(p, _)| p == pid as i32)
-            })
-            .collect(),
     }
 }
 
@@ -191,8 +196,11 @@ fn killed_runtime_leaves_what_isolab_clean_removes() {
 
     // What the dead runtime left: its cgroup(s) and the staging directory.
     let left = leftovers_of(pid);
-    assert!(left.cgroups.contains(&group), "{left:?}");
-    assert!(!left.temp.is_empty(), "no staging directory left? {left:?}");
+    assert!(left.container.cgroups.contains(&group), "{left:?}");
+    assert!(
+        !left.container.staging.is_empty(),
+        "no staging directory left? {left:?}"
+    );
     let orphans = procs.iter().filter(|p| alive(**p)).count();
     println!(
         "after SIGKILL of the runtime: {left:?}; {orphans} of {} container processes still running",
@@ -249,7 +257,7 @@ fn killed_net_run_leaves_a_network_that_isolab_clean_removes() {
     let left = leftovers_of(pid);
     // The namespace, the bridge (the veth pairs may go with the namespace
     // once its last process dies) and both nat chains.
-    let shown: Vec<String> = left.net.iter().map(|l| l.to_string()).collect();
+    let shown: Vec<String> = left.container.net.iter().map(|l| l.to_string()).collect();
     for want in [&names.netns, &names.bridge, &names.chain, &names.post_chain] {
         assert!(
             shown.iter().any(|s| s.ends_with(want.as_str())),
@@ -263,7 +271,11 @@ fn killed_net_run_leaves_a_network_that_isolab_clean_removes() {
         text.contains(&format!("removed network namespace {}", names.netns)),
         "{text}"
     );
-    assert!(leftovers_of(pid).net.is_empty(), "{:?}", leftovers_of(pid));
+    assert!(
+        leftovers_of(pid).container.net.is_empty(),
+        "{:?}",
+        leftovers_of(pid)
+    );
     for link in [&names.veth, &names.bridge, &names.port] {
         assert!(
             !std::path::Path::new("/sys/class/net").join(link).exists(),
@@ -376,14 +388,21 @@ fn a_full_disk_as_the_io_target_is_a_clean_failure() {
     }
     let full = FullDisk::mount();
     let roomy = tempfile::tempdir().unwrap();
-    let io = probes(&["io", "--io-size", "4M", "--reps", "1"]);
+    let io_on = |dir: &std::path::Path| {
+        let target = dir.display().to_string();
+        probes(&[
+            "io",
+            "--io-size",
+            "4M",
+            "--reps",
+            "1",
+            "--io-target",
+            &target,
+        ])
+    };
     for kind in kinds {
         let b = backend(kind);
-        let on_full = Limits {
-            io_target: Some(full.dir.path().to_path_buf()),
-            ..limits()
-        };
-        let r = b.run(&io, &on_full);
+        let r = b.run(&io_on(full.dir.path()), &limits());
         println!("{kind} on a full disk: {}", describe(&r).trim());
         // Either the run reports the failure (non-zero exit) or refuses it with an error; never success.
         assert!(
@@ -404,11 +423,7 @@ fn a_full_disk_as_the_io_target_is_a_clean_failure() {
             full.entries()
         );
         // The same probe on a disk with room works right after.
-        let on_roomy = Limits {
-            io_target: Some(roomy.path().to_path_buf()),
-            ..limits()
-        };
-        let r = b.run(&io, &on_roomy);
+        let r = b.run(&io_on(roomy.path()), &limits());
         assert!(
             matches!(&r, Ok(o) if o.exit.success()),
             "{kind}: the next io run failed: {}",

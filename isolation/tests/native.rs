@@ -1,6 +1,9 @@
 //! End-to-end tests of the native isolation with the real static workload.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::{assert_io_size, console, limits_s, probes};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -8,19 +11,12 @@ use isolation::native::Native;
 use isolation::{Exit, Invocation, Isolation, IsolationKind, Limits};
 use workload::kernels::cpu::{CpuParams, checksum};
 
-fn probes(args: &[&str]) -> Invocation {
-    Invocation::Probes(args.iter().map(|s| s.to_string()).collect())
-}
-
-fn limits(timeout_s: u64) -> Limits {
-    Limits {
-        timeout: Duration::from_secs(timeout_s),
-        ..Limits::default()
-    }
-}
-
-fn console(o: &isolation::Outcome) -> String {
-    String::from_utf8_lossy(&o.console).into_owned()
+fn with_io_target(inv: Invocation, target: &std::path::Path) -> Invocation {
+    let Invocation::Probes(mut cfg) = inv else {
+        panic!("not probes")
+    };
+    cfg.io_target = Some(target.display().to_string());
+    Invocation::Probes(cfg)
 }
 
 #[test]
@@ -49,12 +45,11 @@ fn all_probes_run_end_to_end_with_the_in_process_checksum() {
         "--idle-ms",
         "50",
     ]);
-    let lim = Limits {
-        io_target: Some(dir.path().to_path_buf()),
-        ..limits(120)
-    };
-    let o = Native::new().run(&inv, &lim).unwrap();
+    let inv = with_io_target(inv, dir.path());
+    let o = Native::new().run(&inv, &limits_s(120)).unwrap();
     assert_eq!(o.exit, Exit::Exited { code: 0 }, "console: {}", console(&o));
+    // --io-size honoured: every io line moved 2 MiB.
+    assert_io_size(&o, 2 << 20);
     assert_eq!(o.kind, IsolationKind::Native);
 
     let mut seen: Vec<&str> = o.results.iter().map(|r| r.probe.as_str()).collect();
@@ -107,9 +102,16 @@ fn all_probes_run_end_to_end_with_the_in_process_checksum() {
 
 #[test]
 fn bad_probe_name_exits_non_zero_with_a_clear_message() {
-    let o = Native::new()
-        .run(&probes(&["cpu", "frobnicate"]), &limits(30))
-        .unwrap();
+    // A typed invocation cannot carry a bad probe name; the workload's own
+    // refusal is checked by running it as a program.
+    let e = Invocation::probes(["cpu", "frobnicate"]).unwrap_err();
+    assert!(e.to_string().contains("frobnicate"), "{e}");
+    let workload = isolation::artifacts::workload_binary().unwrap();
+    let inv = Invocation::Program {
+        program: workload.display().to_string(),
+        args: vec!["cpu".into(), "frobnicate".into()],
+    };
+    let o = Native::new().run(&inv, &limits_s(30)).unwrap();
     assert_eq!(o.exit, Exit::Exited { code: 2 });
     assert!(
         console(&o).contains("unknown probe \"frobnicate\""),
@@ -123,13 +125,8 @@ fn bad_probe_name_exits_non_zero_with_a_clear_message() {
 #[test]
 fn unwritable_io_target_is_a_clear_error() {
     let target = PathBuf::from("/proc/isolab-no-such-target");
-    let lim = Limits {
-        io_target: Some(target.clone()),
-        ..limits(30)
-    };
-    let o = Native::new()
-        .run(&probes(&["io", "--io-size", "1M"]), &lim)
-        .unwrap();
+    let inv = with_io_target(probes(&["io", "--io-size", "1M"]), &target);
+    let o = Native::new().run(&inv, &limits_s(30)).unwrap();
     assert_eq!(o.exit, Exit::Exited { code: 1 });
     let msg = console(&o);
     assert!(
@@ -221,7 +218,7 @@ fn arbitrary_program_exit_code_and_output() {
         program: "/bin/sh".into(),
         args: vec!["-c".into(), "echo hello; echo oops >&2; exit 3".into()],
     };
-    let o = Native::new().run(&inv, &limits(30)).unwrap();
+    let o = Native::new().run(&inv, &limits_s(30)).unwrap();
     assert_eq!(o.exit, Exit::Exited { code: 3 });
     assert_eq!(o.stdout, b"hello\n");
     assert_eq!(o.console, b"oops\n");
@@ -234,7 +231,7 @@ fn missing_program_is_an_error_naming_it() {
         program: "/nonexistent/isolab-prog".into(),
         args: vec![],
     };
-    let e = Native::new().run(&inv, &limits(30)).unwrap_err();
+    let e = Native::new().run(&inv, &limits_s(30)).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/isolab-prog"), "{e}");
 }
 
@@ -244,6 +241,6 @@ fn signaled_program_is_reported_as_such() {
         program: "/bin/sh".into(),
         args: vec!["-c".into(), "kill -9 $$".into()],
     };
-    let o = Native::new().run(&inv, &limits(30)).unwrap();
+    let o = Native::new().run(&inv, &limits_s(30)).unwrap();
     assert_eq!(o.exit, Exit::Signaled { signal: 9 });
 }

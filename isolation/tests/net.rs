@@ -8,6 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use isolation::{BackendOptions, Invocation, IsolationKind, Limits, Outcome};
+use workload::args::{Config, Probe};
 use workload::schema::ResultLine;
 use workload::stats::median;
 
@@ -65,11 +66,16 @@ fn own_loopback() -> (f64, f64) {
 }
 
 fn run(kind: IsolationKind) -> Outcome {
-    let args = ["net", "--reps", "3", "--net-round-trips", "1000"];
+    let cfg = Config {
+        probes: vec![Probe::Net],
+        reps: 3,
+        net_round_trips: 1000,
+        ..Config::default()
+    };
     let backend = isolation::backend_with(kind, &BackendOptions::default()).unwrap();
     let o = backend
         .run(
-            &Invocation::Probes(args.iter().map(|s| s.to_string()).collect()),
+            &Invocation::Probes(cfg),
             &Limits {
                 timeout: Duration::from_secs(60),
                 ..Limits::default()

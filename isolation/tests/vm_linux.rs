@@ -6,6 +6,9 @@
 //! `linux-guest` capability and skip with the reason elsewhere.
 #![allow(clippy::unwrap_used)] // a test (or bench) fails by panicking
 
+mod common;
+
+use common::{assert_io_size, console, limits_s};
 use std::time::Duration;
 
 use isolation::vm_linux::{self, VmLinux};
@@ -30,10 +33,7 @@ fn unsupported_host_refuses_with_the_reason() {
         return;
     };
     let err = VmLinux::new()
-        .run(
-            &Invocation::Probes(vec!["ready".into()]),
-            &Limits::default(),
-        )
+        .run(&Invocation::probes(["ready"]).unwrap(), &Limits::default())
         .unwrap_err();
     match err {
         IsolationError::Unsupported { kind, reason } => {
@@ -59,13 +59,14 @@ fn prepared_guest_boots_the_real_kernel_as_far_as_this_host_allows() {
         timeout: Duration::from_secs(240),
         ..Limits::default()
     };
-    let inv = Invocation::Probes(vec!["ready".into(), "cpu".into()]);
+    let inv = Invocation::probes(["ready", "cpu"]).unwrap();
     let p = vm_linux::prepare(&VmLinux::new(), &inv, &limits, cache.path()).unwrap();
     let out = vm_linux::interpret(&p, microvm::run(&p.config).unwrap()).unwrap();
     let console = String::from_utf8_lossy(&out.console);
     assert!(console.contains("Command line: console=ttyS0"), "{console}");
     assert!(
-        console.contains("isolab.vm -- ready cpu"),
+        // `ready` always runs first, so the typed configuration does not name it.
+        console.contains("isolab.vm -- cpu"),
         "probe arguments missing:\n{console}"
     );
     assert!(console.contains("BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable"));
@@ -92,12 +93,20 @@ fn full_boot_runs_every_probe_and_powers_off() {
     // The default guest RAM must hold every probe.
     let limits = Limits {
         timeout: Duration::from_secs(300),
-        io_target: Some(disk_dir.path().into()),
         ..Limits::default()
     };
-    let all = ["all", "--io-size", "8M", "--reps", "2"].map(String::from);
+    let target = disk_dir.path().display().to_string();
+    let all = [
+        "all",
+        "--io-size",
+        "8M",
+        "--reps",
+        "2",
+        "--io-target",
+        &target,
+    ];
     let out = VmLinux::new()
-        .run(&Invocation::Probes(all.to_vec()), &limits)
+        .run(&Invocation::probes(all).unwrap(), &limits)
         .unwrap();
     let console = String::from_utf8_lossy(&out.console);
     assert_eq!(out.exit, Exit::Exited { code: 0 }, "{console}");
@@ -108,7 +117,7 @@ fn full_boot_runs_every_probe_and_powers_off() {
         );
     }
     // The cpu checksum is the native one: same work, same answer.
-    let cpu = Invocation::Probes(vec!["cpu".into(), "--reps".into(), "1".into()]);
+    let cpu = Invocation::probes(["cpu", "--reps", "1"]).unwrap();
     let native = isolation::native::Native::new()
         .run(&cpu, &limits_s(60))
         .unwrap();
@@ -167,17 +176,6 @@ fn program(args: &[&str]) -> Invocation {
         program: args[0].into(),
         args: args[1..].iter().map(|a| a.to_string()).collect(),
     }
-}
-
-fn limits_s(timeout_s: u64) -> Limits {
-    Limits {
-        timeout: Duration::from_secs(timeout_s),
-        ..Limits::default()
-    }
-}
-
-fn console_of(o: &isolation::Outcome) -> String {
-    String::from_utf8_lossy(&o.console).into_owned()
 }
 
 /// What a VM run owns while it runs and must give back: its threads (vCPUs,
@@ -241,9 +239,9 @@ fn a_bzimage_boots_like_the_vmlinux() {
         ..VmLinux::new()
     };
     let out = vm
-        .run(&Invocation::Probes(vec!["ready".into()]), &limits_s(240))
+        .run(&Invocation::probes(["ready"]).unwrap(), &limits_s(240))
         .unwrap();
-    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
     let boot = out.boot.expect("the ready marker");
     assert!(boot.kernel.is_some() && boot.init.is_some(), "{boot:?}");
     assert!(
@@ -266,10 +264,37 @@ fn every_vcpu_comes_up() {
             ..limits_s(240)
         };
         let out = linux_run(&program(&["nproc"]), &limits);
-        assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+        assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
         let got = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(got.trim(), cpus.to_string(), "{}", console_of(&out));
+        assert_eq!(got.trim(), cpus.to_string(), "{}", console(&out));
     }
+}
+
+#[test]
+fn the_guest_disk_is_sized_by_io_size() {
+    let _vm = vm_lock();
+    let test = "the_guest_disk_is_sized_by_io_size";
+    if !linux_guest(test) || !kernel_built(test) {
+        return;
+    }
+    // An empty file as the target: the disk is grown to --io-size, so a
+    // fixed-size disk would show here as the wrong length or a failed probe.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let target = file.path().display().to_string();
+    let inv = Invocation::probes([
+        "io",
+        "--io-size",
+        "3M",
+        "--reps",
+        "1",
+        "--io-target",
+        &target,
+    ])
+    .unwrap();
+    let out = VmLinux::new().run(&inv, &limits_s(300)).unwrap();
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
+    assert_eq!(std::fs::metadata(file.path()).unwrap().len(), 3 << 20);
+    assert_io_size(&out, 3 << 20);
 }
 
 #[test]
@@ -298,15 +323,9 @@ fn the_io_probe_runs_on_a_loop_block_device() {
         return;
     }
     let dev = String::from_utf8_lossy(&attach.stdout).trim().to_string();
-    let limits = Limits {
-        io_target: Some(dev.clone().into()),
-        ..limits_s(300)
-    };
-    let inv = Invocation::Probes(
-        ["io", "--io-size", "8M", "--reps", "1"]
-            .map(String::from)
-            .to_vec(),
-    );
+    let limits = limits_s(300);
+    let inv =
+        Invocation::probes(["io", "--io-size", "8M", "--reps", "1", "--io-target", &dev]).unwrap();
     let out = VmLinux::new().run(&inv, &limits);
     let detached = std::process::Command::new("losetup")
         .args(["-d", &dev])
@@ -314,7 +333,7 @@ fn the_io_probe_runs_on_a_loop_block_device() {
         .unwrap();
     let out = out.unwrap();
     assert!(detached.success(), "losetup -d {dev}");
-    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
     assert!(out.results.iter().any(|r| r.metric == "seq_read_mb_per_s"));
     assert!(
         out.notes.iter().any(|n| n.contains(&dev)),
@@ -333,7 +352,7 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
     // The status travels from the guest's init over the exit port; the
     // 126 case takes the same path (workload's exec tests cover it).
     let out = linux_run(&program(&["/no/such/program"]), &limits_s(240));
-    assert_eq!(out.exit, Exit::Exited { code: 127 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 127 }, "{}", console(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("cannot execute /no/such/program"), "{said}");
     // No init at all (and no root device): the kernel panics, and the run
@@ -343,7 +362,7 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
         ..VmLinux::new()
     };
     let out = vm
-        .run(&Invocation::Probes(vec!["ready".into()]), &limits_s(240))
+        .run(&Invocation::probes(["ready"]).unwrap(), &limits_s(240))
         .unwrap();
     match &out.exit {
         Exit::VmStopped { detail } => {
@@ -352,7 +371,7 @@ fn a_missing_program_is_127_and_a_panic_is_named() {
                 "{detail}"
             )
         }
-        other => panic!("expected a panic, got {other:?}\n{}", console_of(&out)),
+        other => panic!("expected a panic, got {other:?}\n{}", console(&out)),
     }
 }
 
@@ -368,7 +387,7 @@ fn a_guest_that_never_finishes_is_stopped_and_leaves_nothing() {
         &program(&["/bin/sh", "-c", "while :; do :; done"]),
         &limits_s(45),
     );
-    assert_eq!(out.exit, Exit::Timeout, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Timeout, "{}", console(&out));
     assert_eq!(
         footprint_settled(before),
         before,
@@ -389,7 +408,7 @@ fn a_guest_poweroff_ends_the_run_cleanly() {
         &program(&["/bin/sh", "-c", "echo going-down; poweroff -f"]),
         &limits_s(timeout),
     );
-    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console_of(&out));
+    assert_eq!(out.exit, Exit::Exited { code: 0 }, "{}", console(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("going-down"));
     assert!(
         started.elapsed() < Duration::from_secs(timeout / 2),
@@ -414,7 +433,7 @@ fn missing_truncated_and_non_kernel_files_are_specific_errors() {
     let script = dir.path().join("not-a-kernel");
     std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
     let missing = dir.path().join("missing");
-    let inv = Invocation::Probes(vec!["ready".into()]);
+    let inv = Invocation::probes(["ready"]).unwrap();
     for (kernel, expect) in [
         (&missing, "does not exist"),
         (&truncated, "cannot load guest kernel"),

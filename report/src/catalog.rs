@@ -129,3 +129,40 @@ pub const REFERENCES: [&str; 2] = [
 
 /// The isolation subjects, in column order.
 pub const ISOLATIONS: [&str; 4] = ["native", "container", "vm-tiny", "vm-linux"];
+
+/// Why `subject`'s value of `probe`/`metric` is not like for like with
+/// native's (marked † wherever it is shown), if it is not. `kind` and
+/// `native_kind` are the variants measured (`vmexit` against `syscall`).
+pub fn caveat(
+    subject: &str,
+    probe: &str,
+    metric: &str,
+    kind: Option<&str>,
+    native_kind: Option<&str>,
+) -> Option<String> {
+    let fixed = match (subject, probe, metric) {
+        ("vm-tiny", "boot", _) => {
+            Some("the tiny guest has no OS: its \"boot\" is VMM set-up and a jump to the workload")
+        }
+        ("vm-tiny" | "qemu-microvm", "start", _) => {
+            Some("boots the OS-less tiny guest, not a Linux kernel")
+        }
+        ("vm-tiny", "mem", "first_touch_ns_per_page") => {
+            Some("the tiny guest's RAM is mapped at boot, so it takes no page faults of its own")
+        }
+        _ => None,
+    };
+    if let Some(why) = fixed {
+        return Some(format!("{subject} {probe}: {why}"));
+    }
+    if subject == "native" || kind == native_kind || native_kind.is_none() {
+        return None;
+    }
+    let kind = kind.unwrap_or("?");
+    let what = match kind {
+        "vmexit" => "a VM exit to the VMM and back, not a system call".to_string(),
+        "buffered" => "through the host page cache, which native bypasses".to_string(),
+        other => format!("`{other}` against native `{}`", native_kind.unwrap_or("?")),
+    };
+    Some(format!("{subject} {probe}: {what}"))
+}

@@ -9,8 +9,9 @@ use serde::Serialize;
 use crate::ReportError;
 use crate::catalog::HEADLINES;
 use crate::content::num;
-use bench::matrix::{self, BenchError, BenchOptions, Progress};
+use bench::matrix::{self, BenchError, BenchOptions};
 use bench::results::{self, Better, Results, ResultsError, Status};
+use isolation::progress::Progress;
 
 /// What `isolab compare` runs and where it writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,7 +246,7 @@ impl Table {
                     .and_then(|n| n.kind.as_deref());
                 let differs = cell
                     .as_ref()
-                    .is_some_and(|x| c != "native" && x.kind.as_deref() != native_kind);
+                    .is_some_and(|x| row_caveat(row, c, x, native_kind).is_some());
                 let marker = if differs { "†" } else { "" };
                 line.push(
                     cell.as_ref()
@@ -311,21 +312,11 @@ impl Table {
                     .iter()
                     .zip(&r.cells)
                     .skip(1)
-                    .filter_map(move |(col, c)| {
-                        let c = c.as_ref()?;
-                        (c.kind != native).then(|| {
-                            format!(
-                                "{} {col}: {} vs native {}",
-                                r.title,
-                                c.kind.as_deref().unwrap_or("?"),
-                                native.as_deref().unwrap_or("?")
-                            )
-                        })
-                    })
+                    .filter_map(move |(col, c)| row_caveat(r, col, c.as_ref()?, native.as_deref()))
             })
             .collect();
-        if !marked.is_empty() {
-            lines.push(format!("† not like for like ({}).", marked.join("; ")));
+        for why in marked {
+            lines.push(format!("† not like for like: {why}."));
         }
         if !self.starts.is_empty() {
             let starts: Vec<String> = self
@@ -356,6 +347,12 @@ impl Table {
             .collect::<Vec<_>>()
             .join("")
     }
+}
+
+/// Why the `column` cell of `row` is not like for like with native's.
+fn row_caveat(row: &Row, column: &str, cell: &Cell, native_kind: Option<&str>) -> Option<String> {
+    let h = HEADLINES.iter().find(|h| h.id == row.id)?;
+    crate::catalog::caveat(column, h.probe, h.metric, cell.kind.as_deref(), native_kind)
 }
 
 /// The unit, marked `(emulated)` on an emulated host for everything timed
@@ -434,7 +431,7 @@ impl Comparison {
 
 /// Runs the short matrix, writes `results.json` (+ CSV) and the report into
 /// `out_dir`, and returns the table.
-pub fn run(opts: &CompareOptions, progress: &Progress) -> Result<Comparison, CompareError> {
+pub fn run(opts: &CompareOptions, progress: &dyn Progress) -> Result<Comparison, CompareError> {
     let kernel_note = ensure_linux_kernel(progress);
     let mut results = matrix::run(&opts.bench, progress)?;
     results.notes.extend(kernel_note);
@@ -445,17 +442,15 @@ pub fn run(opts: &CompareOptions, progress: &Progress) -> Result<Comparison, Com
 /// boot (a build takes minutes and would be wasted elsewhere). Returns a note
 /// when the build was attempted and failed; the matrix then records vm-linux
 /// as unsupported with the backend's own reason.
-fn ensure_linux_kernel(progress: &Progress) -> Option<String> {
+fn ensure_linux_kernel(progress: &dyn Progress) -> Option<String> {
     if !isolation::doctor::run().kvm.linux_guest {
         return None;
     }
     match isolation::kernel::cached_path() {
         Ok(Some(_)) => None,
         _ => {
-            progress
-                .bar()
-                .set_message("building the guest kernel (first use only)");
-            isolation::kernel::build(progress.bar())
+            progress.message("building the guest kernel (first use only)");
+            isolation::kernel::build(progress)
                 .err()
                 .map(|e| format!("vm-linux: building the guest kernel failed: {e}"))
         }

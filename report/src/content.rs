@@ -1,10 +1,12 @@
 //! What the report says: builds the [`Document`] from one or more results files.
 
 use super::catalog::{HEADLINES, Headline, ISOLATIONS, REFERENCES};
-use super::charts::{Bar, Chart, ChartKind, Reference, Series};
+use super::charts::Chart;
 use super::document::Document;
 use bench::results::{Better, Ratio, Results, Status};
 use bench::stats::Summary;
+
+pub use super::figures::charts;
 
 mod network;
 
@@ -34,20 +36,53 @@ pub fn isolations_present(all: &[Results]) -> Vec<&'static str> {
         .collect()
 }
 
+/// Every subject with a metric in any of the files: the isolations in
+/// column order, then peers and any other subject in order of appearance.
+pub fn subjects_present(all: &[Results]) -> Vec<String> {
+    let mut out: Vec<String> = isolations_present(all)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for r in all {
+        for m in &r.metrics {
+            if !out.contains(&m.subject) {
+                out.push(m.subject.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The ratio of `subject` to native for a headline, if computed.
 pub fn headline_ratio<'a>(r: &'a Results, h: &Headline, subject: &str) -> Option<&'a Ratio> {
     r.ratio(subject, "native", h.probe, h.metric, None)
 }
 
-/// Plain words for a ratio: "about the same", "1.8× slower"…
-pub fn judge(ratio: &Ratio) -> String {
+/// What a ratio's 95% interval lets the report say: the one rule every
+/// sentence about a ratio follows, so no two sentences contradict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// The interval contains 1: no difference from native can be claimed.
+    /// `wide` when it spans more than a factor 1.5 (too noisy to judge).
+    Same {
+        /// The interval spans more than a factor 1.5.
+        wide: bool,
+    },
+    /// The interval excludes 1: `factor` times worse or better.
+    Differs {
+        /// Worse than native (in the metric's own direction).
+        worse: bool,
+        /// How many times (≥ 1).
+        factor: f64,
+    },
+}
+
+/// Applies the rule to a ratio.
+pub fn verdict(ratio: &Ratio) -> Verdict {
     let s = &ratio.summary;
     if s.ci_low <= 1.0 && 1.0 <= s.ci_high {
-        return if s.ci_low > 0.0 && s.ci_high / s.ci_low > 1.5 {
-            "indistinguishable from native, but the interval is wide: more rounds would narrow it"
-                .into()
-        } else {
-            "indistinguishable from native at this sample size".into()
+        return Verdict::Same {
+            wide: s.ci_low > 0.0 && s.ci_high / s.ci_low > 1.5,
         };
     }
     let worse = match ratio.better {
@@ -59,15 +94,29 @@ pub fn judge(ratio: &Ratio) -> String {
     } else {
         1.0 / s.median
     };
-    let size = if factor < 1.1 {
-        format!("{:.0}%", (factor - 1.0) * 100.0)
-    } else {
-        format!("{}×", num(factor))
-    };
-    format!(
-        "{size} {} than native",
-        if worse { "worse" } else { "better" }
-    )
+    Verdict::Differs { worse, factor }
+}
+
+/// Plain words for a ratio, from [`verdict`].
+pub fn judge(ratio: &Ratio) -> String {
+    match verdict(ratio) {
+        Verdict::Same { wide: true } => {
+            "too noisy to judge: the interval contains 1 and is wide; more rounds would narrow it"
+                .into()
+        }
+        Verdict::Same { wide: false } => "indistinguishable from native at this sample size".into(),
+        Verdict::Differs { worse, factor } => {
+            let size = if factor < 1.1 {
+                format!("{:.0}%", (factor - 1.0) * 100.0)
+            } else {
+                format!("{}×", num(factor))
+            };
+            format!(
+                "{size} {} than native",
+                if worse { "worse" } else { "better" }
+            )
+        }
+    }
 }
 
 /// Directory, relative to the report, holding the chart files.
@@ -85,9 +134,13 @@ pub fn build(all: &[Results], charts: &[(Chart, String)]) -> Document {
         "One workload, run natively, in isolab's container runtime and in isolab's KVM micro VM, \
          measured in interleaved rounds on the same host. Results: {}. Every number is the median \
          with its 95% confidence interval in brackets and the number of runs (n); ratios are computed \
-         per round from paired samples, so slow drift of the host affects both sides equally.",
+         per round from paired samples, so slow drift of the host affects both sides equally. \
+         A † marks a value that is not like for like with native's; the reason is given beside it.",
         labels.join(", ")
     ));
+    if let Some((chart, svg)) = charts.iter().find(|(c, _)| c.name == "spectrum") {
+        chart_block(&mut doc, chart, svg);
+    }
     // Emulated times never stand beside real ones: each kind gets its own
     // summary (and agreement) section; a lone kind is the whole report.
     let (real, emulated): (Vec<Results>, Vec<Results>) = all
@@ -117,24 +170,24 @@ pub fn build(all: &[Results], charts: &[(Chart, String)]) -> Document {
         }
     }
     not_measured_section(&mut doc, all);
-    if !charts.is_empty() {
+    if charts.iter().any(|(c, _)| c.name != "spectrum") {
         doc.heading(2, "Charts");
         doc.para(
-            "Bars are medians; black whiskers are 95% confidence intervals for the median. \
-             Numbers above the bars are the medians.",
+            "Bars are medians and every point is one run: at n = 6 the points show the spread \
+             more honestly than an interval would. Axes whose values span more than a decade are \
+             logarithmic and say so; published figures are dashed lines or notes at the edge and \
+             never set an axis's range. Each subject has one colour in every chart.",
         );
-        for (chart, svg) in charts {
-            doc.blocks.push(super::document::Block::Chart {
-                title: chart.title.clone(),
-                svg: svg.clone(),
-                svg_file: format!("{CHART_DIR}/{}.svg", chart.name),
-                png_file: format!("{CHART_DIR}/{}.png", chart.name),
-            });
+        for (chart, svg) in charts.iter().filter(|(c, _)| c.name != "spectrum") {
+            chart_block(&mut doc, chart, svg);
+            if let Some(h) = HEADLINES.iter().find(|h| h.id == chart.name) {
+                verdicts(&mut doc, all, h);
+            }
         }
     }
     peers_section(&mut doc, all);
     network::section(&mut doc, all);
-    explain_section(&mut doc, all);
+    fio_section(&mut doc, all);
     for r in all {
         environment_section(&mut doc, r, all.len() > 1);
     }
@@ -162,16 +215,33 @@ fn summary_section(doc: &mut Document, all: &[Results]) {
         }
         let emulated = r.environment.emulated.is_some();
         let mut rows = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
         for h in &HEADLINES {
             let mut unit = String::new();
             let mut cells = Vec::new();
+            let native_kind = r
+                .metric("native", h.probe, h.metric, None)
+                .and_then(|n| n.kind.clone());
             for iso in &isos {
                 let m = r.metric(iso, h.probe, h.metric, None);
                 if let Some(m) = m {
                     unit = crate::compare::emulated_unit(&m.unit, emulated);
                 }
+                let why = m.and_then(|m| {
+                    super::catalog::caveat(
+                        iso,
+                        h.probe,
+                        h.metric,
+                        m.kind.as_deref(),
+                        native_kind.as_deref(),
+                    )
+                });
+                let dagger = if why.is_some() { " †" } else { "" };
+                if let Some(why) = why.filter(|w| !reasons.contains(w)) {
+                    reasons.push(why);
+                }
                 cells.push(
-                    m.map(|m| format!("{} (n={})", fmt_summary(&m.summary), m.summary.n))
+                    m.map(|m| format!("{}{dagger} (n={})", fmt_summary(&m.summary), m.summary.n))
                         .unwrap_or("–".into()),
                 );
                 if *iso != "native" {
@@ -189,6 +259,12 @@ fn summary_section(doc: &mut Document, all: &[Results]) {
             }
         }
         doc.table(header, rows, 2);
+        doc.list(
+            reasons
+                .into_iter()
+                .map(|w| format!("† not like for like: {w}."))
+                .collect(),
+        );
     } else {
         doc.para(
             "Several hosts side by side: the ratio to native on each host (median [95% CI]). \
@@ -312,6 +388,87 @@ fn not_measured_section(doc: &mut Document, all: &[Results]) {
     }
 }
 
+/// Where the io probe and fio disagree by more than this fraction, the
+/// report says so.
+pub const FIO_TOLERANCE: f64 = 0.2;
+
+/// The io probe (native) against fio on the same directory and flags.
+fn fio_section(doc: &mut Document, all: &[Results]) {
+    let mut rows = Vec::new();
+    let mut disagree = Vec::new();
+    for r in all {
+        for h in HEADLINES.iter().filter(|h| h.probe == "io") {
+            let (Some(ours), Some(fio)) = (
+                r.metric("native", h.probe, h.metric, None),
+                r.metric(bench::fio::SUBJECT, h.probe, h.metric, None),
+            ) else {
+                continue;
+            };
+            let ratio = ours.summary.median / fio.summary.median;
+            let off = (ratio - 1.0).abs() > FIO_TOLERANCE;
+            if off {
+                disagree.push(format!(
+                    "{}{}: the probe measured {} {}, fio {} ({}% apart).",
+                    if all.len() > 1 {
+                        format!("`{}` ", r.label)
+                    } else {
+                        String::new()
+                    },
+                    h.title,
+                    num(ours.summary.median),
+                    ours.unit,
+                    num(fio.summary.median),
+                    num((ratio - 1.0).abs() * 100.0)
+                ));
+            }
+            rows.push(vec![
+                r.label.clone(),
+                h.title.to_string(),
+                ours.unit.clone(),
+                fmt_summary(&ours.summary),
+                num(fio.summary.median),
+                format!("{}×", num(ratio)),
+                if off { "no" } else { "yes" }.to_string(),
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    doc.heading(2, "The io probe against fio");
+    doc.para(format!(
+        "fio ran once per run on a file in the same directory as the io probe, with the probe's \
+         flags (O_DIRECT, 1 MiB sequential blocks, 4 KiB random reads, 4 KiB writes each followed \
+         by fsync). Agreement is the native probe's median over fio's figure; beyond ±{:.0}% they \
+         are said to disagree.",
+        FIO_TOLERANCE * 100.0
+    ));
+    doc.table(
+        [
+            "host",
+            "metric",
+            "unit",
+            "io probe (native)",
+            "fio",
+            "probe/fio",
+            "agree?",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        3,
+    );
+    if disagree.is_empty() {
+        doc.para("The probe and fio agree within 20% on every metric.");
+    } else {
+        doc.para(format!(
+            "**They disagree by more than 20%** — read those rows of the probe with care \
+             (fio's single run has no interval; a small file or a few operations make both noisy): {}",
+            disagree.join(" ")
+        ));
+    }
+}
+
 fn peers_section(doc: &mut Document, all: &[Results]) {
     let mut rows = Vec::new();
     for r in all {
@@ -357,50 +514,62 @@ fn peers_section(doc: &mut Document, all: &[Results]) {
     );
 }
 
-fn explain_section(doc: &mut Document, all: &[Results]) {
-    doc.heading(2, "What this shows");
-    for h in &HEADLINES {
-        let measured = all
-            .iter()
-            .any(|r| r.metrics.iter().any(|m| m.is(h.probe, h.metric, None)));
-        if !measured {
-            continue;
+/// A chart, with what to notice beside it and each † reason.
+fn chart_block(doc: &mut Document, chart: &Chart, svg: &str) {
+    let mut caption = chart.notice.clone();
+    for note in &chart.notes {
+        caption.push(' ');
+        caption.push_str(note);
+        if !note.ends_with('.') {
+            caption.push('.');
         }
-        doc.heading(3, h.title);
-        doc.para(h.explains);
-        let mut found = Vec::new();
-        for r in all {
-            for iso in ISOLATIONS.iter().filter(|i| **i != "native") {
-                if let Some(x) = headline_ratio(r, h, iso) {
-                    let kinds = match (&x.kind, &x.denominator_kind) {
-                        (Some(a), Some(b)) => {
-                            format!(" (`{a}` against native `{b}`: not like for like)")
-                        }
-                        _ => String::new(),
-                    };
-                    found.push(format!(
-                        "{}{iso}/native = {}: {}{kinds}.",
-                        if all.len() > 1 {
-                            format!("`{}` ", r.label)
-                        } else {
-                            String::new()
-                        },
-                        fmt_ratio(&x.summary),
-                        judge(x)
-                    ));
-                }
-            }
+    }
+    doc.blocks.push(super::document::Block::Chart {
+        title: chart.title.clone(),
+        caption,
+        svg: svg.to_string(),
+        svg_file: format!("{CHART_DIR}/{}.svg", chart.name),
+        png_file: format!("{CHART_DIR}/{}.png", chart.name),
+    });
+}
+
+/// Under a headline chart: each subject's ratio to native in words (one
+/// rule, [`verdict`]), and the published reference held against it.
+fn verdicts(doc: &mut Document, all: &[Results], h: &Headline) {
+    let mut found = Vec::new();
+    for r in all {
+        for subject in subjects_present(std::slice::from_ref(r)) {
+            let Some(x) = headline_ratio(r, h, &subject) else {
+                continue;
+            };
+            let native_kind = r
+                .metric("native", h.probe, h.metric, None)
+                .and_then(|n| n.kind.as_deref());
+            let dagger =
+                super::catalog::caveat(&subject, h.probe, h.metric, x.kind.as_deref(), native_kind)
+                    .map(|why| format!(" † not like for like: {why}"))
+                    .unwrap_or_default();
+            found.push(format!(
+                "{}{subject}/native = {}: {}.{dagger}",
+                if all.len() > 1 {
+                    format!("`{}` ", r.label)
+                } else {
+                    String::new()
+                },
+                fmt_ratio(&x.summary),
+                judge(x)
+            ));
         }
-        doc.list(found);
-        if let Some(reference) = h.reference {
-            let verdicts: Vec<String> = all.iter().filter_map(|r| agreement(h, r)).collect();
-            let mut text = format!("Published reference: {reference}");
-            if !verdicts.is_empty() {
-                text.push_str(" This host: ");
-                text.push_str(&verdicts.join(" "));
-            }
-            doc.para(text);
+    }
+    doc.list(found);
+    if let Some(reference) = h.reference {
+        let verdicts: Vec<String> = all.iter().filter_map(|r| agreement(h, r)).collect();
+        let mut text = format!("Published reference: {reference}");
+        if !verdicts.is_empty() {
+            text.push_str(" This host: ");
+            text.push_str(&verdicts.join(" "));
         }
+        doc.para(text);
     }
 }
 
@@ -452,14 +621,9 @@ fn agreement(h: &Headline, r: &Results) -> Option<String> {
                         // "About half": accept a ratio between a third and two thirds.
                         s.ci_low <= 0.67 && s.ci_high >= 0.33
                     };
-                    // An interval spanning more than a factor 1.5 cannot confirm or refute anything.
-                    let word = if s.ci_low > 0.0 && s.ci_high / s.ci_low > 1.5 {
-                        "is too noisy to judge"
-                    } else if agrees {
-                        "agrees"
-                    } else {
-                        "differs"
-                    };
+                    // The same interval as `judge` reads: it agrees when it
+                    // reaches the published band, and differs otherwise.
+                    let word = if agrees { "agrees" } else { "differs" };
                     parts.push(format!("{iso} {word} ({})", fmt_ratio(s)));
                 }
             }
@@ -522,19 +686,7 @@ fn environment_section(doc: &mut Document, r: &Results, several: bool) {
         "What this host can do (from {}):",
         e.verdict_source
     ));
-    doc.list(
-        e.verdicts
-            .iter()
-            .map(|v| {
-                format!(
-                    "{}: {} — {}",
-                    v.name.replace('_', " "),
-                    if v.ok { "yes" } else { "no" },
-                    v.detail
-                )
-            })
-            .collect(),
-    );
+    doc.list(verdict_items(&e.verdicts));
     let tools: Vec<String> = e
         .tools
         .iter()
@@ -549,42 +701,85 @@ fn environment_section(doc: &mut Document, r: &Results, several: bool) {
     doc.para(format!("Peer tools: {}.", tools.join("; ")));
 }
 
+/// One line per capability: a name the doctor reports twice (the functional
+/// probe and the summary, e.g. `linux_guest`) is one item with both details.
+fn verdict_items(verdicts: &[bench::results::Verdict]) -> Vec<String> {
+    let mut items: Vec<(String, bool, Vec<String>)> = Vec::new();
+    for v in verdicts {
+        match items.iter_mut().find(|(name, _, _)| *name == v.name) {
+            Some((_, ok, details)) => {
+                *ok &= v.ok;
+                if !details.contains(&v.detail) {
+                    details.push(v.detail.clone());
+                }
+            }
+            None => items.push((v.name.clone(), v.ok, vec![v.detail.clone()])),
+        }
+    }
+    items
+        .into_iter()
+        .map(|(name, ok, details)| {
+            format!(
+                "{}: {} — {}",
+                name.replace('_', " "),
+                if ok { "yes" } else { "no" },
+                details.join("; ")
+            )
+        })
+        .collect()
+}
+
 fn details_section(doc: &mut Document, all: &[Results]) {
     doc.heading(2, "Every metric");
     for r in all {
         if all.len() > 1 {
             doc.heading(3, format!("`{}`", r.label));
         }
+        let one_level = r
+            .metrics
+            .windows(2)
+            .all(|w| (w[0].summary.ci_level - w[1].summary.ci_level).abs() < 1e-9);
         let rows = r
             .metrics
             .iter()
             .map(|m| {
-                vec![
+                let mut row = vec![
                     m.subject.clone(),
                     format!("{}/{}", m.probe, m.metric),
                     m.kind.clone().unwrap_or_default(),
                     m.unit.clone(),
                     fmt_summary(&m.summary),
-                    format!("{:.1}%", m.summary.ci_level * 100.0),
-                    m.summary.n.to_string(),
-                ]
+                ];
+                if !one_level {
+                    row.push(format!("{:.1}%", m.summary.ci_level * 100.0));
+                }
+                row.push(m.summary.n.to_string());
+                row.push(
+                    m.samples
+                        .iter()
+                        .map(|v| num(*v))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                row
             })
             .collect();
-        doc.table(
-            [
-                "subject",
-                "metric",
-                "kind",
-                "unit",
-                "median [CI]",
-                "CI coverage",
-                "n",
-            ]
+        // One coverage for every row is said once, not repeated on each row.
+        let mut header: Vec<String> = ["subject", "metric", "kind", "unit", "median [CI]"]
             .map(String::from)
-            .to_vec(),
-            rows,
-            4,
-        );
+            .to_vec();
+        if let (true, Some(m)) = (one_level, r.metrics.first()) {
+            doc.para(format!(
+                "Every interval below covers the median with {:.1}% probability (n = {}).",
+                m.summary.ci_level * 100.0,
+                m.summary.n
+            ));
+        } else {
+            header.push("CI coverage".into());
+        }
+        header.push("n".into());
+        header.push("every sample".into());
+        doc.table(header, rows, 4);
     }
 }
 
@@ -618,223 +813,4 @@ fn method_section(doc: &mut Document, all: &[Results]) {
             .to_string(),
     );
     doc.list(items);
-}
-
-/// Chart descriptions for the results (stems are unique file names). Real
-/// and emulated hosts never share a chart: with both, only the real ones
-/// are drawn; charts of emulated hosts alone say so in their titles.
-pub fn charts(all: &[Results]) -> Vec<Chart> {
-    let real: Vec<Results> = all
-        .iter()
-        .filter(|r| r.environment.emulated.is_none())
-        .cloned()
-        .collect();
-    if real.is_empty() {
-        let mut out = charts_of(all);
-        for c in &mut out {
-            c.title.push_str(" — emulated host");
-            c.y_label = crate::compare::emulated_unit(&c.y_label, true);
-        }
-        return out;
-    }
-    charts_of(&real)
-}
-
-fn charts_of(all: &[Results]) -> Vec<Chart> {
-    let mut out = Vec::new();
-    let isos = isolations_present(all);
-    for h in &HEADLINES {
-        let series: Vec<Series> = all
-            .iter()
-            .map(|r| Series {
-                name: r.label.clone(),
-                bars: isos
-                    .iter()
-                    .map(|iso| {
-                        r.metric(iso, h.probe, h.metric, None)
-                            .map(|m| bar(&m.summary))
-                    })
-                    .collect(),
-            })
-            .collect();
-        if series.iter().all(|s| s.bars.iter().all(Option::is_none)) {
-            continue;
-        }
-        let unit = all
-            .iter()
-            .find_map(|r| {
-                r.metrics
-                    .iter()
-                    .find(|m| m.is(h.probe, h.metric, None))
-                    .map(|m| m.unit.clone())
-            })
-            .unwrap_or_default();
-        let reference = match h.id {
-            "boot" => Some(Reference {
-                value: 125.0,
-                label: "Firecracker target: 125 ms".into(),
-            }),
-            _ => None,
-        };
-        out.push(Chart {
-            name: h.id.to_string(),
-            title: format!("{} ({})", h.title, better_word(all, h)),
-            y_label: unit,
-            kind: ChartKind::Bars {
-                groups: isos.iter().map(|s| s.to_string()).collect(),
-                series,
-                reference,
-            },
-        });
-    }
-    if let Some(c) = boot_breakdown(all, &isos) {
-        out.push(c);
-    }
-    if let Some(c) = io_ratios(all, &isos) {
-        out.push(c);
-    }
-    if let Some(c) = start_latency(all) {
-        out.push(c);
-    }
-    out
-}
-
-fn better_word(all: &[Results], h: &Headline) -> &'static str {
-    let better = all.iter().find_map(|r| {
-        r.metrics
-            .iter()
-            .find(|m| m.is(h.probe, h.metric, None))
-            .map(|m| m.better)
-    });
-    match better {
-        Some(Better::Lower) => "lower is better",
-        _ => "higher is better",
-    }
-}
-
-fn bar(s: &Summary) -> Bar {
-    Bar {
-        value: s.median,
-        low: s.ci_low,
-        high: s.ci_high,
-    }
-}
-
-fn boot_breakdown(all: &[Results], isos: &[&str]) -> Option<Chart> {
-    let mut names = Vec::new();
-    let (mut setup, mut kernel, mut rest) = (Vec::new(), Vec::new(), Vec::new());
-    for r in all {
-        for iso in isos {
-            let Some(total) = r.metric(iso, "boot", "total_ms", None) else {
-                continue;
-            };
-            let s = r
-                .metric(iso, "boot", "setup_ms", None)
-                .map_or(0.0, |m| m.summary.median);
-            let k = r
-                .metric(iso, "boot", "kernel_ms", None)
-                .map_or(0.0, |m| m.summary.median);
-            names.push(if all.len() > 1 {
-                format!("{} {iso}", r.label)
-            } else {
-                iso.to_string()
-            });
-            setup.push(s);
-            kernel.push(k);
-            rest.push((total.summary.median - s - k).max(0.0));
-        }
-    }
-    (!names.is_empty()).then(|| Chart {
-        name: "boot_breakdown".into(),
-        title: "Boot time breakdown (medians)".into(),
-        y_label: "ms".into(),
-        kind: ChartKind::Stacked {
-            bars: names,
-            parts: [
-                ("runtime / VMM set-up", setup),
-                ("guest kernel", kernel),
-                ("until ready marker", rest),
-            ]
-            .into_iter()
-            // A part no bar has (no guest kernel anywhere) would only clutter the legend.
-            .filter(|(_, v)| v.iter().any(|x| *x > 0.0))
-            .map(|(n, v)| (n.to_string(), v))
-            .collect(),
-        },
-    })
-}
-
-fn io_ratios(all: &[Results], isos: &[&str]) -> Option<Chart> {
-    let io: Vec<&Headline> = HEADLINES.iter().filter(|h| h.probe == "io").collect();
-    let mut series = Vec::new();
-    for r in all {
-        for iso in isos.iter().filter(|i| **i != "native") {
-            let bars: Vec<Option<Bar>> = io
-                .iter()
-                .map(|h| headline_ratio(r, h, iso).map(|x| bar(&x.summary)))
-                .collect();
-            if bars.iter().any(Option::is_some) {
-                let name = if all.len() > 1 {
-                    format!("{} {iso}", r.label)
-                } else {
-                    iso.to_string()
-                };
-                series.push(Series { name, bars });
-            }
-        }
-    }
-    (!series.is_empty()).then(|| Chart {
-        name: "io_ratios".into(),
-        title: "I/O relative to native (1 = native)".into(),
-        y_label: "ratio to native".into(),
-        kind: ChartKind::Bars {
-            groups: io.iter().map(|h| h.title.to_string()).collect(),
-            series,
-            reference: Some(Reference {
-                value: 1.0,
-                label: "native".into(),
-            }),
-        },
-    })
-}
-
-fn start_latency(all: &[Results]) -> Option<Chart> {
-    let mut subjects: Vec<String> = Vec::new();
-    for r in all {
-        for m in r
-            .metrics
-            .iter()
-            .filter(|m| m.probe == "start" && m.metric == "wall_ms")
-        {
-            if !subjects.contains(&m.subject) {
-                subjects.push(m.subject.clone());
-            }
-        }
-    }
-    if subjects.is_empty() {
-        return None;
-    }
-    let series = all
-        .iter()
-        .map(|r| Series {
-            name: r.label.clone(),
-            bars: subjects
-                .iter()
-                .map(|s| {
-                    r.metric(s, "start", "wall_ms", None)
-                        .map(|m| bar(&m.summary))
-                })
-                .collect(),
-        })
-        .collect();
-    Some(Chart {
-        name: "start_latency".into(),
-        title: "Start latency: isolab against peers (lower is better)".into(),
-        y_label: "ms".into(),
-        kind: ChartKind::Bars {
-            groups: subjects,
-            series,
-            reference: None,
-        },
-    })
 }

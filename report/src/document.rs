@@ -21,8 +21,10 @@ pub enum Block {
     },
     /// A chart, as files beside the report and as inline SVG.
     Chart {
-        /// Caption.
+        /// Title (drawn in the chart itself; Markdown's alt text).
         title: String,
+        /// What to notice, and each † reason: printed beside the chart.
+        caption: String,
         /// SVG source (inlined into the HTML).
         svg: String,
         /// SVG file name, relative to the report.

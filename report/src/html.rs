@@ -1,13 +1,16 @@
 //! Renders a [`Document`] as one self-contained HTML page: styles inline and
-//! every chart's SVG embedded, so the file can be mailed or handed in alone.
+//! every chart's SVG embedded as a `data:` image, so the file can be mailed
+//! or handed in alone and every chart is an `<img>` a browser sizes and checks.
 
 use super::document::{Block, Document};
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1000px;margin:2em auto;\
-padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.9em}\
+padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.9em;display:block;max-width:100%;\
+overflow-x:auto}p,li{overflow-wrap:anywhere}\
 th,td{border:1px solid #bbb;padding:.25em .6em}th{background:#eee}td.n{text-align:right;\
 font-variant-numeric:tabular-nums}code{background:#f3f3f3;padding:0 .2em}figure{margin:1.5em 0}\
-figure svg{max-width:100%;height:auto}figcaption{font-size:.9em;color:#555}";
+figure img{max-width:100%;height:auto;display:block}figcaption{font-size:.95em;color:#333;\
+margin-top:.4em}";
 
 /// The HTML page for `doc`.
 pub fn render(doc: &Document, title: &str) -> String {
@@ -55,11 +58,19 @@ pub fn render(doc: &Document, title: &str) -> String {
                 }
                 out.push_str("</tbody>\n</table>\n");
             }
-            Block::Chart { title, svg, .. } => {
+            Block::Chart {
+                title,
+                caption,
+                svg,
+                ..
+            } => {
+                let (w, h) = crate::charts::SIZE;
                 out.push_str(&format!(
-                    "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
-                    strip_xml_declaration(svg),
-                    inline(title)
+                    "<figure>\n<img alt=\"{}\" width=\"{w}\" height=\"{h}\" src=\"data:image/svg+xml,{}\">\n\
+                     <figcaption>{}</figcaption>\n</figure>\n",
+                    escape(title),
+                    data_uri_encode(strip_xml_declaration(svg)),
+                    inline(caption)
                 ));
             }
         }
@@ -98,6 +109,20 @@ fn inline(text: &str) -> String {
         .collect()
 }
 
+/// Percent-encodes `text` for a `data:` URI inside a double-quoted
+/// attribute: everything but unreserved ASCII and a few safe marks.
+fn data_uri_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 11 / 10);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b" -_.~=:;,/()'!*@$+".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// An inline `<svg>` must not carry the `<?xml …?>` prologue.
 fn strip_xml_declaration(svg: &str) -> &str {
     match svg.find("<svg") {
@@ -109,6 +134,13 @@ fn strip_xml_declaration(svg: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_uris_escape_what_would_end_the_attribute() {
+        let e = data_uri_encode("<svg a=\"1\">#é%</svg>");
+        assert!(!e.contains('"') && !e.contains('<') && !e.contains('#'));
+        assert!(e.contains("%C3%A9") && e.contains("%25"));
+    }
 
     #[test]
     fn escapes_and_marks_code() {

@@ -7,6 +7,7 @@ pub mod charts;
 pub mod compare;
 pub mod content;
 pub mod document;
+pub mod figures;
 pub mod html;
 pub mod markdown;
 

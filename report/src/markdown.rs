@@ -48,12 +48,14 @@ pub fn render(doc: &Document) -> String {
             }
             Block::Chart {
                 title,
+                caption,
                 svg_file,
                 png_file,
                 ..
             } => {
+                // Relative paths: forge viewers resolve them beside report.md.
                 out.push_str(&format!(
-                    "![{title}]({png_file})\n\n[SVG version]({svg_file})\n\n"
+                    "![{title}]({png_file})\n\n{caption} ([SVG]({svg_file}))\n\n"
                 ));
             }
         }

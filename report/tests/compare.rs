@@ -23,10 +23,8 @@ fn comparison_has_a_vm_linux_column_marked_emulated_when_emulated() {
     let opts = bench::matrix::BenchOptions {
         rounds: 1,
         warmup: 0,
-        probes: vec!["cpu".into()],
-        workload_args: ["--reps", "1", "--cpu-rounds", "1"]
-            .map(String::from)
-            .to_vec(),
+        workload: workload::args::Config::from_args(["cpu", "--reps", "1", "--cpu-rounds", "1"])
+            .unwrap(),
         isolations: vec![
             isolation::IsolationKind::Native,
             isolation::IsolationKind::VmLinux,
@@ -34,7 +32,7 @@ fn comparison_has_a_vm_linux_column_marked_emulated_when_emulated() {
         peers: false,
         ..bench::matrix::BenchOptions::quick()
     };
-    let results = bench::matrix::run(&opts, &bench::matrix::Progress::hidden()).unwrap();
+    let results = bench::matrix::run(&opts, &isolation::progress::Silent).unwrap();
     let out = tempfile::tempdir().unwrap();
     let c = report::compare::write(&results, out.path()).unwrap();
     let table = c.render_table(160);

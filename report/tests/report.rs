@@ -85,17 +85,38 @@ fn report_from_one_results_file_writes_every_artifact() {
         );
     }
 
-    // The HTML embeds every chart and loads nothing from elsewhere.
+    // The HTML embeds every chart as a data: image and loads nothing from elsewhere.
     let html = std::fs::read_to_string(&files.html).unwrap();
-    assert_eq!(html.matches("<svg").count(), files.svgs.len());
-    assert!(
-        !html.contains("<?xml"),
-        "inline SVG must not carry an XML prologue"
-    );
-    assert!(
-        !html.contains("src=") && !html.contains("<link"),
+    assert_eq!(html.matches("<img ").count(), files.svgs.len());
+    assert_eq!(
+        html.matches("src=\"data:image/svg+xml,").count(),
+        html.matches("src=").count(),
         "report.html must be self-contained"
     );
+    assert!(
+        !html.contains("<link"),
+        "report.html must be self-contained"
+    );
+    // Markdown charts are relative paths beside report.md.
+    assert!(md.contains("](charts/spectrum.png)") && !md.contains("](/"));
+    // Each chart kind of the issue exists.
+    for name in [
+        "spectrum",
+        "start_ecdf",
+        "memory_breakdown",
+        "boot_breakdown",
+        "io_ratios",
+        "fsync_ratio",
+        "start_latency",
+    ] {
+        assert!(
+            files
+                .pngs
+                .iter()
+                .any(|p| p.ends_with(format!("{name}.png"))),
+            "no {name} chart"
+        );
+    }
     assert!(html.contains("<table>") && html.ends_with("</html>\n"));
 }
 
@@ -206,26 +227,22 @@ fn malformed_and_newer_files_give_clear_errors() {
     ));
 }
 
-/// Opens report.html in a real browser and fails on any console error.
-#[test]
-fn report_html_opens_in_headless_chromium_without_errors() {
+/// Chromium, or why the test cannot use it.
+fn chromium(test: &str) -> Option<String> {
     let browser = ["chromium", "chromium-browser"]
         .into_iter()
         .find_map(hostcaps::peers::which);
     let available = browser
         .clone()
         .ok_or_else(|| "chromium is not installed (apt-get install chromium)".to_string());
-    if !hostcaps::testing::require(
-        "report_html_opens_in_headless_chromium_without_errors",
-        "chromium",
-        available.map(|_| ()),
-    ) {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let files = report::write(&[common::synthetic("browser-host", 5, 6)], dir.path()).unwrap();
+    hostcaps::testing::require(test, "chromium", available.map(|_| ()))
+        .then(|| browser.unwrap().display().to_string())
+}
+
+/// Runs headless Chromium on `url` with `args`; returns stdout and stderr.
+fn run_chromium(browser: &str, args: &[String], url: &str) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(browser.unwrap())
+    let out = std::process::Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -234,26 +251,148 @@ fn report_html_opens_in_headless_chromium_without_errors() {
             "--no-first-run",
             "--enable-logging=stderr",
             "--v=0",
+            "--virtual-time-budget=10000",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", files.html.display()))
+        .args(args)
+        .arg(url)
         .output()
         .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let log = String::from_utf8_lossy(&out.stderr);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "chromium failed: {log}");
-    assert!(
-        dom.contains("isolab report") && dom.contains("<svg"),
-        "the DOM lacks the report: {dom:.400}"
+    (String::from_utf8_lossy(&out.stdout).into_owned(), log)
+}
+
+/// Counts, after load, the images and those that did not load at their
+/// natural size inside the viewport; the test reads the result from the DOM.
+const CHECK: &str = r#"<script>
+window.addEventListener('load', () => {
+  const vw = document.documentElement.clientWidth;
+  const imgs = Array.from(document.images);
+  const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)
+    || i.getBoundingClientRect().right > vw + 0.5 || i.getBoundingClientRect().width < 200)
+    .map(i => i.alt + ':' + i.naturalWidth + ':' + Math.round(i.getBoundingClientRect().width));
+  const pre = document.createElement('pre');
+  pre.id = 'isolab-check';
+  pre.textContent = 'IMAGES=' + imgs.length + ' SCROLL=' + document.documentElement.scrollWidth
+    + ' VIEW=' + vw + ' BAD=[' + bad.join('|') + ']';
+  document.body.appendChild(pre);
+});
+</script>"#;
+
+/// Loads `html` in headless Chromium at two widths: no console errors, every
+/// chart `<img>` loaded (naturalWidth > 0) and inside the viewport, no
+/// horizontal scrolling; a full-page screenshot is kept under target/.
+fn check_in_chromium(browser: &str, html: &Path, artifact: &str) {
+    let page = std::fs::read_to_string(html).unwrap();
+    let charts = page.matches("<img ").count();
+    assert!(charts >= 10, "{}: only {charts} charts", html.display());
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("report.html");
+    std::fs::write(
+        &probe,
+        page.replace("</body>", &format!("{CHECK}\n</body>")),
+    )
+    .unwrap();
+    for width in [1280, 700] {
+        let (dom, log) = run_chromium(
+            browser,
+            &[format!("--window-size={width},900"), "--dump-dom".into()],
+            &format!("file://{}", probe.display()),
+        );
+        let console_errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("rror")))
+            .collect();
+        assert!(
+            console_errors.is_empty(),
+            "console errors: {console_errors:?}"
+        );
+        let check = dom
+            .split("id=\"isolab-check\">IMAGES=")
+            .nth(1)
+            .and_then(|s| s.split("</pre>").next())
+            .unwrap_or_else(|| panic!("the check did not run at width {width}: {dom:.300}"));
+        assert!(
+            check.starts_with(&format!("{charts} ")) && check.ends_with("BAD=[]"),
+            "width {width}: {check}"
+        );
+        let field = |k: &str| -> u32 {
+            check
+                .split(' ')
+                .find_map(|f| f.strip_prefix(k))
+                .and_then(|v| v.parse().ok())
+                .unwrap()
+        };
+        assert!(field("SCROLL=") <= field("VIEW="), "width {width}: {check}");
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chromium");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join(format!("{artifact}.png"));
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(
+        browser,
+        &[
+            "--window-size=1280,6000".into(),
+            "--hide-scrollbars".into(),
+            format!("--screenshot={}", shot.display()),
+        ],
+        &format!("file://{}", html.display()),
     );
-    let console_errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("error")))
-        .collect();
-    assert!(
-        console_errors.is_empty(),
-        "console errors: {console_errors:?}"
+    let (w, h, pixels, colour) = png_pixels(&shot);
+    let channels = if colour == png::ColorType::Rgba { 4 } else { 3 };
+    assert!(w == 1280 && h == 6000, "{w}×{h}");
+    assert!(grey_variance(&pixels, channels) > 50.0, "blank screenshot");
+    println!("screenshot: {}", shot.display());
+}
+
+/// The committed sample report, and one rendered now from its results, in a
+/// real browser.
+#[test]
+fn sample_report_renders_in_headless_chromium() {
+    let Some(browser) = chromium("sample_report_renders_in_headless_chromium") else {
+        return;
+    };
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/sample");
+    check_in_chromium(&browser, &sample.join("report.html"), "sample-committed");
+    let dir = tempfile::tempdir().unwrap();
+    let r = results::load(&sample.join("results.json")).unwrap();
+    let files = report::write(&[r], dir.path()).unwrap();
+    check_in_chromium(&browser, &files.html, "sample-rendered");
+}
+
+/// Two results files: each subject keeps one colour in every chart, the
+/// same colour as in a single-file report.
+#[test]
+fn two_results_files_keep_one_colour_per_subject() {
+    let a = common::synthetic("host-a", 1, 6);
+    let mut b = common::synthetic("host-b", 2, 6);
+    // The second file lacks the container: positions shift, colours must not.
+    b.metrics.retain(|m| m.subject != "container");
+    let charts = report::content::charts(&[a.clone(), b]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = 0;
+    for chart in &charts {
+        let svg = chart.render(&dir.path().join("c.png")).unwrap();
+        for subject in chart.subjects() {
+            let hex = report::charts::palette::hex(&subject).to_uppercase();
+            assert!(
+                svg.to_uppercase().contains(&hex),
+                "{}: {subject} is not drawn in {hex}",
+                chart.name
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 20, "only {seen} subject colours checked");
+    assert_ne!(
+        report::charts::palette::hex("container"),
+        report::charts::palette::hex("vm-tiny")
+    );
+    // A subject the palette does not know gets the same colour every time.
+    assert_eq!(
+        report::charts::palette::hex("podman-runsc"),
+        report::charts::palette::hex("podman-runsc")
     );
 }
 
@@ -308,4 +447,46 @@ fn compare_table_fits_100_columns_and_has_a_json_twin() {
     assert!(
         results::load(&cmp.results_file).is_ok() && cmp.results_file.with_extension("csv").exists()
     );
+}
+
+/// fio's figures beside the probe's: an agreement ratio per metric, and a
+/// disagreement beyond 20% said in the text.
+#[test]
+fn fio_cross_check_is_shown_and_disagreement_called_out() {
+    use bench::results::{Better, Metric, MetricKey};
+    let mut r = common::synthetic("fio-host", 3, 6);
+    for (metric, unit, better, factor) in [
+        ("seq_write_mb_per_s", "MB/s", Better::Higher, 1.05),
+        ("rand_read_iops", "IOPS", Better::Higher, 2.0),
+    ] {
+        let native = r
+            .metric("native", "io", metric, None)
+            .unwrap()
+            .summary
+            .median;
+        r.metrics.push(
+            Metric::from_samples(
+                MetricKey {
+                    subject: "fio".into(),
+                    probe: "io".into(),
+                    metric: metric.into(),
+                    kind: Some("direct".into()),
+                },
+                unit,
+                better,
+                &[(0, native * factor)],
+            )
+            .unwrap(),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write(&[r], dir.path()).unwrap();
+    let md = std::fs::read_to_string(files.markdown).unwrap();
+    assert!(md.contains("## The io probe against fio"), "{md}");
+    assert!(md.contains("| 0.952× | yes |"), "{md}");
+    assert!(
+        md.contains("| 0.5× | no |") || md.contains("| 0.500× | no |"),
+        "{md}"
+    );
+    assert!(md.contains("They disagree by more than 20%") && md.contains("random read"));
 }

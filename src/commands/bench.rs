@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use bench::matrix::{BenchOptions, Progress};
+use bench::matrix::BenchOptions;
+use isolation::progress::Progress;
+
+use crate::progress::Bar;
 use report::compare::CompareOptions;
 
 /// Width the table is laid out for when stdout is not a terminal and
@@ -42,9 +45,9 @@ pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
         out_dir: out,
         ..CompareOptions::default()
     };
-    let progress = Progress::stderr();
+    let progress = Bar::stderr();
     let c = report::compare::run(&opts, &progress)?;
-    progress.bar().finish_and_clear();
+    progress.finish();
     if json {
         println!("{}", c.to_json());
     } else {
@@ -58,8 +61,9 @@ pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The full (or quick) matrix, written to a results file (+ CSV).
-pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> {
+/// The full (or quick) matrix, written to a results file (+ CSV); with
+/// `json`, the results document is also printed to stdout instead of the table.
+pub fn bench(quick: bool, runs: Option<u32>, out: &Path, json: bool) -> anyhow::Result<i32> {
     let mut opts = if quick {
         BenchOptions::quick()
     } else {
@@ -68,10 +72,14 @@ pub fn bench(quick: bool, runs: Option<u32>, out: &Path) -> anyhow::Result<i32> 
     if let Some(n) = runs {
         opts.rounds = n;
     }
-    let progress = Progress::stderr();
+    let progress = Bar::stderr();
     let results = bench::matrix::run(&opts, &progress)?;
-    progress.bar().finish_and_clear();
+    progress.finish();
     let csv = bench::results::save(&results, out)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(0);
+    }
     print!(
         "{}",
         report::compare::Table::from_results(&results).render(table_width())

@@ -1,8 +1,9 @@
 //! `isolab kernel build|path`.
 
-use std::time::Duration;
+use isolation::progress::Progress;
 
 use crate::args::KernelAction;
+use crate::progress::Bar;
 
 /// Packages the kernel build needs (Debian names).
 const BUILD_PACKAGES: [&str; 7] = [
@@ -39,10 +40,9 @@ pub fn run(action: KernelAction) -> anyhow::Result<i32> {
             eprintln!(
                 "building the guest kernel from Debian's linux-source-6.1 (about 6 minutes on 2 cores)…"
             );
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.enable_steady_tick(Duration::from_millis(200));
+            let bar = Bar::stderr();
             let built = isolation::kernel::build(&bar);
-            bar.finish_and_clear();
+            bar.finish();
             let a = built?;
             let took = isolation::kernel::build_time(&a)
                 .map(|d| format!(" in {:.0} s", d.as_secs_f64()))

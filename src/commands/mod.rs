@@ -29,8 +29,12 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             soak: true, runs, ..
         } => bench::soak(runs),
         Command::Bench {
-            quick, runs, out, ..
-        } => bench::bench(quick, runs, &out),
+            quick,
+            runs,
+            out,
+            json,
+            ..
+        } => bench::bench(quick, runs, &out, json),
         Command::Report { results, out } => bench::report(&results, &out),
         Command::Kernel { action } => kernel::run(action),
         Command::Clean => clean::run(),

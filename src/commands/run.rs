@@ -54,13 +54,21 @@ pub fn probe(mut a: ProbeArgs) -> anyhow::Result<i32> {
     let words = a.probes.len();
     a.probes.retain(|w| w != "--json");
     a.common.json |= a.probes.len() != words;
-    // Unknown probes and options are refused here, before anything starts,
-    // by the workload's own parser.
-    if let Err(e) = workload::args::parse(a.probes.iter().map(String::as_str)) {
-        eprintln!("{} {e}", crate::style::error_prefix());
-        return Ok(2);
-    }
-    let outcome = execute(&a.common, &Invocation::Probes(a.probes), false)?;
+    // Parsed once, here, by the workload's own parser: unknown probes and
+    // options are refused before anything starts, and every backend gets
+    // the typed configuration.
+    let config = match workload::args::parse(a.probes.iter().map(String::as_str)) {
+        Ok(workload::args::Command::Run(config)) => config,
+        Ok(workload::args::Command::Help) => {
+            print!("{}", workload::args::USAGE);
+            return Ok(0);
+        }
+        Err(e) => {
+            eprintln!("{} {e}", crate::style::error_prefix());
+            return Ok(2);
+        }
+    };
+    let outcome = execute(&a.common, &Invocation::Probes(config), false)?;
     if a.common.json {
         for r in &outcome.results {
             println!("{}", serde_json::to_string(r)?);
@@ -143,7 +151,6 @@ fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Re
         memory: c.memory,
         cpus: c.cpus,
         timeout: c.timeout,
-        io_target: None,
     };
     let mut fallback_note = None;
     let backend = match isolation::backend_with(kind, &options) {

@@ -175,6 +175,104 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The command line that [`parse`] turns back into this configuration:
+    /// the probes (`ready` alone when there are none), then every option
+    /// that differs from its default. The one place a typed configuration
+    /// becomes the argv of a child process or a guest's command line.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut out: Vec<String> = if self.probes.is_empty() {
+            alloc::vec![Probe::Ready.name().to_string()]
+        } else {
+            self.probes.iter().map(|p| p.name().to_string()).collect()
+        };
+        out.extend(self.option_args());
+        out
+    }
+
+    /// The options of [`Config::to_args`] alone: every one that differs
+    /// from its default, in the order of [`USAGE`].
+    pub fn option_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let d = Config::default();
+        let mut opt = |name: &str, value: String| {
+            out.push(alloc::format!("--{name}"));
+            out.push(value);
+        };
+        let num = |n: u64| alloc::format!("{n}");
+        if self.reps != d.reps {
+            opt("reps", num(self.reps.into()));
+        }
+        if self.cpu_size != d.cpu_size {
+            opt("cpu-size", format_size(self.cpu_size));
+        }
+        if self.cpu_rounds != d.cpu_rounds {
+            opt("cpu-rounds", num(self.cpu_rounds.into()));
+        }
+        if self.mem_size != d.mem_size {
+            opt("mem-size", format_size(self.mem_size));
+        }
+        if self.stream_size != d.stream_size {
+            opt("stream-size", format_size(self.stream_size));
+        }
+        if self.syscall_iters != d.syscall_iters {
+            opt("syscall-iters", num(self.syscall_iters.into()));
+        }
+        if self.io_size != d.io_size {
+            opt("io-size", format_size(self.io_size));
+        }
+        if let Some(t) = &self.io_target {
+            opt("io-target", t.clone());
+        }
+        if self.io_rand_ops != d.io_rand_ops {
+            opt("io-rand-ops", num(self.io_rand_ops.into()));
+        }
+        if self.fsync_ops != d.fsync_ops {
+            opt("fsync-ops", num(self.fsync_ops.into()));
+        }
+        if self.idle_ms != d.idle_ms {
+            opt("idle-ms", num(self.idle_ms));
+        }
+        for t in &self.net_targets {
+            match t.endpoint {
+                NetEndpoint::Dial(addr) => opt("net-dial", alloc::format!("{}={addr}", t.path)),
+                NetEndpoint::Accept(port) => opt("net-accept", alloc::format!("{}={port}", t.path)),
+            }
+        }
+        if self.net_round_trips != d.net_round_trips {
+            opt("net-round-trips", num(self.net_round_trips.into()));
+        }
+        if self.net_stream_size != d.net_stream_size {
+            opt("net-stream-size", format_size(self.net_stream_size));
+        }
+        out
+    }
+
+    /// Parses a probe command line into a configuration; `--help` is refused
+    /// as an unknown option here, since a configuration has no help to print.
+    pub fn from_args<'a, I>(args: I) -> Result<Config, ArgError>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        match parse(args)? {
+            Command::Run(cfg) => Ok(cfg),
+            Command::Help => Err(ArgError::UnknownOption("--help".to_string())),
+        }
+    }
+}
+
+/// A size as [`parse_size`] reads it: in the largest binary unit that
+/// divides it exactly.
+fn format_size(bytes: u64) -> String {
+    match bytes {
+        0 => "0".to_string(),
+        b if b % GIB == 0 => alloc::format!("{}G", b / GIB),
+        b if b % MIB == 0 => alloc::format!("{}M", b / MIB),
+        b if b % KIB == 0 => alloc::format!("{}K", b / KIB),
+        b => alloc::format!("{b}"),
+    }
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -551,5 +649,60 @@ mod tests {
         );
         assert_eq!(parse([]).unwrap_err(), ArgError::NoProbes);
         assert_eq!(parse(["cpu", "--help"]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn to_args_parses_back_to_the_same_config() {
+        let defaults = Config {
+            probes: alloc::vec![Probe::Cpu],
+            ..Config::default()
+        };
+        assert_eq!(defaults.to_args(), ["cpu"]);
+        let ready = Config::default();
+        assert_eq!(ready.to_args(), ["ready"]);
+        assert_eq!(Config::from_args(["ready"]).unwrap(), ready);
+        let every = Config {
+            probes: alloc::vec![Probe::Io, Probe::Cpu, Probe::Idle, Probe::Net],
+            reps: 2,
+            cpu_size: 4097,
+            cpu_rounds: 3,
+            mem_size: 8 * KIB,
+            stream_size: 2 * GIB,
+            syscall_iters: 7,
+            io_size: 3 * MIB,
+            io_target: Some("/dev/vda".into()),
+            io_rand_ops: 9,
+            fsync_ops: 1,
+            idle_ms: 0,
+            net_targets: alloc::vec![
+                NetTarget::parse("veth=10.200.0.1:7000", false).unwrap(),
+                NetTarget::parse("bridge+nat=7001", true).unwrap(),
+                NetTarget::parse("loopback=[::1]:7002", false).unwrap(),
+            ],
+            net_round_trips: 10,
+            net_stream_size: 3 * MIB,
+        };
+        let args = every.to_args();
+        assert!(
+            args.windows(4).any(|w| w
+                == [
+                    "--net-dial",
+                    "veth=10.200.0.1:7000",
+                    "--net-accept",
+                    "bridge+nat=7001"
+                ]),
+            "{args:?}"
+        );
+        assert!(
+            args.windows(2).any(|w| w == ["--io-size", "3M"]),
+            "{args:?}"
+        );
+        assert!(
+            args.windows(2).any(|w| w == ["--cpu-size", "4097"]),
+            "{args:?}"
+        );
+        let back = Config::from_args(args.iter().map(String::as_str)).unwrap();
+        assert_eq!(back, every);
+        assert!(Config::from_args(["cpu", "--help"]).is_err());
     }
 }

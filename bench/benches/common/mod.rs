@@ -47,7 +47,7 @@ pub fn usable(bench: &str, trial: &[&str]) -> Vec<(IsolationKind, Box<dyn Isolat
 
 /// Runs the workload with `args` once; a run that does not exit cleanly is an error.
 pub fn run(backend: &dyn Isolation, args: &[&str]) -> Result<Outcome, String> {
-    let inv = Invocation::Probes(args.iter().map(|s| s.to_string()).collect());
+    let inv = Invocation::probes(args.iter().copied()).map_err(|e| e.to_string())?;
     let o = backend.run(&inv, &limits()).map_err(|e| e.to_string())?;
     if !o.exit.success() {
         return Err(format!(

@@ -147,25 +147,34 @@ pub fn manager_for(
     choice: &CgroupChoice,
     placement: CgroupPlacement,
 ) -> Result<Box<dyn CgroupManager>> {
+    manager_named(choice, placement, &unique_name())
+}
+
+/// Like [`manager_for`], with the groups' `name` (a relative path, checked by
+/// [`crate::validate`]) given.
+pub fn manager_named(
+    choice: &CgroupChoice,
+    placement: CgroupPlacement,
+    name: &str,
+) -> Result<Box<dyn CgroupManager>> {
     let mounts = hostcaps::cgroup::mounts();
-    let name = unique_name();
     let v2_root = hostcaps::cgroup::v2_root(&mounts).map(Path::to_path_buf);
     let v2_parent = placement::v2_parent(&mounts, placement);
-    let v1 = || v1::V1::new(&mounts, &name, placement);
+    let v1 = || v1::V1::new(&mounts, name, placement);
     // Where the caller's v2 group cannot take limited children (it holds
     // processes), root may still nest at the top of the hierarchy, and says so.
     let v2 = |parent: PathBuf| {
         let fallback = v2_root
             .clone()
             .filter(|r| *r != parent && crate::process::is_root());
-        v2::V2::new(&parent, &name).with_fallback(fallback)
+        v2::V2::new(&parent, name).with_fallback(fallback)
     };
     match choice {
         CgroupChoice::Disabled => Ok(Box::new(NoCgroup)),
         CgroupChoice::V1 => Ok(Box::new(v1())),
         CgroupChoice::V2 { parent } => {
             let parent = match parent {
-                Some(p) => return Ok(Box::new(v2::V2::new(p, &name))),
+                Some(p) => return Ok(Box::new(v2::V2::new(p, name))),
                 None => v2_parent.ok_or_else(|| Error::ControllerUnavailable {
                     controller: "cgroup2",
                     reason: "no cgroup2 filesystem is mounted".into(),
@@ -216,11 +225,30 @@ pub(crate) fn read_key(path: &Path, key: &str) -> Option<u64> {
 }
 
 pub(crate) fn mkdir(path: &Path) -> Result<()> {
-    std::fs::create_dir(path).map_err(|source| Error::Cgroup {
+    // A named group (OCI cgroupsPath) may need its parents; the group itself
+    // must be new.
+    let make = || {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::create_dir(path)
+    };
+    // Once more if a parent went away meanwhile (removed with its last child).
+    let made = match make() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make(),
+        other => other,
+    };
+    made.map_err(|source| Error::Cgroup {
         op: "create",
         path: path.into(),
         source,
     })
+}
+
+/// Removes a container's group directory that outlived the process that
+/// made it (an OCI container's, at `delete`): kills what is left in it first.
+pub fn remove_group(path: &Path) -> Result<()> {
+    remove_dir(path)
 }
 
 /// Removes a group directory: kills what is left in it and retries while the

@@ -111,7 +111,12 @@ impl CgroupManager for V1 {
                 // memsw = mem: no escape into swap (file absent without swap accounting).
                 let memsw = d.join("memory.memsw.limit_in_bytes");
                 if memsw.exists() {
-                    write(&memsw, &m.to_string())?;
+                    let total = match res.memory_swap {
+                        Some(u64::MAX) => "-1".to_string(),
+                        Some(t) => t.max(m).to_string(),
+                        None => m.to_string(),
+                    };
+                    write(&memsw, &total)?;
                 }
             }
         }
@@ -213,6 +218,7 @@ mod tests {
                 memory: Some(1 << 24),
                 cpus: Some(2.0),
                 pids: Some(9),
+                memory_swap: None,
             },
             None,
         )

@@ -163,7 +163,13 @@ impl CgroupManager for V2 {
             // Swap would let the container exceed its limit; not every kernel has swap accounting.
             let swap = self.dir.join("memory.swap.max");
             if swap.exists() {
-                write(&swap, "0")?;
+                // v2 limits swap alone: the OCI total minus the memory limit.
+                let only_swap = match res.memory_swap {
+                    Some(u64::MAX) => "max".to_string(),
+                    Some(t) => t.saturating_sub(m).to_string(),
+                    None => "0".to_string(),
+                };
+                write(&swap, &only_swap)?;
             }
         }
         if let Some(p) = res.pids {
@@ -251,6 +257,7 @@ mod tests {
             memory: Some(64 << 20),
             cpus: Some(0.5),
             pids: Some(32),
+            memory_swap: None,
         };
         cg.create(&res, None).unwrap();
         let rd = |f: &str| std::fs::read_to_string(d.path().join("c1").join(f)).unwrap();

@@ -17,6 +17,26 @@ use seccompiler::{
 
 use crate::{Error, Result};
 
+/// Compiled filters given by the caller (an OCI profile), installed in order.
+#[derive(Clone, Default)]
+pub struct Filters(pub Vec<BpfProgram>);
+
+impl std::fmt::Debug for Filters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lens: Vec<usize> = self.0.iter().map(Vec::len).collect();
+        write!(f, "Filters({lens:?} instructions)")
+    }
+}
+
+impl PartialEq for Filters {
+    fn eq(&self, other: &Filters) -> bool {
+        let key = |p: &BpfProgram| -> Vec<(u16, u8, u8, u32)> {
+            p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
+        };
+        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| key(a) == key(b))
+    }
+}
+
 /// Syscalls denied with `EPERM`, whatever their arguments.
 pub const DENIED: &[(&str, libc::c_long)] = &[
     ("acct", libc::SYS_acct),

@@ -68,24 +68,27 @@ struct Case {
     len: usize,
     head: u16,
     advance: u16,
+    /// Read from past the end of the disk instead of sector 0.
+    past_end: bool,
 }
 
-/// Posts out-of-range, looping and lying descriptor chains to the
-/// virtio-blk device. Returns the number of cases where the device claimed
-/// success for a bad request or stopped serving good ones afterwards.
-pub fn virtio(base: u64, clock: Clock, console: &mut Output) -> u32 {
-    let mut dev = match VirtioBlk::new(base, clock) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = writeln!(console, "hostile-virtio: {e}");
-            return 1;
+impl Case {
+    /// A chain of `len` descriptors posted at head 0, advancing the ring by one.
+    fn new(name: &'static str, chain: [Desc; 3], len: usize) -> Case {
+        Case {
+            name,
+            chain,
+            len,
+            head: 0,
+            advance: 1,
+            past_end: false,
         }
-    };
-    dev.set_timeout_ms(HOSTILE_TIMEOUT_MS);
-    let (hdr, status) = dev.request_slots();
-    let mut page = [0u8; 512];
-    let buf = page.as_mut_ptr() as u64;
-    let past_disk = dev.capacity() / 512 + 8;
+    }
+}
+
+/// The hostile chains, built around the device's header and status slots
+/// and a guest buffer at `buf`.
+fn cases(hdr: u64, status: u64, buf: u64) -> [Case; 8] {
     let h = |next| Desc {
         addr: hdr,
         len: 16,
@@ -104,88 +107,60 @@ pub fn virtio(base: u64, clock: Clock, console: &mut Output) -> u32 {
         flags: flags::NEXT | flags::WRITE,
         next: 2,
     };
-    let cases = [
+    let looping = Desc {
+        flags: flags::WRITE | flags::NEXT,
+        ..st
+    };
+    let outside = Desc {
+        addr: 0xffff_f000_0000,
+        ..st
+    };
+    [
+        Case::new(
+            "buffer-outside-ram",
+            [h(1), data(0xffff_f000_0000, 4096), st],
+            3,
+        ),
+        Case::new("huge-length", [h(1), data(0x10_0000, u32::MAX), st], 3),
         Case {
-            name: "buffer-outside-ram",
-            chain: [h(1), data(0xffff_f000_0000, 4096), st],
-            len: 3,
-            head: 0,
-            advance: 1,
+            past_end: true,
+            ..Case::new("past-end-of-disk", [h(1), data(buf, 512), st], 3)
         },
+        Case::new("descriptor-loop", [h(1), data(buf, 512), looping], 3),
+        Case::new("next-out-of-range", [h(200), st, st], 1),
         Case {
-            name: "huge-length",
-            chain: [h(1), data(0x10_0000, u32::MAX), st],
-            len: 3,
-            head: 0,
-            advance: 1,
-        },
-        Case {
-            name: "past-end-of-disk",
-            chain: [h(1), data(buf, 512), st],
-            len: 3,
-            head: 0,
-            advance: 1,
-        },
-        Case {
-            name: "descriptor-loop",
-            chain: [
-                h(1),
-                data(buf, 512),
-                Desc {
-                    flags: flags::WRITE | flags::NEXT,
-                    ..st
-                },
-            ],
-            len: 3,
-            head: 0,
-            advance: 1,
-        },
-        Case {
-            name: "next-out-of-range",
-            chain: [h(200), st, st],
-            len: 1,
-            head: 0,
-            advance: 1,
-        },
-        Case {
-            name: "head-out-of-range",
-            chain: [h(1), st, st],
-            len: 2,
             head: 999,
-            advance: 1,
+            ..Case::new("head-out-of-range", [h(1), st, st], 2)
         },
-        Case {
-            name: "status-outside-ram",
-            chain: [
-                h(1),
-                Desc {
-                    addr: 0xffff_f000_0000,
-                    ..st
-                },
-                st,
-            ],
-            len: 2,
-            head: 0,
-            advance: 1,
-        },
+        Case::new("status-outside-ram", [h(1), outside, st], 2),
         // Last: an available index far ahead of what was posted; the device
         // may refuse the whole ring from then on.
         Case {
-            name: "avail-index-jump",
-            chain: [h(1), data(buf, 512), st],
-            len: 3,
-            head: 0,
             advance: 1000,
+            ..Case::new("avail-index-jump", [h(1), data(buf, 512), st], 3)
         },
-    ];
+    ]
+}
+
+/// Posts out-of-range, looping and lying descriptor chains to the
+/// virtio-blk device. Returns the number of cases where the device claimed
+/// success for a bad request or stopped serving good ones afterwards.
+pub fn virtio(base: u64, clock: Clock, console: &mut Output) -> u32 {
+    let mut dev = match VirtioBlk::new(base, clock) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = writeln!(console, "hostile-virtio: {e}");
+            return 1;
+        }
+    };
+    dev.set_timeout_ms(HOSTILE_TIMEOUT_MS);
+    let (hdr, status) = dev.request_slots();
+    let mut page = [0u8; 512];
+    let cases = cases(hdr, status, page.as_mut_ptr() as u64);
+    let past_disk = dev.capacity() / 512 + 8;
     let mut failures = 0;
     for (i, case) in cases.iter().enumerate() {
-        let sector = if case.name == "past-end-of-disk" {
-            past_disk
-        } else {
-            0
-        };
-        dev.set_header(kinds::IN, sector);
+        dev.set_header(kinds::IN, if case.past_end { past_disk } else { 0 });
         let answer = dev.post_raw(&case.chain[..case.len], case.head, case.advance);
         let accepted = matches!(answer, Completion::Used { status: 0, .. });
         let last = i + 1 == cases.len();

@@ -110,7 +110,7 @@ fn missing_source_names_the_package_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let mut b = build_in(tmp.path());
     b.source = tmp.path().join("absent.tar.xz");
-    let err = b.build(&ProgressBar::hidden()).unwrap_err();
+    let err = b.build(&crate::progress::Silent).unwrap_err();
     assert!(matches!(err, KernelError::SourceMissing { .. }), "{err}");
     assert!(
         err.to_string()
@@ -130,7 +130,7 @@ fn a_cached_kernel_is_never_rebuilt() {
     assert_eq!(b.cached().unwrap(), None);
     let dir = fake_entry(&b);
     // The fake source is not a tarball: any attempt to build would fail.
-    let got = b.build(&ProgressBar::hidden()).unwrap();
+    let got = b.build(&crate::progress::Silent).unwrap();
     assert_eq!(got.dir, dir);
     assert_eq!(fs::read(&got.vmlinux).unwrap(), b"vmlinux");
     assert_eq!(b.cached().unwrap().unwrap().bzimage, dir.join("bzImage"));
@@ -153,7 +153,7 @@ fn a_broken_tarball_fails_the_unpack_step_and_cleans_up() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let b = build_in(tmp.path());
-    match b.build(&ProgressBar::hidden()) {
+    match b.build(&crate::progress::Silent) {
         Err(KernelError::StepFailed { step, .. }) => assert!(step.starts_with("tar -xJf")),
         other => panic!("expected the tar step to fail, got {other:?}"),
     }

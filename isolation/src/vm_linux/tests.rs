@@ -181,16 +181,11 @@ fn prepare_builds_cmdline_initramfs_and_config() {
     let limits = Limits {
         memory: Some(96 << 20),
         cpus: Some(1.5),
-        io_target: Some(tmp.path().into()),
         ..Limits::default()
     };
-    let p = prepare(
-        &vm,
-        &Invocation::Probes(vec!["cpu".into(), "io".into()]),
-        &limits,
-        &tmp.path().join("cache"),
-    )
-    .unwrap();
+    let target = tmp.path().display().to_string();
+    let inv = Invocation::probes(["cpu", "io", "--io-size", "4M", "--io-target", &target]).unwrap();
+    let p = prepare(&vm, &inv, &limits, &tmp.path().join("cache")).unwrap();
     assert_eq!(p.config.memory_bytes, 96 << 20);
     assert_eq!(p.config.vcpus, 2);
     assert_eq!(p.kernel_source, KernelSource::Explicit);
@@ -203,7 +198,8 @@ fn prepare_builds_cmdline_initramfs_and_config() {
     // The disk is declared by microvm's builder, which creates the device.
     assert!(p.config.disk.is_some());
     assert!(
-        lb.cmdline.ends_with(" -- cpu io --io-target /dev/vda"),
+        lb.cmdline
+            .ends_with(" -- cpu io --io-size 4M --io-target /dev/vda"),
         "{}",
         lb.cmdline
     );
@@ -214,11 +210,12 @@ fn prepare_builds_cmdline_initramfs_and_config() {
             .windows(init.len().min(4096))
             .any(|w| w == &init[..init.len().min(4096)])
     );
-    // The disk is an unnamed file in the io target, alive as long as the run.
+    // The disk is an unnamed file in the io target, of --io-size bytes,
+    // alive as long as the run.
     let disk = p.config.disk.clone().unwrap();
     let file = std::fs::read_link(&disk).unwrap();
     assert!(file.starts_with(tmp.path()), "{}", file.display());
-    assert_eq!(std::fs::metadata(&disk).unwrap().len(), 64 << 20);
+    assert_eq!(std::fs::metadata(&disk).unwrap().len(), 4 << 20);
     drop(p);
     assert!(
         std::fs::read_link(&disk).map_or(true, |l| !l.starts_with(tmp.path())),

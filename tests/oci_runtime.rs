@@ -1,0 +1,653 @@
+//! isolab as an OCI runtime, driven the way podman and containerd drive runc:
+//! the lifecycle (create → created → start → running → stopped → delete),
+//! signals, errors, the console socket, and podman itself.
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn isolab() -> &'static str {
+    env!("CARGO_BIN_EXE_isolab")
+}
+
+fn ready(test: &str) -> bool {
+    if !hostcaps::testing::require_root(test) {
+        return false;
+    }
+    let bb = if Path::new("/bin/busybox").exists() {
+        Ok(())
+    } else {
+        Err("needs a static /bin/busybox (apt-get install busybox-static)".to_string())
+    };
+    hostcaps::testing::require(test, "busybox", bb)
+}
+
+/// A state root and a bundle (busybox rootfs, `isolab spec` config running `script`).
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn bundle(&self, name: &str, script: &str, terminal: bool) -> PathBuf {
+        let b = self.dir.path().join(name);
+        let bin = b.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+        for a in ["sh", "echo", "sleep", "cat", "tty", "id", "true"] {
+            std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
+        }
+        for d in ["proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(b.join("rootfs").join(d)).unwrap();
+        }
+        let out = Command::new(isolab())
+            .args(["spec", "--bundle"])
+            .arg(&b)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let path = b.join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c["process"]["terminal"] = terminal.into();
+        c["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+        c["root"]["readonly"] = false.into();
+        std::fs::write(&path, c.to_string()).unwrap();
+        b
+    }
+
+    /// `isolab --root R ARGS`, stdio of the container to `out` when given.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(isolab());
+        c.arg("--root").arg(self.root()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "isolab {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates `id` from `bundle`, the container's stdout and stderr going to `log`.
+    fn create(&self, id: &str, bundle: &Path, log: &Path) {
+        let f = std::fs::File::create(log).unwrap();
+        let out = self
+            .cmd(&["create", "--bundle", bundle.to_str().unwrap(), id])
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .status()
+            .unwrap();
+        assert!(
+            out.success(),
+            "create {id}: {}",
+            std::fs::read_to_string(log).unwrap()
+        );
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    fn record(&self, id: &str) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.root().join(id).join("state.json")).unwrap())
+            .unwrap()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Whatever a failed test left: kill and remove.
+        for e in std::fs::read_dir(self.root())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let _ = self.run(&["delete", "--force", &id]);
+        }
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn status(lab: &Lab, id: &str) -> String {
+    lab.state(id)["status"].as_str().unwrap().to_string()
+}
+
+/// Makes this test process the reaper of orphaned container inits, so their
+/// exit statuses can be read (as conmon or a shim does).
+fn become_subreaper() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+fn wait_status(pid: i32) -> i32 {
+    let mut st = 0;
+    // SAFETY: waiting for a process we reap as subreaper.
+    let rc = unsafe { libc::waitpid(pid, &mut st, 0) };
+    assert_eq!(rc, pid, "waitpid: {}", std::io::Error::last_os_error());
+    st
+}
+
+#[test]
+fn create_start_stop_delete() {
+    if !ready("create_start_stop_delete") {
+        return;
+    }
+    become_subreaper();
+    let lab = Lab::new();
+    let b = lab.bundle(
+        "b",
+        "echo started; read x < /dev/null; sleep 0.3; echo done",
+        false,
+    );
+    let log = lab.dir.path().join("log");
+    let pid_file = lab.dir.path().join("pid");
+    let f = std::fs::File::create(&log).unwrap();
+    let st = lab
+        .cmd(&[
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "c1",
+        ])
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let s = lab.state("c1");
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["id"], "c1");
+    assert_eq!(s["bundle"], b.to_str().unwrap());
+    let pid = s["pid"].as_i64().unwrap() as i32;
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    // Nothing ran before start.
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
+    lab.ok(&["start", "c1"]);
+    assert_eq!(status(&lab, "c1"), "running");
+    // A second start is refused.
+    assert!(!lab.run(&["start", "c1"]).status.success());
+    // A running container is not deleted without --force.
+    let out = lab.run(&["delete", "c1"]);
+    assert!(!out.status.success());
+    assert_eq!(wait_status(pid), 0);
+    assert_eq!(status(&lab, "c1"), "stopped");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\ndone\n");
+    let cgroups: Vec<PathBuf> = lab.record("c1")["cgroup_paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect();
+    assert!(cgroups.iter().all(|p| p.exists()), "{cgroups:?}");
+    lab.ok(&["delete", "c1"]);
+    assert!(!lab.root().join("c1").exists());
+    assert!(
+        cgroups.iter().all(|p| !p.exists()),
+        "left behind: {cgroups:?}"
+    );
+    assert!(!lab.run(&["state", "c1"]).status.success());
+}
+
+#[test]
+fn kill_delivers_named_and_numbered_signals() {
+    if !ready("kill_delivers_named_and_numbered_signals") {
+        return;
+    }
+    become_subreaper();
+    let lab = Lab::new();
+    let script = "trap 'exit 10' TERM; trap 'exit 11' USR1; trap 'exit 12' HUP; echo ready; while :; do sleep 0.05; done";
+    let b = lab.bundle("b", script, false);
+    for (i, (sig, want)) in [
+        ("TERM", Some(10)),
+        ("SIGUSR1", Some(11)),
+        ("1", Some(12)),
+        ("9", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("k{i}");
+        let log = lab.dir.path().join(format!("{id}.log"));
+        lab.create(&id, &b, &log);
+        let pid = lab.state(&id)["pid"].as_i64().unwrap() as i32;
+        lab.ok(&["start", &id]);
+        wait_for("the traps", Duration::from_secs(10), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("ready")
+        });
+        lab.ok(&["kill", &id, sig]);
+        let st = wait_status(pid);
+        match want {
+            Some(code) => assert_eq!(
+                (libc::WIFEXITED(st), libc::WEXITSTATUS(st)),
+                (true, code),
+                "{sig}"
+            ),
+            None => assert_eq!(libc::WTERMSIG(st), libc::SIGKILL, "{sig}"),
+        }
+        assert_eq!(status(&lab, &id), "stopped");
+        // A stopped container cannot be signalled.
+        assert!(!lab.run(&["kill", &id, "TERM"]).status.success());
+        lab.ok(&["delete", &id]);
+    }
+    assert!(!lab.run(&["kill", "k0", "NOSUCHSIGNAL"]).status.success());
+}
+
+#[test]
+fn missing_and_duplicate_ids_are_errors() {
+    if !ready("missing_and_duplicate_ids_are_errors") {
+        return;
+    }
+    let lab = Lab::new();
+    let out = lab.run(&["state", "nosuch"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nosuch does not exist"),
+        "{out:?}"
+    );
+    // The JSON log carries the error for podman and containerd.
+    let jlog = lab.dir.path().join("log.json");
+    let out = Command::new(isolab())
+        .args([
+            "--log",
+            jlog.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "--root",
+        ])
+        .arg(lab.root())
+        .args(["delete", "nosuch"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&jlog)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("does not exist"));
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+
+    let b = lab.bundle("b", "true", false);
+    let log = lab.dir.path().join("log");
+    lab.create("dup", &b, &log);
+    let out = lab.run(&["create", "--bundle", b.to_str().unwrap(), "dup"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "{out:?}"
+    );
+    // The first one is untouched.
+    assert_eq!(status(&lab, "dup"), "created");
+    let out = lab.run(&["create", "--bundle", b.to_str().unwrap(), "../escape"]);
+    assert!(!out.status.success());
+    let out = lab.run(&["--systemd-cgroup", "state", "dup"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup"));
+    lab.ok(&["delete", "dup"]);
+}
+
+#[test]
+fn an_abandoned_container_is_removed_by_delete_force_and_clean() {
+    if !ready("an_abandoned_container_is_removed_by_delete_force_and_clean") {
+        return;
+    }
+    let lab = Lab::new();
+    let b = lab.bundle("b", "sleep 100", false);
+    // Created by a shell that is gone right after: nobody will start it.
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --root {} create --bundle {} orphan >/dev/null 2>&1 </dev/null",
+            isolab(),
+            lab.root().display(),
+            b.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(out.success());
+    assert_eq!(status(&lab, "orphan"), "created");
+    let pid = lab.state("orphan")["pid"].as_i64().unwrap() as i32;
+    let cgroups = lab.record("orphan")["cgroup_paths"].clone();
+    lab.ok(&["delete", "--force", "orphan"]);
+    assert!(!lab.root().join("orphan").exists());
+    assert!(
+        !Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline"))
+                .unwrap()
+                .is_empty()
+    );
+    for p in cgroups.as_array().unwrap() {
+        assert!(!Path::new(p.as_str().unwrap()).exists(), "{p}");
+    }
+
+    // The same through `isolab clean`, which looks in the default root.
+    let id = format!("isolab-test-orphan-{}", std::process::id());
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "{} create --bundle {} {id} >/dev/null 2>&1 </dev/null",
+            isolab(),
+            b.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let dir = Path::new("/run/isolab").join(&id);
+    assert!(dir.join("state.json").exists());
+    let out = Command::new(isolab()).arg("clean").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("removed OCI container {id}")),
+        "{text}"
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_late_create_failure_leaves_nothing() {
+    if !ready("a_late_create_failure_leaves_nothing") {
+        return;
+    }
+    let lab = Lab::new();
+    let b = lab.bundle("b", "true", false);
+    let name = format!("isolab-test-late-{}", std::process::id());
+    let path = b.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["linux"]["cgroupsPath"] = format!("/{name}").into();
+    std::fs::write(&path, c.to_string()).unwrap();
+    let out = lab.run(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--pid-file",
+        "/nonexistent/dir/pid",
+        "late",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir/pid"),
+        "{out:?}"
+    );
+    assert!(!lab.root().join("late").exists());
+    let left: Vec<PathBuf> = hostcaps::cgroup::mounts()
+        .iter()
+        .map(|m| m.path.join(&name))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Receives one fd over `stream` (SCM_RIGHTS).
+fn recv_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!(std::os::fd::RawFd);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received and is owned by nobody else.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+#[test]
+fn console_socket_gets_the_terminal() {
+    if !ready("console_socket_gets_the_terminal") {
+        return;
+    }
+    become_subreaper();
+    let lab = Lab::new();
+    let b = lab.bundle("b", "tty; read line; echo got:$line", true);
+    let sock_path = lab.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let out = lab.run(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "tty1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let (stream, _) = listener.accept().unwrap();
+    let master = std::fs::File::from(recv_fd(&stream));
+    let pid = lab.state("tty1")["pid"].as_i64().unwrap() as i32;
+    lab.ok(&["start", "tty1"]);
+    (&master).write_all(b"hello\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    let end = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains("got:hello") && Instant::now() < end {
+        match (&master).read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    // The pty is the container's own (/dev/pts/0 of its devpts), the line is echoed, then read.
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("hello\r\n"), "{text}");
+    assert!(text.contains("got:hello"), "{text}");
+    assert_eq!(libc::WEXITSTATUS(wait_status(pid)), 0);
+    lab.ok(&["delete", "tty1"]);
+    // A terminal without a console socket is refused.
+    let out = lab.run(&["create", "--bundle", b.to_str().unwrap(), "tty2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--console-socket"));
+}
+
+#[test]
+fn ps_features_and_run() {
+    if !ready("ps_features_and_run") {
+        return;
+    }
+    let lab = Lab::new();
+    let f: serde_json::Value = serde_json::from_str(&lab.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+
+    let b = lab.bundle("b", "sleep 30", false);
+    let log = lab.dir.path().join("log");
+    lab.create("p1", &b, &log);
+    lab.ok(&["start", "p1"]);
+    let pid = lab.state("p1")["pid"].as_i64().unwrap();
+    let pids: Vec<i64> = serde_json::from_str(&lab.ok(&["ps", "--format", "json", "p1"])).unwrap();
+    assert!(pids.contains(&pid), "{pids:?} lacks {pid}");
+    lab.ok(&["delete", "--force", "p1"]);
+    assert!(!lab.root().join("p1").exists());
+
+    // `run` waits and returns the program's status; the container is gone after.
+    let b = lab.bundle("r", "echo out; exit 7", false);
+    let out = lab.run(&["run", "--bundle", b.to_str().unwrap(), "r1"]);
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(!lab.root().join("r1").exists());
+}
+
+fn podman_ready(test: &str) -> bool {
+    if !ready(test) {
+        return false;
+    }
+    let podman = Command::new("podman")
+        .arg("--version")
+        .output()
+        .map(|_| ())
+        .map_err(|_| "needs podman (apt-get install podman)".to_string());
+    hostcaps::testing::require(test, "podman", podman)
+}
+
+/// podman with its own storage (vfs: no mounts to leave) in a temp dir.
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        let d = self.dir.path();
+        c.arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("runroot"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ]);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, runtime: &str, args: &[&str]) -> Output {
+        self.cmd()
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+                "--runtime",
+                runtime,
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.cmd().args(["rm", "-a", "-f"]).output();
+        let _ = self.cmd().args(["rmi", "-a", "-f"]).output();
+    }
+}
+
+#[test]
+fn podman_runs_with_isolab_as_with_runc() {
+    if !podman_ready("podman_runs_with_isolab_as_with_runc") {
+        return;
+    }
+    let lab = Lab::new();
+    let b = lab.bundle("img", "true", false);
+    let tar = lab.dir.path().join("rootfs.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-C")
+            .arg(b.join("rootfs"))
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let podman = Podman {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let out = podman
+        .cmd()
+        .arg("import")
+        .arg(&tar)
+        .arg("localhost/isolab-smoke")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cases: &[&[&str]] = &[
+        &["localhost/isolab-smoke", "/bin/echo", "hi"],
+        &["localhost/isolab-smoke", "/bin/sh", "-c", "exit 7"],
+        &[
+            "--env",
+            "FOO=bar",
+            "--workdir",
+            "/bin",
+            "--user",
+            "1000:1000",
+            "localhost/isolab-smoke",
+            "/bin/sh",
+            "-c",
+            "echo $FOO; pwd; id",
+        ],
+        &[
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            "localhost/isolab-smoke",
+            "/bin/sh",
+            "-c",
+            "grep -E ':(pids|memory):/libpod_parent/libpod-' /proc/self/cgroup | cut -d: -f2; echo ok",
+        ],
+    ];
+    for args in cases {
+        let with_runc = podman.run("runc", args);
+        let with_isolab = podman.run(isolab(), args);
+        assert_eq!(
+            (
+                with_isolab.status.code(),
+                String::from_utf8_lossy(&with_isolab.stdout)
+            ),
+            (
+                with_runc.status.code(),
+                String::from_utf8_lossy(&with_runc.stdout)
+            ),
+            "podman run {args:?}: isolab's stderr: {}",
+            String::from_utf8_lossy(&with_isolab.stderr)
+        );
+    }
+    let hi = podman.run(isolab(), cases[0]);
+    assert_eq!(String::from_utf8_lossy(&hi.stdout), "hi\n");
+}
