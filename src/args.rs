@@ -201,6 +201,17 @@ pub enum GuestArg {
     Tiny,
 }
 
+/// `--net`: the container's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetArg {
+    /// A point-to-point veth to the host.
+    Veth,
+    /// A bridge with NAT and a published port.
+    Nat,
+    /// Both, in one network namespace.
+    Both,
+}
+
 /// Options shared by `run` and `probe`.
 #[derive(Debug, Args)]
 pub struct Common {
@@ -225,6 +236,12 @@ pub struct Common {
     /// OCI bundle (config.json + rootfs) for the container.
     #[arg(long)]
     pub bundle: Option<PathBuf>,
+    /// Container network: `veth` (a /30 veth to the host, no NAT), `nat`
+    /// (Docker's default shape: a bridge, MASQUERADE and a published port) or
+    /// `both`. Without it a container has only `lo`, except that the `net`
+    /// probe gets `both`.
+    #[arg(long, value_enum)]
+    pub net: Option<NetArg>,
     /// Memory limit (container) or guest RAM (VM), e.g. 256M, 1G. A container
     /// limit below 4 MiB or above the host's RAM is refused, not clamped.
     #[arg(long, value_parser = parse_size)]
@@ -267,7 +284,7 @@ pub struct ProbeArgs {
     /// Isolation and resources.
     #[command(flatten)]
     pub common: Common,
-    /// Probes (ready, cpu, mem, syscall, io, idle, all) and workload options (e.g. --reps 5).
+    /// Probes (ready, cpu, mem, syscall, io, idle, all, net) and workload options (e.g. --reps 5).
     #[arg(required = true, allow_hyphen_values = true, trailing_var_arg = true)]
     pub probes: Vec<String>,
 }

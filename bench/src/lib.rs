@@ -6,6 +6,7 @@
 pub mod fio;
 pub mod frontend;
 pub mod matrix;
+pub mod netpeers;
 pub mod peers;
 pub mod results;
 pub mod soak;

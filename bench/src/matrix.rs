@@ -57,7 +57,13 @@ impl BenchOptions {
             rounds: 6,
             warmup: 1,
             workload: Config {
-                probes: vec![Probe::Cpu, Probe::Mem, Probe::Syscall, Probe::Io],
+                probes: vec![
+                    Probe::Cpu,
+                    Probe::Mem,
+                    Probe::Syscall,
+                    Probe::Io,
+                    Probe::Net,
+                ],
                 reps: 3,
                 cpu_rounds: 4,
                 mem_size: 16 << 20,
@@ -66,6 +72,8 @@ impl BenchOptions {
                 io_size: 8 << 20,
                 io_rand_ops: 256,
                 fsync_ops: 8,
+                net_round_trips: 1000,
+                net_stream_size: 16 << 20,
                 ..Config::default()
             },
             isolations: IsolationKind::ALL.to_vec(),
@@ -127,6 +135,8 @@ enum Task {
     OurStart(usize),
     /// A peer's start.
     Peer(usize),
+    /// A network peer (podman) running the `net` probe.
+    NetPeer(usize),
 }
 
 /// Samples of one metric so far.
@@ -220,6 +230,9 @@ fn collect_outcome(
             collect_idle_memory(c, subject, round, &o.accounting);
         }
         Task::Probes(_) => collect_probes(c, subject, round, wall, o),
+        // A network peer's run is only its probe's lines: its wall time
+        // covers one probe, not the whole set, and would pair with nothing.
+        Task::NetPeer(_) => collect_lines(c, subject, round, o),
         Task::OurStart(_) | Task::Peer(_) => collect_outcome_wall(c, subject, round, wall),
     }
 }
@@ -266,15 +279,7 @@ fn collect_idle_memory(c: &mut Collector, subject: &str, round: u32, a: &isolati
 
 /// The probes' own result lines, plus the run's wall time, CPU time and peak RSS.
 fn collect_probes(c: &mut Collector, subject: &str, round: u32, wall: Duration, o: &Outcome) {
-    // `ready` only marks that the workload started; it measures nothing.
-    for line in o.results.iter().filter(|l| l.probe != "ready") {
-        c.add(
-            key(subject, &line.probe, &line.metric, line.kind.as_deref()),
-            &line.unit,
-            round,
-            line.value,
-        );
-    }
+    collect_lines(c, subject, round, o);
     c.add(key(subject, "run", "wall_ms", None), "ms", round, ms(wall));
     if let Some(cpu) = o.accounting.cpu_time {
         c.add(
@@ -290,6 +295,19 @@ fn collect_probes(c: &mut Collector, subject: &str, round: u32, wall: Duration, 
             "MiB",
             round,
             b as f64 / MIB,
+        );
+    }
+}
+
+/// The probes' own result lines.
+fn collect_lines(c: &mut Collector, subject: &str, round: u32, o: &Outcome) {
+    // `ready` only marks that the workload started; it measures nothing.
+    for line in o.results.iter().filter(|l| l.probe != "ready") {
+        c.add(
+            key(subject, &line.probe, &line.metric, line.kind.as_deref()),
+            &line.unit,
+            round,
+            line.value,
         );
     }
 }
@@ -344,7 +362,7 @@ pub fn run_with(
     let mut environment = Environment::collect();
     environment.attach_doctor(&isolation::doctor::run());
 
-    let mut plan = plan(opts, factory)?;
+    let mut plan = plan(opts, factory, progress)?;
     let io_dir = IoDir::prepare(opts.io_dir.as_ref())?;
     let measurements = Matrix::new(opts, &plan, &io_dir.path).run_rounds(opts, progress);
     let mut results = assemble_results(opts, started, environment, &mut plan, measurements);
@@ -376,11 +394,19 @@ struct Plan {
     /// The peers that work, as planned. Rounds index them; one that fails
     /// mid-run is skipped, not removed, so the indices stay valid.
     peers: Vec<PeerRunner>,
+    /// podman running the `net` probe, when peers and `net` are asked for.
+    net_peers: Vec<crate::netpeers::PodmanNet>,
+    /// Their statuses.
+    net_peer_statuses: Vec<SubjectStatus>,
 }
 
 /// Decides what runs. Native is the baseline every ratio needs, so its
 /// absence is an error; any other unavailable isolation is recorded.
-fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, BenchError> {
+fn plan(
+    opts: &BenchOptions,
+    factory: &BackendFactory<'_>,
+    progress: &dyn Progress,
+) -> Result<Plan, BenchError> {
     // Peers first: isolab's container start uses the peers' root filesystem.
     let peer_set = if opts.peers {
         Some(prepare_peers(opts.timeout, opts.oci_runtime.clone())?)
@@ -418,11 +444,20 @@ fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, Bench
         .as_ref()
         .map(|s| s.runners.clone())
         .unwrap_or_default();
+    let (net_peers, net_peer_statuses) = match &peer_set {
+        Some(set) if opts.workload.probes.contains(&Probe::Net) => {
+            progress.message("trying the podman network peers");
+            crate::netpeers::prepare(&set.rootfs(), opts.timeout)
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
     Ok(Plan {
         subjects,
         unsupported,
         peer_set,
         peers,
+        net_peers,
+        net_peer_statuses,
     })
 }
 
@@ -552,6 +587,7 @@ impl std::fmt::Display for FailureKey {
 struct Matrix<'a> {
     subjects: &'a [Subject],
     peers: &'a [PeerRunner],
+    net_peers: &'a [crate::netpeers::PodmanNet],
     /// The order of one round; identical in every round.
     order: Vec<Task>,
     limits: Limits,
@@ -576,7 +612,8 @@ impl<'a> Matrix<'a> {
         Matrix {
             subjects: &plan.subjects,
             peers: &plan.peers,
-            order: round_order(&plan.subjects, &plan.peers),
+            net_peers: &plan.net_peers,
+            order: round_order(&plan.subjects, &plan.peers, plan.net_peers.len()),
             limits: Limits {
                 timeout: opts.timeout,
                 ..Limits::default()
@@ -632,6 +669,7 @@ impl<'a> Matrix<'a> {
             Task::Probes(i) => (Runner::Isolation(self.subjects[i].kind), Phase::Probes),
             Task::OurStart(i) => (Runner::Isolation(self.subjects[i].kind), Phase::Start),
             Task::Peer(p) => (Runner::Peer(self.peers[p].name.clone()), Phase::Start),
+            Task::NetPeer(p) => (Runner::Peer(self.net_peers[p].name.clone()), Phase::Probes),
         };
         FailureKey { runner, phase }
     }
@@ -668,6 +706,18 @@ impl<'a> Matrix<'a> {
                     .expect("planned only with a start backend");
                 isolated(&**backend, inv)
             }
+            Task::NetPeer(p) => self.net_peers[p].run(&self.probes).map(|results| {
+                Some(Outcome {
+                    kind: IsolationKind::Container,
+                    exit: isolation::Exit::Exited { code: 0 },
+                    boot: None,
+                    results,
+                    stdout: Vec::new(),
+                    console: Vec::new(),
+                    accounting: isolation::Accounting::default(),
+                    notes: Vec::new(),
+                })
+            }),
             Task::Peer(p) => {
                 // Each peer run needs a container id of its own.
                 *seq += 1;
@@ -682,10 +732,11 @@ impl<'a> Matrix<'a> {
 
 /// The order of one round: every subject's boot+idle run, every subject's
 /// probes, then each start comparison (isolab's side, then its peers).
-fn round_order(subjects: &[Subject], peers: &[PeerRunner]) -> Vec<Task> {
+fn round_order(subjects: &[Subject], peers: &[PeerRunner], net_peers: usize) -> Vec<Task> {
     let mut order: Vec<Task> = Vec::new();
     order.extend((0..subjects.len()).map(Task::Idle));
     order.extend((0..subjects.len()).map(Task::Probes));
+    order.extend((0..net_peers).map(Task::NetPeer));
     for (i, s) in subjects.iter().enumerate() {
         if s.start_backend.is_none() {
             continue;
@@ -791,6 +842,17 @@ fn assemble_results(
         mark_failed_peers(set, &m.failed);
         statuses.extend(set.statuses.iter().cloned());
     }
+    for st in &mut plan.net_peer_statuses {
+        if let Some((_, e)) = m
+            .failed
+            .iter()
+            .find(|(k, _)| k.runner == Runner::Peer(st.name.clone()))
+        {
+            st.status = Status::Failed;
+            st.reason = Some(e.clone());
+        }
+    }
+    statuses.extend(plan.net_peer_statuses.iter().cloned());
     let mut results = Results {
         schema_version: RESULTS_SCHEMA_VERSION,
         label: opts
@@ -829,6 +891,11 @@ fn assemble_results(
     }
     // The same front end with isolab against runc as its runtime.
     results.add_ratios(PODMAN_OURS, PODMAN_RUNC);
+    // The network peers: against native loopback, and ours against theirs.
+    for p in &plan.net_peers {
+        results.add_ratios(&p.name, "native");
+        results.add_ratios("container", &p.name);
+    }
     results
 }
 
@@ -1144,7 +1211,7 @@ mod tests {
                 })),
             }
         };
-        let p = plan(&options(1), &factory).unwrap();
+        let p = plan(&options(1), &factory, &Silent).unwrap();
         let kinds: Vec<IsolationKind> = p.subjects.iter().map(|s| s.kind).collect();
         assert_eq!(kinds, [IsolationKind::Native, IsolationKind::VmLinux]);
         assert!(p.subjects.iter().all(|s| s.start_backend.is_none()));

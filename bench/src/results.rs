@@ -252,9 +252,18 @@ impl Results {
     pub fn add_ratios(&mut self, numerator: &str, denominator: &str) {
         let mut new = Vec::new();
         for num in self.metrics.iter().filter(|m| m.subject == numerator) {
-            let Some(den) = self.metrics.iter().find(|d| {
+            // The same variant where the denominator has it (a peer's `bridge`
+            // path against ours), else its only one (`veth` against `loopback`).
+            let same = |d: &&Metric| {
                 d.subject == denominator && d.probe == num.probe && d.metric == num.metric
-            }) else {
+            };
+            let Some(den) = self
+                .metrics
+                .iter()
+                .filter(same)
+                .find(|d| d.kind == num.kind)
+                .or_else(|| self.metrics.iter().find(same))
+            else {
                 continue;
             };
             if let Some(summary) = stats::paired_ratio_summary(&num.pairs(), &den.pairs()) {

@@ -2,7 +2,9 @@
 //! things: cgroups `isolab-<pid>-<n>` ([`crate::cgroup::unique_name`], `pid`
 //! the runtime's), staging roots `isolab-root-isolab-<pid>-<n>` in the temp
 //! dir, host veth ends `isl<pid>` ([`crate::net::VethAddrs`], `pid` the
-//! container init's). A leftover is one whose pid is no longer alive; what a
+//! container init's), and the container networks' namespaces, interfaces and
+//! iptables nat chains ([`crate::net::leftovers`], `pid` the owning
+//! process's). A leftover is one whose pid is no longer alive; what a
 //! live process owns is never touched.
 
 use std::path::{Path, PathBuf};
@@ -19,12 +21,17 @@ pub struct Leftovers {
     pub staging: Vec<PathBuf>,
     /// Host-side veth interfaces of dead containers.
     pub veths: Vec<String>,
+    /// Container networks of dead runs: namespaces, interfaces, nat chains.
+    pub net: Vec<crate::net::leftovers::Leftover>,
 }
 
 impl Leftovers {
     /// Nothing found.
     pub fn is_empty(&self) -> bool {
-        self.cgroups.is_empty() && self.staging.is_empty() && self.veths.is_empty()
+        self.cgroups.is_empty()
+            && self.staging.is_empty()
+            && self.veths.is_empty()
+            && self.net.is_empty()
     }
 }
 
@@ -74,7 +81,8 @@ pub fn dead_entries(dir: &Path, owner: impl Fn(&str) -> Option<i32>) -> Vec<Path
     out
 }
 
-/// Looks in every cgroup hierarchy's root, the temp dir and the host's interfaces.
+/// Looks in every cgroup hierarchy's root, the temp dir, the host's
+/// interfaces, `/run/netns` and the iptables nat table.
 pub fn scan() -> Leftovers {
     let cgroups = hostcaps::cgroup::mounts()
         .iter()
@@ -91,6 +99,7 @@ pub fn scan() -> Leftovers {
         cgroups,
         staging: dead_entries(&std::env::temp_dir(), staging_owner),
         veths,
+        net: crate::net::leftovers::scan(|pid| !dead(pid)),
     }
 }
 
@@ -139,6 +148,12 @@ pub fn remove(found: &Leftovers) -> Vec<String> {
             format!("removed veth {v}")
         } else {
             format!("could not remove veth {v} (ip link del {v})")
+        });
+    }
+    for n in &found.net {
+        log.push(match crate::net::leftovers::remove_leftover(n) {
+            Ok(()) => format!("removed {n}"),
+            Err(e) => format!("could not remove {n}: {e}"),
         });
     }
     log

@@ -1,6 +1,14 @@
 //! Networking: `lo` up inside the new network namespace (ioctl, no allocation,
-//! runs in the child), and the optional veth pair to the host (made by the
-//! parent with `ip`, removed when the run ends).
+//! runs in the child), the optional veth pair to the host (made by the
+//! parent with `ip`, removed when the run ends), and whole networks made
+//! before the container ([`network`]: a point-to-point veth, or a bridge with
+//! NAT and a published port) with the removal of what a killed run left
+//! ([`leftovers`]).
+
+pub mod leftovers;
+pub mod network;
+
+pub use network::{Bridged, Network, NetworkSpec, PointToPoint};
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -138,6 +146,41 @@ fn ip(args: &[&str]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Runs `iptables -w ARGS` (the nf_tables or legacy backend, whichever the
+/// host's `iptables` is).
+fn iptables(args: &[&str]) -> Result<()> {
+    let out = Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .output()
+        .map_err(|e| Error::Network(format!("cannot run `iptables`: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Network(format!(
+            "`iptables {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// `iptables -w ARGS`, true when it succeeded.
+fn iptables_quiet(args: &[&str]) -> bool {
+    iptables(args).is_ok()
+}
+
+/// The output of `iptables -w ARGS`, if it ran and succeeded.
+fn iptables_output(args: &[&str]) -> Option<String> {
+    let out = Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 impl Veth {

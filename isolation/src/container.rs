@@ -30,6 +30,8 @@ pub struct Container {
     pub bundle: Option<PathBuf>,
     /// Give the container the caller's own stdin, stdout and stderr.
     pub passthrough_stdio: bool,
+    /// The network to make (`--net`); see [`crate::net`].
+    pub net: Option<crate::net::ContainerNet>,
 }
 
 impl Container {
@@ -187,6 +189,20 @@ impl Isolation for Container {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
+        // The network and the `net` probe's peers live until the run ends;
+        // the probe's configuration is pointed at the peers.
+        let wants_peer = matches!(invocation, Invocation::Probes(c) if crate::net::wants_peer(c));
+        let network = match (self.net, wants_peer) {
+            (None, false) => None,
+            (choice, _) => Some(crate::net::container_network(choice.unwrap_or_default())?),
+        };
+        let pointed = match (invocation, network.as_ref().filter(|_| wants_peer)) {
+            (Invocation::Probes(cfg), Some((_, peers))) => {
+                Some(Invocation::Probes(peers.point(cfg)))
+            }
+            _ => None,
+        };
+        let invocation = pointed.as_ref().unwrap_or(invocation);
         let mut spec = spec_for(
             invocation,
             limits,
@@ -201,7 +217,10 @@ impl Isolation for Container {
             spec.stderr = Stdio::Inherit;
         }
         tracing::debug!(program = %spec.program, args = ?spec.args, "container: spawning");
-        let mut running = container::spawn(&spec)?;
+        let mut running = match &network {
+            Some((net, _)) => net.spawn(&spec)?,
+            None => container::spawn(&spec)?,
+        };
         let before_clone = running.times().before_clone;
         let stdout = running.take_stdout();
         let init_pid = running.pid();
@@ -221,7 +240,12 @@ impl Isolation for Container {
             Invocation::Program { .. } => parse_results(&stdout).unwrap_or_default(),
         };
         let boot = ready_at.map(|at| boot_times(&report, at, before_clone));
-        let notes = notes_for(&report, read.dropped, &exit);
+        let mut notes = notes_for(&report, read.dropped, &exit);
+        if let Some((net, peers)) = network {
+            notes.push(describe_network(&net));
+            drop(peers);
+            drop(net);
+        }
         Ok(Outcome {
             kind: IsolationKind::Container,
             exit,
@@ -240,6 +264,24 @@ impl Isolation for Container {
             notes,
         })
     }
+}
+
+/// One line on the network a run had, for its notes: its shape, not its
+/// per-run names and addresses, so a matrix notes it once.
+fn describe_network(net: &container::net::Network) -> String {
+    let mut parts = vec!["own network namespace".to_string()];
+    if net.p2p.is_some() {
+        parts.push("veth /30 to the host, no NAT (eth0)".into());
+    }
+    if let Some(b) = &net.bridged {
+        parts.push("bridge /29 with MASQUERADE (eth1)".into());
+        if let Some((_, c)) = b.published {
+            parts.push(format!(
+                "a published host port DNATed to container port {c}"
+            ));
+        }
+    }
+    format!("net: {}", parts.join("; "))
 }
 
 /// What the stdout reader saw.

@@ -23,6 +23,8 @@ pub mod doctor;
 pub mod kernel;
 pub mod nanos;
 pub mod native;
+pub mod net;
+pub mod netpeer;
 pub mod progress;
 pub mod vm_linux;
 pub mod vm_tiny;
@@ -308,6 +310,9 @@ pub struct BackendOptions {
     /// [`Outcome::console`] stay empty and no ready line is timestamped.
     /// Otherwise output is captured, at most [`CAPTURE_LIMIT`] bytes per stream.
     pub passthrough_stdio: bool,
+    /// The container's network (`--net`); `None`: a namespace with only
+    /// `lo`, or both networks when the `net` probe runs without a peer given.
+    pub net: Option<net::ContainerNet>,
 }
 
 /// Bytes of each output stream a capturing backend keeps; the rest is read
@@ -334,6 +339,7 @@ pub fn backend_with(
             rootfs: options.rootfs.clone(),
             bundle: options.bundle.clone(),
             passthrough_stdio: options.passthrough_stdio,
+            net: options.net,
         })),
         IsolationKind::VmTiny => {
             hostcaps::kvm::device_usable().map_err(unsupported)?;

@@ -44,7 +44,19 @@ impl Isolation for Native {
     }
 
     fn run(&self, invocation: &Invocation, limits: &Limits) -> Result<Outcome, IsolationError> {
-        let (program, args) = command_line(invocation)?;
+        // Held for the run: the `net` probe's peer, on loopback, and the
+        // configuration pointed at it.
+        let peers = match invocation {
+            Invocation::Probes(cfg) if super::net::wants_peer(cfg) => {
+                Some(super::net::native_peers()?)
+            }
+            _ => None,
+        };
+        let pointed = match (invocation, &peers) {
+            (Invocation::Probes(cfg), Some(p)) => Some(Invocation::Probes(p.point(cfg))),
+            _ => None,
+        };
+        let (program, args) = command_line(pointed.as_ref().unwrap_or(invocation))?;
         let mut notes = Vec::new();
         if limits.memory.is_some() {
             notes.push("native runs do not enforce a memory limit".to_string());
@@ -72,6 +84,7 @@ impl Isolation for Native {
         })?;
         // `supervise` reaped the child; `child` must not be waited on again.
         drop(child);
+        drop(peers);
 
         outcome_of(invocation, report, start, notes)
     }

@@ -96,9 +96,26 @@ impl Isolation for VmLinux {
             kind: self.kind(),
             reason,
         })?;
+        // No virtio-net device yet: the `net` probe is left out, and said so.
+        let (invocation, net_note) = match invocation {
+            Invocation::Probes(a) => match crate::net::without_net(a, LINUX_NO_NET) {
+                None => (invocation.clone(), None),
+                Some(Ok(rest)) => (
+                    Invocation::Probes(rest),
+                    Some(format!("net probe not run: {LINUX_NO_NET}")),
+                ),
+                Some(Err(reason)) => {
+                    return Err(IsolationError::Unsupported {
+                        kind: self.kind(),
+                        reason,
+                    });
+                }
+            },
+            Invocation::Program { .. } => (invocation.clone(), None),
+        };
         let prepared = match &self.bundle {
-            Some(dir) => bundle::prepare(self, dir, invocation, limits, &kernel::cache_root())?.0,
-            None => prepare(self, invocation, limits, &kernel::cache_root())?,
+            Some(dir) => bundle::prepare(self, dir, &invocation, limits, &kernel::cache_root())?.0,
+            None => prepare(self, &invocation, limits, &kernel::cache_root())?,
         };
         let out = microvm::run(&prepared.config)?;
         let mut outcome = interpret(&prepared, out)?;
@@ -107,9 +124,14 @@ impl Isolation for VmLinux {
             outcome.stdout.clear();
             outcome.console.clear();
         }
+        outcome.notes.extend(net_note);
         Ok(outcome)
     }
 }
+
+/// Why the Linux guest has no `net` row yet.
+pub const LINUX_NO_NET: &str = "the VMM has no virtio-net device yet, so the Linux guest has no \
+     path to a host-side peer";
 
 /// Resolves the kernel, builds (or reuses) the initramfs and the command line.
 pub fn prepare(

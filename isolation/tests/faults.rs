@@ -87,6 +87,16 @@ fn leftovers_of(pid: u32) -> Leftovers {
                 .into_iter()
                 .filter(|v| container::clean::veth_owner(v) == Some(pid as i32))
                 .collect(),
+            net: all
+                .container
+                .net
+                .into_iter()
+                .filter(|l| {
+                    use container::net::leftovers::{Leftover, Names};
+                    let (Leftover::Netns(n) | Leftover::Link(n) | Leftover::Chain(n)) = l;
+                    Names::parse(n).is_some_and(|(p, _)| p == pid as i32)
+                })
+                .collect(),
         },
         cgroups: all.cgroups.into_iter().filter(mine).collect(),
         temp: all.temp.into_iter().filter(mine).collect(),
@@ -210,6 +220,74 @@ fn killed_runtime_leaves_what_isolab_clean_removes() {
         || procs.iter().all(|p| !alive(*p)).then_some(()),
     );
     next_run_works(IsolationKind::Container);
+}
+
+#[test]
+fn killed_net_run_leaves_a_network_that_isolab_clean_removes() {
+    let test = "killed_net_run_leaves_a_network_that_isolab_clean_removes";
+    let _serial = serial();
+    if !hostcaps::testing::require_root(test) {
+        return;
+    }
+    let Some(bin) = isolab(test) else { return };
+    // Far more round trips than the test waits for.
+    let mut child = Killed::spawn(Command::new(&bin).args([
+        "probe",
+        "--isolation",
+        "container",
+        "--net",
+        "both",
+        "net",
+        "--net-round-trips",
+        "10000000",
+    ]));
+    let pid = child.0.id();
+    let names = container::net::leftovers::Names::new(pid as i32, 0);
+    wait_for("the network to be made", Duration::from_secs(20), || {
+        // The published port's DNAT chain is the last thing made.
+        let rules = Command::new("iptables")
+            .args(["-w", "-t", "nat", "-S"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&rules.stdout)
+            .contains(&format!("-j {}", names.post_chain))
+            .then_some(())
+    });
+    child.kill9();
+    let left = leftovers_of(pid);
+    // The namespace, the bridge (the veth pairs may go with the namespace
+    // once its last process dies) and both nat chains.
+    let shown: Vec<String> = left.container.net.iter().map(|l| l.to_string()).collect();
+    for want in [&names.netns, &names.bridge, &names.chain, &names.post_chain] {
+        assert!(
+            shown.iter().any(|s| s.ends_with(want.as_str())),
+            "{want} not in {shown:?}"
+        );
+    }
+    let out = Command::new(&bin).arg("clean").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("removed network namespace {}", names.netns)),
+        "{text}"
+    );
+    assert!(
+        leftovers_of(pid).container.net.is_empty(),
+        "{:?}",
+        leftovers_of(pid)
+    );
+    for link in [&names.veth, &names.bridge, &names.port] {
+        assert!(
+            !std::path::Path::new("/sys/class/net").join(link).exists(),
+            "{link}"
+        );
+    }
+    let rules = Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S"])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(!rules.contains(&names.chain), "{rules}");
 }
 
 #[test]

@@ -8,6 +8,8 @@ use bench::stats::Summary;
 
 pub use super::figures::charts;
 
+mod network;
+
 /// Formats a summary as `median [low–high]`, with three significant digits.
 pub fn fmt_summary(s: &Summary) -> String {
     format!("{} [{}–{}]", num(s.median), num(s.ci_low), num(s.ci_high))
@@ -184,6 +186,7 @@ pub fn build(all: &[Results], charts: &[(Chart, String)]) -> Document {
         }
     }
     peers_section(&mut doc, all);
+    network::section(&mut doc, all);
     fio_section(&mut doc, all);
     for r in all {
         environment_section(&mut doc, r, all.len() > 1);

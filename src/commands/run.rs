@@ -3,7 +3,8 @@
 use isolation::{BackendOptions, Exit, Invocation, IsolationError, IsolationKind, Limits, Outcome};
 
 use super::Unsupported;
-use crate::args::{Common, GuestArg, IsolationArg, ProbeArgs, RunArgs};
+use crate::args::{Common, GuestArg, IsolationArg, NetArg, ProbeArgs, RunArgs};
+use isolation::net::ContainerNet;
 
 /// `isolab run -- PROGRAM ARGS…`: exits with the program's status, or with
 /// 125/126/127 when it could not be run (see [`failure_code`]).
@@ -141,6 +142,9 @@ fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Re
     if kind == IsolationKind::Native && c.bundle.is_some() {
         anyhow::bail!("--bundle applies to --isolation container or vm (got {kind})");
     }
+    if kind != IsolationKind::Container && c.net.is_some() {
+        anyhow::bail!("--net applies to --isolation container only (got {kind})");
+    }
     let options = BackendOptions {
         rootfs: c.rootfs.clone(),
         bundle: c.bundle.clone(),
@@ -148,6 +152,11 @@ fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Re
         cmdline: c.cmdline.clone(),
         console: c.console,
         passthrough_stdio: passthrough,
+        net: c.net.map(|n| match n {
+            NetArg::Veth => ContainerNet::Veth,
+            NetArg::Nat => ContainerNet::Nat,
+            NetArg::Both => ContainerNet::Both,
+        }),
     };
     let limits = Limits {
         memory: c.memory,

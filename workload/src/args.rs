@@ -19,6 +19,9 @@ pub enum Probe {
     Io,
     /// Sleeps so the host can measure idle memory.
     Idle,
+    /// TCP round trips and stream throughput against a peer outside the
+    /// isolation (not part of `all`: it needs the peer).
+    Net,
 }
 
 impl Probe {
@@ -40,6 +43,7 @@ impl Probe {
             Probe::Syscall => "syscall",
             Probe::Io => "io",
             Probe::Idle => "idle",
+            Probe::Net => "net",
         }
     }
 
@@ -51,6 +55,7 @@ impl Probe {
             Probe::Syscall,
             Probe::Io,
             Probe::Idle,
+            Probe::Net,
         ]
         .into_iter()
         .find(|p| p.name() == name)
@@ -85,6 +90,67 @@ pub struct Config {
     pub fsync_ops: u32,
     /// Milliseconds the `idle` probe waits (`--idle-ms`).
     pub idle_ms: u64,
+    /// Where the `net` probe measures (`--net-dial`, `--net-accept`), in order.
+    pub net_targets: Vec<NetTarget>,
+    /// Timed 1-byte round trips per `net` repetition (`--net-round-trips`).
+    pub net_round_trips: u32,
+    /// Bytes sent per `net` stream repetition (`--net-stream-size`).
+    pub net_stream_size: u64,
+}
+
+/// One peer the `net` probe measures against, and the path it is reached by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetTarget {
+    /// Name of the path, reported as the result's `kind` (e.g. `loopback`,
+    /// `veth`, `bridge+nat`, `virtio-net+tap`).
+    pub path: String,
+    /// How the connection is made.
+    pub endpoint: NetEndpoint,
+}
+
+/// Which side opens the `net` probe's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetEndpoint {
+    /// The probe connects to the peer at this address.
+    Dial(core::net::SocketAddr),
+    /// The probe listens on this port and the peer connects in (e.g. through
+    /// a published, DNATed port).
+    Accept(u16),
+}
+
+impl NetTarget {
+    /// Parses `PATH=ADDR:PORT` (dial) or, with `accept`, `PATH=PORT`.
+    pub fn parse(text: &str, accept: bool) -> Result<NetTarget, &'static str> {
+        let (path, rest) = text.split_once('=').ok_or(if accept {
+            "expected PATH=PORT, e.g. bridge+nat=7000"
+        } else {
+            "expected PATH=ADDR:PORT, e.g. loopback=127.0.0.1:7000"
+        })?;
+        let path_ok = (1..=24).contains(&path.len())
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-._".contains(&b));
+        if !path_ok {
+            return Err("the path name must be 1-24 characters of a-z 0-9 + - . _");
+        }
+        let endpoint = if accept {
+            match rest.parse::<u16>() {
+                Ok(port) if port != 0 => NetEndpoint::Accept(port),
+                _ => return Err("the port must be a number from 1 to 65535"),
+            }
+        } else {
+            match rest.parse::<core::net::SocketAddr>() {
+                Ok(a) if a.port() != 0 => NetEndpoint::Dial(a),
+                _ => {
+                    return Err("expected an IP address and a non-zero port, e.g. 10.200.0.1:7000");
+                }
+            }
+        };
+        Ok(NetTarget {
+            path: path.to_string(),
+            endpoint,
+        })
+    }
 }
 
 impl Default for Config {
@@ -102,6 +168,9 @@ impl Default for Config {
             io_rand_ops: 1024,
             fsync_ops: 16,
             idle_ms: 500,
+            net_targets: Vec::new(),
+            net_round_trips: 2000,
+            net_stream_size: 32 * MIB,
         }
     }
 }
@@ -164,6 +233,18 @@ impl Config {
         if self.idle_ms != d.idle_ms {
             opt("idle-ms", num(self.idle_ms));
         }
+        for t in &self.net_targets {
+            match t.endpoint {
+                NetEndpoint::Dial(addr) => opt("net-dial", alloc::format!("{}={addr}", t.path)),
+                NetEndpoint::Accept(port) => opt("net-accept", alloc::format!("{}={port}", t.path)),
+            }
+        }
+        if self.net_round_trips != d.net_round_trips {
+            opt("net-round-trips", num(self.net_round_trips.into()));
+        }
+        if self.net_stream_size != d.net_stream_size {
+            opt("net-stream-size", format_size(self.net_stream_size));
+        }
         out
     }
 
@@ -204,7 +285,8 @@ pub enum Command {
 /// Usage text for `--help`.
 pub const USAGE: &str = "\
 usage: isolab-workload PROBE... [OPTIONS]
-probes: ready cpu mem syscall io idle all   (ready is always printed first)
+probes: ready cpu mem syscall io idle all net   (ready is always printed first;
+        all is cpu mem syscall io idle: net needs a peer)
 options (sizes take K, M, G suffixes, binary):
   --reps N            repetitions of every measurement (default 5)
   --cpu-size SIZE     buffer hashed per round by cpu (default 1M)
@@ -217,13 +299,18 @@ options (sizes take K, M, G suffixes, binary):
   --io-rand-ops N     random 4K reads per io sample (default 1024)
   --fsync-ops N       fsync latency measurements per repetition (default 16)
   --idle-ms N         milliseconds idle waits (default 500)
+  --net-dial PATH=ADDR:PORT   net: connect to a peer there; PATH names the route
+                      (loopback, veth, ...), reported as the kind (repeatable)
+  --net-accept PATH=PORT      net: listen on PORT, the peer connects in (repeatable)
+  --net-round-trips N timed 1-byte round trips per net repetition (default 2000)
+  --net-stream-size SIZE  bytes streamed per net repetition (default 32M)
 ";
 
 /// A command line the workload cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgError {
     /// A word that is neither a probe nor an option.
-    #[error("unknown probe {0:?} (probes: ready cpu mem syscall io idle all)")]
+    #[error("unknown probe {0:?} (probes: ready cpu mem syscall io idle all net)")]
     UnknownProbe(String),
     /// An option this program does not have.
     #[error("unknown option {0:?} (see --help)")]
@@ -253,8 +340,18 @@ pub enum ArgError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A `net` target that does not parse.
+    #[error("option {option}: bad target {value:?}: {reason}")]
+    BadTarget {
+        /// The option.
+        option: String,
+        /// What was given.
+        value: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// No probe named.
-    #[error("no probe given (probes: ready cpu mem syscall io idle all)")]
+    #[error("no probe given (probes: ready cpu mem syscall io idle all net)")]
     NoProbes,
 }
 
@@ -341,7 +438,7 @@ fn add_probe(list: &mut Vec<Probe>, p: Probe) {
     }
 }
 
-const OPTIONS: [&str; 11] = [
+const OPTIONS: [&str; 15] = [
     "reps",
     "cpu-size",
     "cpu-rounds",
@@ -353,6 +450,10 @@ const OPTIONS: [&str; 11] = [
     "io-rand-ops",
     "fsync-ops",
     "idle-ms",
+    "net-dial",
+    "net-accept",
+    "net-round-trips",
+    "net-stream-size",
 ];
 
 fn set_option(cfg: &mut Config, name: &str, option: &str, value: &str) -> Result<(), ArgError> {
@@ -400,6 +501,25 @@ fn set_option(cfg: &mut Config, name: &str, option: &str, value: &str) -> Result
         "io-rand-ops" => cfg.io_rand_ops = count(1, 100_000_000)? as u32,
         "fsync-ops" => cfg.fsync_ops = count(1, 1_000_000)? as u32,
         "idle-ms" => cfg.idle_ms = count(0, 86_400_000)?,
+        "net-dial" | "net-accept" => {
+            let t = NetTarget::parse(value, name == "net-accept").map_err(|reason| {
+                ArgError::BadTarget {
+                    option: option.to_string(),
+                    value: value.to_string(),
+                    reason,
+                }
+            })?;
+            if cfg.net_targets.len() >= 8 {
+                return Err(ArgError::BadTarget {
+                    option: option.to_string(),
+                    value: value.to_string(),
+                    reason: "at most 8 net targets",
+                });
+            }
+            cfg.net_targets.push(t);
+        }
+        "net-round-trips" => cfg.net_round_trips = count(1, 10_000_000)? as u32,
+        "net-stream-size" => cfg.net_stream_size = size(64 * KIB, 1, "must be at least 64K")?,
         _ => return Err(ArgError::UnknownOption(option.to_string())),
     }
     Ok(())
@@ -463,6 +583,46 @@ mod tests {
     }
 
     #[test]
+    fn net_targets_parse_in_order_and_bad_ones_are_named() {
+        let c = run(&[
+            "net",
+            "--net-dial",
+            "veth=10.200.0.1:7000",
+            "--net-accept=bridge+nat=7001",
+            "--net-round-trips",
+            "10",
+            "--net-stream-size",
+            "1M",
+        ]);
+        assert_eq!(c.probes, [Probe::Net]);
+        assert_eq!(c.net_targets.len(), 2);
+        assert_eq!(c.net_targets[0].path, "veth");
+        assert_eq!(
+            c.net_targets[0].endpoint,
+            NetEndpoint::Dial("10.200.0.1:7000".parse().unwrap())
+        );
+        assert_eq!(c.net_targets[1].endpoint, NetEndpoint::Accept(7001));
+        assert_eq!((c.net_round_trips, c.net_stream_size), (10, 1 << 20));
+        for bad in [
+            "10.0.0.1:7",
+            "x=10.0.0.1",
+            "x=10.0.0.1:0",
+            "Big=1.2.3.4:5",
+            "=1.2.3.4:5",
+        ] {
+            let e = parse(["net", "--net-dial", bad]).unwrap_err();
+            assert!(
+                matches!(&e, ArgError::BadTarget { value, .. } if value == bad),
+                "{e}"
+            );
+        }
+        assert!(parse(["net", "--net-accept", "p=0"]).is_err());
+        assert!(parse(["net", "--net-stream-size", "1K"]).is_err());
+        // `all` does not pull in net: it needs a peer.
+        assert!(!run(&["all"]).probes.contains(&Probe::Net));
+    }
+
+    #[test]
     fn ready_alone_is_a_valid_run() {
         assert!(run(&["ready"]).probes.is_empty());
     }
@@ -502,7 +662,7 @@ mod tests {
         assert_eq!(ready.to_args(), ["ready"]);
         assert_eq!(Config::from_args(["ready"]).unwrap(), ready);
         let every = Config {
-            probes: alloc::vec![Probe::Io, Probe::Cpu, Probe::Idle],
+            probes: alloc::vec![Probe::Io, Probe::Cpu, Probe::Idle, Probe::Net],
             reps: 2,
             cpu_size: 4097,
             cpu_rounds: 3,
@@ -514,8 +674,25 @@ mod tests {
             io_rand_ops: 9,
             fsync_ops: 1,
             idle_ms: 0,
+            net_targets: alloc::vec![
+                NetTarget::parse("veth=10.200.0.1:7000", false).unwrap(),
+                NetTarget::parse("bridge+nat=7001", true).unwrap(),
+                NetTarget::parse("loopback=[::1]:7002", false).unwrap(),
+            ],
+            net_round_trips: 10,
+            net_stream_size: 3 * MIB,
         };
         let args = every.to_args();
+        assert!(
+            args.windows(4).any(|w| w
+                == [
+                    "--net-dial",
+                    "veth=10.200.0.1:7000",
+                    "--net-accept",
+                    "bridge+nat=7001"
+                ]),
+            "{args:?}"
+        );
         assert!(
             args.windows(2).any(|w| w == ["--io-size", "3M"]),
             "{args:?}"

@@ -3,7 +3,7 @@
 use alloc::string::String;
 
 use crate::args::ArgError;
-use crate::platform::BlockError;
+use crate::platform::{BlockError, NetError};
 
 /// Everything that can stop a workload run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +14,9 @@ pub enum WorkloadError {
     /// The `io` probe's target failed.
     #[error("io probe: {0}")]
     Block(#[from] BlockError),
+    /// The `net` probe failed.
+    #[error("net probe: {0}")]
+    Net(#[from] NetError),
     /// A buffer of the requested size could not be allocated.
     #[error("{probe} probe: cannot allocate {bytes} bytes for {what} (lower the size option)")]
     OutOfMemory {

@@ -5,7 +5,9 @@
 //! else in this crate is shared, so a difference between two runs is a
 //! difference of the platform, not of the measuring code.
 
+use alloc::boxed::Box;
 use alloc::string::String;
+use core::net::SocketAddr;
 
 use crate::schema::PlatformKind;
 
@@ -66,6 +68,76 @@ pub trait Platform {
     fn llc_bytes(&self) -> Option<u64> {
         crate::cpuid::llc_bytes()
     }
+
+    /// Opens a TCP connection to `addr` for the `net` probe (Nagle off,
+    /// bounded waits). The default has no network: the tiny guest has no
+    /// NIC driver.
+    fn net_dial(&mut self, addr: SocketAddr) -> Result<Box<dyn NetStream>, NetError> {
+        let _ = addr;
+        Err(NetError::Unsupported(NO_NIC))
+    }
+
+    /// Listens on TCP `port` (all addresses of this platform) for the `net`
+    /// probe's inbound direction: the host's peer connects in.
+    fn net_listen(&mut self, port: u16) -> Result<Box<dyn NetListener>, NetError> {
+        let _ = port;
+        Err(NetError::Unsupported(NO_NIC))
+    }
+}
+
+/// Why the default [`Platform`] has no network.
+pub const NO_NIC: &str = "this platform has no network device driver (the tiny guest drives only \
+     the isolab ports and a polling virtio-blk)";
+
+/// One TCP connection of the `net` probe. Every wait is bounded, so a peer
+/// that disappears fails the probe instead of hanging it.
+pub trait NetStream {
+    /// Writes all of `buf`.
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), NetError>;
+    /// Reads exactly `buf.len()` bytes.
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), NetError>;
+    /// Ends this side's sending (TCP FIN); reading still works.
+    fn shutdown_write(&mut self) -> Result<(), NetError>;
+}
+
+/// A listening socket of the `net` probe.
+pub trait NetListener {
+    /// Waits (bounded) for the next connection.
+    fn accept(&mut self) -> Result<Box<dyn NetStream>, NetError>;
+}
+
+/// A `net` probe failure, naming what failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// The platform has no network.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// No peer was given to measure against.
+    #[error(
+        "no peer to measure against: give --net-dial PATH=ADDR:PORT or --net-accept PATH=PORT (isolab probe and isolab bench start the peer themselves)"
+    )]
+    NoPeer,
+    /// Connecting, listening or accepting failed.
+    #[error("{op} {peer}: {detail}")]
+    Setup {
+        /// `connect to`, `listen on` or `accept on`.
+        op: &'static str,
+        /// The address or port.
+        peer: String,
+        /// Why.
+        detail: String,
+    },
+    /// A read, write or shutdown on an open connection failed.
+    #[error("{op} failed: {detail}")]
+    Io {
+        /// `read`, `write` or `shutdown`.
+        op: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// The peer answered something the protocol does not allow.
+    #[error("peer broke the protocol: {0}")]
+    Protocol(String),
 }
 
 /// A disk-like target for the `io` probe.

@@ -2,7 +2,7 @@
 
 use crate::args::{Config, Probe};
 use crate::error::WorkloadError;
-use crate::kernels::{cpu, idle, io, mem, ready, syscall};
+use crate::kernels::{cpu, idle, io, mem, net, ready, syscall};
 use crate::platform::Platform;
 
 /// Runs every probe of `cfg` on `p`, stopping at the first error.
@@ -39,6 +39,15 @@ pub fn run<P: Platform>(p: &mut P, cfg: &Config) -> Result<(), WorkloadError> {
                 cfg.reps,
             )?,
             Probe::Idle => idle::run(p, cfg.idle_ms),
+            Probe::Net => net::run(
+                p,
+                net::NetParams {
+                    targets: &cfg.net_targets,
+                    round_trips: cfg.net_round_trips,
+                    stream_size: cfg.net_stream_size,
+                },
+                cfg.reps,
+            )?,
         }
     }
     Ok(())

@@ -7,7 +7,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
-use crate::platform::{BLOCK_ALIGN, BlockDevice, BlockError, Platform};
+use alloc::boxed::Box;
+
+use crate::kernels::net::{MODE_RR, MODE_STREAM};
+use crate::platform::{
+    BLOCK_ALIGN, BlockDevice, BlockError, NetError, NetListener, NetStream, Platform,
+};
 use crate::schema::{PlatformKind, ResultLine};
 
 pub(crate) struct FakePlatform {
@@ -22,6 +27,13 @@ pub(crate) struct FakePlatform {
     pub(crate) disk: Rc<RefCell<Vec<u8>>>,
     pub(crate) flushes: Rc<Cell<u64>>,
     pub(crate) corrupt_reads: bool,
+    /// Bytes the fake peer echoed (mode bytes included) and counted.
+    pub(crate) net_echoed: Rc<Cell<u64>>,
+    pub(crate) net_streamed: Rc<Cell<u64>>,
+    /// The fake peer echoes a wrong byte.
+    pub(crate) net_corrupt: bool,
+    /// Behave like a platform without a network.
+    pub(crate) net_missing: bool,
 }
 
 impl FakePlatform {
@@ -36,6 +48,10 @@ impl FakePlatform {
             disk: Rc::new(RefCell::new(Vec::new())),
             flushes: Rc::new(Cell::new(0)),
             corrupt_reads: false,
+            net_echoed: Rc::new(Cell::new(0)),
+            net_streamed: Rc::new(Cell::new(0)),
+            net_corrupt: false,
+            net_missing: false,
         }
     }
 
@@ -94,6 +110,99 @@ impl Platform for FakePlatform {
 
     fn mark_ready(&mut self) {
         self.ready_marks += 1;
+    }
+
+    fn net_dial(&mut self, _addr: core::net::SocketAddr) -> Result<Box<dyn NetStream>, NetError> {
+        if self.net_missing {
+            return Err(NetError::Unsupported(crate::platform::NO_NIC));
+        }
+        FakeListener(self.peer_factory()).accept()
+    }
+
+    fn net_listen(&mut self, _port: u16) -> Result<Box<dyn NetListener>, NetError> {
+        Ok(Box::new(FakeListener(self.peer_factory())))
+    }
+}
+
+impl FakePlatform {
+    fn peer_factory(&self) -> (Rc<Cell<u64>>, Rc<Cell<u64>>, bool) {
+        (
+            self.net_echoed.clone(),
+            self.net_streamed.clone(),
+            self.net_corrupt,
+        )
+    }
+}
+
+struct FakeListener((Rc<Cell<u64>>, Rc<Cell<u64>>, bool));
+
+impl NetListener for FakeListener {
+    fn accept(&mut self) -> Result<Box<dyn NetStream>, NetError> {
+        let (echoed, streamed, corrupt) = self.0.clone();
+        Ok(Box::new(FakePeer {
+            mode: None,
+            pending: Vec::new(),
+            echoed,
+            streamed,
+            count: 0,
+            corrupt,
+        }))
+    }
+}
+
+/// The peer's protocol, in memory: echo or count.
+struct FakePeer {
+    mode: Option<u8>,
+    pending: Vec<u8>,
+    echoed: Rc<Cell<u64>>,
+    streamed: Rc<Cell<u64>>,
+    count: u64,
+    corrupt: bool,
+}
+
+impl NetStream for FakePeer {
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), NetError> {
+        let mut data = buf;
+        if self.mode.is_none() {
+            self.mode = Some(data[0]);
+            self.echoed.set(self.echoed.get() + 1);
+            data = &data[1..];
+        }
+        match self.mode {
+            Some(MODE_RR) => {
+                self.echoed.set(self.echoed.get() + data.len() as u64);
+                self.pending
+                    .extend(data.iter().map(|b| if self.corrupt { !b } else { *b }));
+            }
+            Some(MODE_STREAM) => self.count += data.len() as u64,
+            _ => return Err(NetError::Protocol("unknown mode".into())),
+        }
+        Ok(())
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), NetError> {
+        if buf.len() > self.pending.len() {
+            return Err(NetError::Io {
+                op: "read",
+                detail: "fake peer has nothing to send".into(),
+            });
+        }
+        let rest = self.pending.split_off(buf.len());
+        buf.copy_from_slice(&self.pending);
+        self.pending = rest;
+        Ok(())
+    }
+
+    fn shutdown_write(&mut self) -> Result<(), NetError> {
+        self.streamed.set(self.streamed.get() + self.count);
+        self.echoed.set(self.echoed.get() - 1); // the mode byte was not an echo
+        let n = if self.corrupt {
+            self.count + 1
+        } else {
+            self.count
+        };
+        self.pending.extend_from_slice(&n.to_le_bytes());
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod idle;
 pub mod io;
 pub mod mem;
+pub mod net;
 pub mod ready;
 pub mod syscall;
 

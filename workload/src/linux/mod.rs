@@ -6,12 +6,13 @@ pub mod bundle;
 pub mod exec;
 pub mod guest_process;
 pub mod init;
+pub mod net;
 pub mod ports;
 
 use std::io::Write;
 use std::time::Duration;
 
-use crate::platform::{BlockError, Platform};
+use crate::platform::{BlockError, NetError, NetListener, NetStream, Platform};
 use crate::schema::PlatformKind;
 
 pub use block::FileBlock;
@@ -99,6 +100,14 @@ impl Platform for LinuxPlatform {
         // Same source as the bare platform, so both report the same number;
         // sysfs only where cpuid says nothing.
         crate::cpuid::llc_bytes().or_else(llc_from_sysfs)
+    }
+
+    fn net_dial(&mut self, addr: std::net::SocketAddr) -> Result<Box<dyn NetStream>, NetError> {
+        net::dial(addr)
+    }
+
+    fn net_listen(&mut self, port: u16) -> Result<Box<dyn NetListener>, NetError> {
+        net::listen(port)
     }
 }
 

@@ -1,0 +1,190 @@
+//! Container networks: the point-to-point veth, the bridge with NAT and a
+//! published port, and that nothing is left after a run or a clean.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use container::net::leftovers::{self, Leftover, Names};
+use container::net::{Network, NetworkSpec};
+use container::{ContainerSpec, Stdio};
+
+fn tools(test: &str) -> bool {
+    if !common::ready(test) {
+        return false;
+    }
+    let have = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let avail = if have("ip") && have("iptables") {
+        Ok(())
+    } else {
+        Err("needs `ip` (iproute2) and `iptables`".to_string())
+    };
+    hostcaps::testing::require(test, "iptables", avail)
+}
+
+/// Everything of network `names` that exists on the host.
+fn present(n: &Names) -> Vec<String> {
+    let mut out = Vec::new();
+    for link in [&n.veth, &n.bridge, &n.port] {
+        if Path::new("/sys/class/net").join(link).exists() {
+            out.push(link.clone());
+        }
+    }
+    if Path::new("/run/netns").join(&n.netns).exists() {
+        out.push(n.netns.clone());
+    }
+    let rules = std::process::Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S"])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout).into_owned();
+    out.extend(
+        rules
+            .lines()
+            .filter(|l| l.contains(&n.chain))
+            .map(String::from),
+    );
+    out
+}
+
+fn names_of(net: &Network) -> Names {
+    let (pid, seq) = Names::parse(net.netns()).unwrap();
+    Names::new(pid, seq)
+}
+
+/// Accepts one connection on `l` and returns what it sent.
+fn accept_text(l: &TcpListener) -> String {
+    let (mut s, _) = l.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn both_paths_reach_the_host_and_the_published_port_reaches_the_container() {
+    let test = "both_paths_reach_the_host_and_the_published_port_reaches_the_container";
+    if !tools(test) {
+        return;
+    }
+    let net = Network::create(&NetworkSpec {
+        veth: true,
+        bridge: true,
+        publish: Some(7000),
+    })
+    .unwrap();
+    let names = names_of(&net);
+    let p2p = net.p2p.clone().unwrap();
+    let br = net.bridged.clone().unwrap();
+    let (host_port, cport) = br.published.unwrap();
+    assert_eq!(cport, 7000);
+    assert!(p2p.host.is_private() && br.gateway.is_private());
+
+    let veth_l = TcpListener::bind((p2p.host, 0)).unwrap();
+    let bridge_l = TcpListener::bind((br.gateway, 0)).unwrap();
+    let script = format!(
+        "echo via-veth | nc {} {} && echo via-bridge | nc {} {} && nc -l -p 7000 -e echo via-nat",
+        p2p.host,
+        veth_l.local_addr().unwrap().port(),
+        br.gateway,
+        bridge_l.local_addr().unwrap().port(),
+    );
+    let rootfs = common::busybox_rootfs();
+    let spec = ContainerSpec::with_rootfs(rootfs.path(), "/bin/sh")
+        .args(["-c", script.as_str()])
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Piped);
+    let running = net.spawn(&spec).unwrap();
+    assert_eq!(accept_text(&veth_l).trim(), "via-veth");
+    assert_eq!(accept_text(&bridge_l).trim(), "via-bridge");
+    // Through DNAT: the host dials its own bridge address at the published port.
+    let published = SocketAddr::from((br.gateway, host_port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        if let Ok(mut s) = TcpStream::connect_timeout(&published, Duration::from_secs(1)) {
+            let mut t = String::new();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.read_to_string(&mut t);
+            if !t.is_empty() {
+                break t;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the published port never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(text.trim(), "via-nat");
+    let report = running.wait().unwrap();
+    assert!(report.success(), "{report:?}");
+    assert!(!present(&names).is_empty());
+    drop(net);
+    assert_eq!(present(&names), Vec::<String>::new());
+}
+
+#[test]
+fn a_network_whose_owner_is_gone_is_found_and_cleaned() {
+    let test = "a_network_whose_owner_is_gone_is_found_and_cleaned";
+    if !tools(test) {
+        return;
+    }
+    let mut net = Network::create(&NetworkSpec {
+        veth: true,
+        bridge: true,
+        publish: Some(80),
+    })
+    .unwrap();
+    let names = names_of(&net);
+    let me = std::process::id() as i32;
+    // As `isolab clean` sees it once this process is dead.
+    let found: Vec<Leftover> = leftovers::scan(|pid| pid != me)
+        .into_iter()
+        .filter(|l| match l {
+            Leftover::Netns(n) | Leftover::Link(n) | Leftover::Chain(n) => {
+                Names::parse(n) == Some((names.pid, names.seq))
+            }
+        })
+        .collect();
+    assert_eq!(found.len(), 6, "{found:?}"); // netns, 3 links, 2 chains
+    // A live owner's network is never a leftover.
+    assert!(
+        leftovers::scan(|_| true).is_empty(),
+        "{:?}",
+        leftovers::scan(|_| true)
+    );
+    for l in &found {
+        leftovers::remove_leftover(l).unwrap();
+    }
+    assert_eq!(present(&names), Vec::<String>::new());
+    assert!(
+        net.remove().is_empty(),
+        "removing again finds nothing to fail on"
+    );
+    let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn an_impossible_network_is_refused_by_name() {
+    let e = Network::create(&NetworkSpec::default()).unwrap_err();
+    assert!(e.to_string().contains("veth or a bridge"), "{e}");
+    let e = Network::create(&NetworkSpec {
+        veth: true,
+        bridge: false,
+        publish: Some(1),
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("published port needs the bridge"),
+        "{e}"
+    );
+}
