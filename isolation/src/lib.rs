@@ -324,6 +324,22 @@ pub fn backend(kind: IsolationKind) -> Result<Box<dyn Isolation>, IsolationError
     backend_with(kind, &BackendOptions::default())
 }
 
+/// The micro VM for a caller that named no guest: the Linux guest where this
+/// host boots it, else the tiny guest with a note saying why. The one place
+/// the fallback is decided; a bundle never falls back (it needs a Linux root).
+pub fn preferred_vm(
+    options: &BackendOptions,
+) -> Result<(Box<dyn Isolation>, Option<String>), IsolationError> {
+    match backend_with(IsolationKind::VmLinux, options) {
+        Err(IsolationError::Unsupported { reason, .. }) if options.bundle.is_none() => {
+            let tiny = backend_with(IsolationKind::VmTiny, options)?;
+            let note = format!("Linux guest unavailable ({reason}); using the tiny guest");
+            Ok((tiny, Some(note)))
+        }
+        other => other.map(|b| (b, None)),
+    }
+}
+
 /// The backend for `kind`, or `Unsupported` with the reason this host (or
 /// this build) cannot run it.
 pub fn backend_with(
@@ -357,6 +373,43 @@ pub fn backend_with(
                 bundle: options.bundle.clone(),
                 stream_output: options.passthrough_stdio,
             }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The fallback follows the one Linux-guest verdict: the Linux guest
+    /// where it boots, else the tiny guest with that verdict's reason; a
+    /// bundle never falls back.
+    #[test]
+    fn preferred_vm_follows_the_linux_guest_verdict() {
+        let test = "preferred_vm_follows_the_linux_guest_verdict";
+        if !hostcaps::testing::require(test, "kvm", hostcaps::kvm::device_usable()) {
+            return;
+        }
+        let (vm, note) = preferred_vm(&BackendOptions::default()).unwrap();
+        match vm_linux::linux_guest_support() {
+            Ok(()) => {
+                assert_eq!(vm.kind(), IsolationKind::VmLinux);
+                assert_eq!(note, None);
+            }
+            Err(reason) => {
+                assert_eq!(vm.kind(), IsolationKind::VmTiny);
+                let note = note.unwrap();
+                assert!(note.contains(&reason), "{note}");
+                let bundle = BackendOptions {
+                    bundle: Some(PathBuf::from("/nonexistent")),
+                    ..BackendOptions::default()
+                };
+                assert!(matches!(
+                    preferred_vm(&bundle),
+                    Err(IsolationError::Unsupported { .. })
+                ));
+            }
         }
     }
 }

@@ -163,21 +163,13 @@ fn execute(c: &Common, invocation: &Invocation, passthrough: bool) -> anyhow::Re
         cpus: c.cpus,
         timeout: c.timeout,
     };
-    let mut fallback_note = None;
-    let backend = match isolation::backend_with(kind, &options) {
-        // `--isolation vm` without `--guest`: fall back to the tiny guest, and say so.
-        Err(IsolationError::Unsupported { reason, .. })
-            if c.guest.is_none() && kind == IsolationKind::VmLinux && c.bundle.is_none() =>
-        {
-            fallback_note = Some(format!(
-                "Linux guest unavailable ({reason}); using the tiny guest"
-            ));
-            kind = IsolationKind::VmTiny;
-            isolation::backend_with(kind, &options)
-        }
-        other => other,
-    };
-    let backend = backend.map_err(unsupported)?;
+    // `--isolation vm` without `--guest`: isolation decides which guest (and says why).
+    let (backend, fallback_note) = if c.guest.is_none() && kind == IsolationKind::VmLinux {
+        isolation::preferred_vm(&options)
+    } else {
+        isolation::backend_with(kind, &options).map(|b| (b, None))
+    }
+    .map_err(unsupported)?;
     let mut outcome = backend.run(invocation, &limits).map_err(unsupported)?;
     outcome.notes.extend(fallback_note);
     Ok(outcome)
