@@ -441,7 +441,9 @@ fn need(name: &str) -> Result<(), String> {
         "skopeo" => program("skopeo", "skopeo"),
         "umoci" => program("umoci", "umoci"),
         "docker-registry" => program("docker-registry", "docker-registry"),
-        "containerd" => program("containerd", "containerd").and_then(|()| program("ctr", "containerd")),
+        "containerd" => {
+            program("containerd", "containerd").and_then(|()| program("ctr", "containerd"))
+        }
         "etcd" => program("etcd", "etcd-server").and_then(|()| program("etcdctl", "etcd-client")),
         "slow" => {
             if std::env::var("ISOLAB_GUIDES_SLOW").is_ok_and(|v| v == "1") {
