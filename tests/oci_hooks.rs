@@ -25,7 +25,8 @@ fn ready(test: &str) -> bool {
     hostcaps::testing::require(test, "busybox", bb)
 }
 
-/// A state root, a bundle running `echo ran` and a file the hooks append to.
+/// A state root, a bundle printing its `oom_score_adj` (set to 123), and a
+/// file the hooks append to.
 struct Lab {
     dir: tempfile::TempDir,
 }
@@ -70,7 +71,12 @@ impl Lab {
         let path = b.join("config.json");
         let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         c["process"]["terminal"] = false.into();
-        c["process"]["args"] = json!(["/bin/sh", "-c", "echo ran"]);
+        c["process"]["args"] = json!([
+            "/bin/sh",
+            "-c",
+            "read a < /proc/self/oom_score_adj; echo adj=$a"
+        ]);
+        c["process"]["oomScoreAdj"] = 123.into();
         c["hooks"] = hooks;
         std::fs::write(&path, c.to_string()).unwrap();
         b
@@ -220,6 +226,8 @@ fn each_hook_runs_at_its_point_with_the_state() {
         lab.ok(&["state", "h1"]).contains("\"stopped\"")
     });
     assert!(!lab.names().contains(&"poststop".to_string()));
+    let out = std::fs::read_to_string(lab.dir.path().join("h1.log")).unwrap();
+    assert_eq!(out, "adj=123\n", "process.oomScoreAdj");
     lab.ok(&["delete", "h1"]);
     let (name, _, _, s) = lab.entries().pop().unwrap();
     assert_eq!(

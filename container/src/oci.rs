@@ -86,7 +86,7 @@ pub struct RuntimeBundle {
 }
 
 /// Loads `dir/config.json` for the OCI runtime: like [`load_bundle`], but
-/// `process.terminal` and `linux.seccomp` are left to the caller (the spec's
+/// `process.terminal`, `process.oomScoreAdj`, `hooks` and `linux.seccomp` are left to the caller (the spec's
 /// seccomp stays on with the default filter until the caller replaces it).
 pub fn load_runtime_bundle(dir: &Path) -> Result<RuntimeBundle> {
     let (value, config) = read_config(dir)?;
@@ -284,6 +284,10 @@ fn process_section(top: &Map<String, Value>, reader: Reader) -> Result<&Map<Stri
         ));
     }
     for f in ["apparmorProfile", "selinuxLabel", "oomScoreAdj"] {
+        // The runtime command line sets the init's score itself (dockerd asks for one).
+        if f == "oomScoreAdj" && reader == Reader::Runtime {
+            continue;
+        }
         if !is_empty(process.get(f)) {
             return Err(unsupported(
                 &format!("process.{f}"),

@@ -127,8 +127,11 @@ pub(crate) fn create(store: &Store, backend: &dyn Backend, args: &CreateArgs) ->
         backend: backend.name().into(),
         owner: identity(nix::unistd::getppid().as_raw()),
     };
+    let oom = config.process().as_ref().and_then(|p| p.oom_score_adj());
     // The init waits at the gate: the hooks before start run now (see hooks.rs).
-    let created = hooks::run(Point::Prestart, &hooks, &rec)
+    let created = oom
+        .map_or(Ok(()), |adj| procfs::set_oom_score_adj(pid, adj))
+        .and_then(|()| hooks::run(Point::Prestart, &hooks, &rec))
         .and_then(|()| hooks::run(Point::CreateRuntime, &hooks, &rec));
     if let Err(e) = created {
         // Not detached: dropping it kills the init and removes its cgroups.
