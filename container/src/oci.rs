@@ -86,7 +86,7 @@ pub struct RuntimeBundle {
 }
 
 /// Loads `dir/config.json` for the OCI runtime: like [`load_bundle`], but
-/// `process.terminal` and `linux.seccomp` are left to the caller (the spec's
+/// `process.terminal`, `process.oomScoreAdj`, `hooks` and `linux.seccomp` are left to the caller (the spec's
 /// seccomp stays on with the default filter until the caller replaces it).
 pub fn load_runtime_bundle(dir: &Path) -> Result<RuntimeBundle> {
     let (value, config) = read_config(dir)?;
@@ -136,8 +136,10 @@ fn map_config(dir: &Path, v: &Value, reader: Reader) -> Result<ContainerSpec> {
             "mounts",
             "linux",
             "annotations",
+            "hooks",
         ],
     )?;
+    check_hooks(top, reader)?;
     // Sections are checked in this order, so the first problem reported is the same.
     let root = map_root(top, dir)?;
     let process = process_section(top, reader)?;
@@ -178,6 +180,42 @@ fn map_config(dir: &Path, v: &Value, reader: Reader) -> Result<ContainerSpec> {
         ));
     }
     Ok(spec)
+}
+
+/// `hooks`: only the OCI runtime command line runs them (`runtime/src/hooks.rs`);
+/// here their shape is checked, so an unknown hook or key is named.
+fn check_hooks(top: &Map<String, Value>, reader: Reader) -> Result<()> {
+    let Some(hooks) = top.get("hooks") else {
+        return Ok(());
+    };
+    if reader == Reader::Run {
+        return if is_empty(Some(hooks)) {
+            Ok(())
+        } else {
+            Err(unsupported(
+                "hooks",
+                "`isolab run --bundle` does not run hooks (the OCI runtime command line, \
+                 `isolab create`/`start`, does)",
+            ))
+        };
+    }
+    let kinds = [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ];
+    let hooks = obj(hooks, "hooks")?;
+    only(hooks, "hooks", &kinds)?;
+    for (kind, list) in hooks {
+        for (i, hook) in list.as_array().into_iter().flatten().enumerate() {
+            let at = format!("hooks.{kind}[{i}]");
+            only(obj(hook, &at)?, &at, &["path", "args", "env", "timeout"])?;
+        }
+    }
+    Ok(())
 }
 
 /// The `root` section, resolved.
@@ -246,6 +284,10 @@ fn process_section(top: &Map<String, Value>, reader: Reader) -> Result<&Map<Stri
         ));
     }
     for f in ["apparmorProfile", "selinuxLabel", "oomScoreAdj"] {
+        // The runtime command line sets the init's score itself (dockerd asks for one).
+        if f == "oomScoreAdj" && reader == Reader::Runtime {
+            continue;
+        }
         if !is_empty(process.get(f)) {
             return Err(unsupported(
                 &format!("process.{f}"),
@@ -738,6 +780,23 @@ mod tests {
                 .to_string()
                 .contains("process.terminal")
         );
+    }
+
+    #[test]
+    fn hooks_are_the_runtime_command_line_s() {
+        let mut v = runc_default();
+        v["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]});
+        let e = from_value(Path::new("/b"), &v).unwrap_err().to_string();
+        assert!(e.contains("`hooks` is not supported: `isolab run"), "{e}");
+        // The runtime's reader takes them and names what it does not know.
+        let top = v.as_object().unwrap();
+        assert!(check_hooks(top, Reader::Runtime).is_ok());
+        v["hooks"]["prestart"][0]["cwd"] = "/".into();
+        let e = check_hooks(v.as_object().unwrap(), Reader::Runtime).unwrap_err();
+        assert!(e.to_string().contains("hooks.prestart[0].cwd"), "{e}");
+        v["hooks"] = serde_json::json!({"preStop": []});
+        let e = check_hooks(v.as_object().unwrap(), Reader::Runtime).unwrap_err();
+        assert!(e.to_string().contains("hooks.preStop"), "{e}");
     }
 
     #[test]

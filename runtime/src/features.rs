@@ -10,7 +10,7 @@ pub(crate) fn features() -> Result<String> {
     let value = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.0.2",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
         "mountOptions": [
             "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
             "private", "rprivate", "slave", "rslave", "relatime", "strictatime", "noatime"

@@ -14,6 +14,7 @@ mod dispatch;
 mod error;
 mod exec;
 mod features;
+mod hooks;
 mod lifecycle;
 mod log;
 mod procfs;

@@ -10,6 +10,7 @@ use container::{ContainerSpec, Lifecycle, Stdio};
 use oci_spec::runtime::ContainerState;
 
 use crate::backend::Backend;
+use crate::hooks::{self, Point};
 use crate::state::{GATE, Record, Store, identity};
 use crate::{Error, Result, console, procfs};
 
@@ -106,6 +107,8 @@ pub(crate) fn create(store: &Store, backend: &dyn Backend, args: &CreateArgs) ->
     let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
     let reservation = store.reserve(&args.id)?;
     let (mut spec, config, _slave) = bundle_spec(&args)?;
+    let hooks = config.hooks().clone().unwrap_or_default();
+    hooks::check(&hooks)?;
     let gate = bind_gate(reservation.dir())?;
     spec.lifecycle = Lifecycle {
         start_gate: Some(gate.as_raw_fd()),
@@ -124,6 +127,19 @@ pub(crate) fn create(store: &Store, backend: &dyn Backend, args: &CreateArgs) ->
         backend: backend.name().into(),
         owner: identity(nix::unistd::getppid().as_raw()),
     };
+    let oom = config.process().as_ref().and_then(|p| p.oom_score_adj());
+    // The init waits at the gate: the hooks before start run now (see hooks.rs).
+    let created = oom
+        .map_or(Ok(()), |adj| procfs::set_oom_score_adj(pid, adj))
+        .and_then(|()| hooks::run(Point::Prestart, &hooks, &rec))
+        .and_then(|()| hooks::run(Point::CreateRuntime, &hooks, &rec));
+    if let Err(e) = created {
+        // Not detached: dropping it kills the init and removes its cgroups.
+        drop(pending);
+        hooks::run_warn(Point::Poststop, &hooks, &rec);
+        return Err(e);
+    }
+    hooks::save(reservation.dir(), &hooks)?;
     // Until detached, the init dies with us: record first, then let go.
     store.save(&rec)?;
     if let Some(p) = &pid_file {
@@ -160,6 +176,7 @@ pub(crate) fn start(store: &Store, id: &str) -> Result<()> {
     conn.read_to_end(&mut received)
         .map_err(|e| Error::io(format!("container {id}: wait for its program to start"), e))?;
     container::start_outcome(&received)?;
+    hooks::run_warn(Point::Poststart, &hooks::load(&dir), &rec);
     Ok(())
 }
 
@@ -303,11 +320,12 @@ fn wait_gone(rec: &Record, limit: Duration) -> bool {
 
 /// Kills whatever is left of `id` and removes its cgroups and directory.
 pub(crate) fn remove(store: &Store, id: &str) -> Result<()> {
-    if let Ok(rec) = store.load(id) {
+    let rec = store.load(id).ok();
+    if let Some(rec) = &rec {
         let _ = signal_exact(rec.pid, rec.pid_start, libc::SIGKILL);
-        if !wait_gone(&rec, Duration::from_secs(5)) {
+        if !wait_gone(rec, Duration::from_secs(5)) {
             return Err(wrong_state(
-                &rec,
+                rec,
                 ContainerState::Running,
                 "its init did not die after SIGKILL",
             ));
@@ -321,7 +339,12 @@ pub(crate) fn remove(store: &Store, id: &str) -> Result<()> {
             }
         }
     }
-    store.remove(id)
+    let hooks = hooks::load(&store.dir(id));
+    store.remove(id)?;
+    if let Some(rec) = &rec {
+        hooks::run_warn(Point::Poststop, &hooks, rec);
+    }
+    Ok(())
 }
 
 /// `delete [--force] ID`.

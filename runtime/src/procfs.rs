@@ -1,5 +1,8 @@
 //! What `/proc/PID/stat` says about a process: whether a recorded pid is
-//! still the same process (its start time) and whether it has exited.
+//! still the same process (its start time) and whether it has exited; and
+//! the one thing `create` writes there, the init's `oom_score_adj`.
+
+use crate::{Error, Result};
 
 /// Start time (clock ticks after boot) and state letter of `pid`, if it exists.
 pub(crate) fn stat(pid: i32) -> Option<(u64, char)> {
@@ -17,6 +20,18 @@ pub(crate) fn stat(pid: i32) -> Option<(u64, char)> {
 /// (a zombie has exited: only its reaper has not looked yet).
 pub(crate) fn alive(pid: i32, start: u64) -> bool {
     pid > 0 && stat(pid).is_some_and(|(s, st)| s == start && st != 'Z' && st != 'X')
+}
+
+/// Sets `pid`'s `oom_score_adj` (`process.oomScoreAdj`): written into the
+/// waiting init before it execs, its program inherits it.
+pub(crate) fn set_oom_score_adj(pid: i32, adj: i32) -> Result<()> {
+    if !(-1000..=1000).contains(&adj) {
+        return Err(Error::Usage(format!(
+            "process.oomScoreAdj {adj} is outside -1000..=1000"
+        )));
+    }
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+        .map_err(|e| Error::io(format!("set the oom_score_adj of {pid}"), e))
 }
 
 #[cfg(test)]
