@@ -16,6 +16,7 @@
 
 pub mod cgroup;
 mod console;
+mod enter;
 mod error;
 mod init;
 pub mod mounts;
@@ -32,6 +33,7 @@ mod sysctl;
 pub mod validate;
 
 pub use cgroup::{CgroupChoice, CgroupPlacement, CgroupStats, DeviceRule};
+pub use enter::{Entered, enter};
 pub use error::{Error, Result};
 pub use process::{
     Detached, ExitStatus, RunReport, Running, Timestamps, run, spawn, start_outcome,

@@ -83,6 +83,8 @@ pub struct RuntimeBundle {
     pub spec: ContainerSpec,
     /// The whole config, typed (annotations, terminal, seccomp profile…).
     pub config: oci_spec::runtime::Spec,
+    /// The config as read (what `exec` starts from later).
+    pub value: Value,
 }
 
 /// Loads `dir/config.json` for the OCI runtime: like [`load_bundle`], but
@@ -91,7 +93,28 @@ pub struct RuntimeBundle {
 pub fn load_runtime_bundle(dir: &Path) -> Result<RuntimeBundle> {
     let (value, config) = read_config(dir)?;
     let spec = map_config(dir, &value, Reader::Runtime)?;
-    Ok(RuntimeBundle { spec, config })
+    Ok(RuntimeBundle {
+        spec,
+        config,
+        value,
+    })
+}
+
+/// Maps a config the runtime already holds (a saved one with `exec`'s
+/// process in it) as [`load_runtime_bundle`] does; the root is relative to `dir`.
+pub fn runtime_bundle_from(dir: &Path, value: Value) -> Result<RuntimeBundle> {
+    let path = dir.join("config.json");
+    let config =
+        serde_json::from_value(value.clone()).map_err(|e| Error::BundleConfigMalformed {
+            path,
+            detail: e.to_string(),
+        })?;
+    let spec = map_config(dir, &value, Reader::Runtime)?;
+    Ok(RuntimeBundle {
+        spec,
+        config,
+        value,
+    })
 }
 
 /// Reads and schema-checks `dir/config.json`.
