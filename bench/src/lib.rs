@@ -4,6 +4,7 @@
 //! these results by the `report` crate.
 
 pub mod fio;
+pub mod frontend;
 pub mod matrix;
 pub mod peers;
 pub mod results;

@@ -33,8 +33,11 @@ pub struct BenchOptions {
     pub workload_args: Vec<String>,
     /// Isolations to try; unsupported ones are recorded with their reason.
     pub isolations: Vec<IsolationKind>,
-    /// Measure peers (runc, crun, bwrap, QEMU) too.
+    /// Measure peers (runc, crun, bwrap, runsc, podman, QEMU) too.
     pub peers: bool,
+    /// isolab's own binary, given to podman as its OCI runtime for the
+    /// podman-isolab peer (`None`: that peer is recorded as missing).
+    pub oci_runtime: Option<PathBuf>,
     /// Label for this run in reports (default: the hostname).
     pub label: Option<String>,
     /// Time limit of a single run.
@@ -76,6 +79,7 @@ impl BenchOptions {
             .to_vec(),
             isolations: IsolationKind::ALL.to_vec(),
             peers: true,
+            oci_runtime: None,
             label: None,
             timeout: Duration::from_secs(60),
             io_dir: None,
@@ -440,7 +444,7 @@ struct Plan {
 fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, BenchError> {
     // Peers first: isolab's container start uses the peers' root filesystem.
     let peer_set = if opts.peers {
-        Some(prepare_peers(opts.timeout)?)
+        Some(prepare_peers(opts.timeout, opts.oci_runtime.clone())?)
     } else {
         None
     };
@@ -485,7 +489,7 @@ fn plan(opts: &BenchOptions, factory: &BackendFactory<'_>) -> Result<Plan, Bench
 
 /// Builds the peers' bundle and tries each peer once. QEMU boots isolab's
 /// tiny guest image, so why that image is missing becomes QEMU's reason.
-fn prepare_peers(timeout: Duration) -> Result<PeerSet, BenchError> {
+fn prepare_peers(timeout: Duration, oci_runtime: Option<PathBuf>) -> Result<PeerSet, BenchError> {
     let (tiny_image, image_error) = match isolation::artifacts::tiny_guest_image() {
         Ok(p) => (Some(p), None),
         Err(e) => (None, Some(e.to_string())),
@@ -494,6 +498,7 @@ fn prepare_peers(timeout: Duration) -> Result<PeerSet, BenchError> {
         tiny_image,
         image_error,
         timeout,
+        oci_runtime,
     })?)
 }
 
@@ -871,6 +876,8 @@ fn assemble_results(
     for r in &plan.peers {
         results.add_ratios(r.counterpart.subject(), &r.name);
     }
+    // The same front end with isolab against runc as its runtime.
+    results.add_ratios(PODMAN_OURS, PODMAN_RUNC);
     results
 }
 
@@ -906,6 +913,12 @@ fn isolation_statuses(subjects: &[Subject], m: &Measurements) -> Vec<SubjectStat
         })
         .collect()
 }
+
+/// podman with isolab as its runtime, and with runc: their start ratio is
+/// reported (isolab's target is at most 1.0×).
+const PODMAN_OURS: &str = "podman-isolab";
+/// See [`PODMAN_OURS`].
+const PODMAN_RUNC: &str = "podman-runc";
 
 /// Marks the peers that stopped working mid-run as failed, with their error.
 fn mark_failed_peers(set: &mut PeerSet, failed: &BTreeMap<FailureKey, String>) {

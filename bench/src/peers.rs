@@ -1,6 +1,8 @@
-//! Peer tools measured beside isolab: `runc`, `crun` and `bwrap` starting
-//! `/bin/true` from one generated busybox root filesystem, and QEMU's
-//! `-M microvm` booting the same tiny guest image isolab's VMM boots.
+//! Peer tools measured beside isolab: `runc`, `crun`, `bwrap` and gVisor's
+//! `runsc` starting `/bin/true` from one generated busybox root filesystem,
+//! podman starting `/bin/true` in a small image with runc, crun or isolab as
+//! its OCI runtime, and QEMU's `-M microvm` booting the same tiny guest image
+//! isolab's VMM boots.
 //!
 //! A peer that is not installed is recorded as missing, one that cannot run
 //! here as failed with its error; neither is ever dropped from the results.
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::frontend::{FrontendError, Podman};
 use crate::results::{Status, SubjectStatus};
 
 /// Errors preparing or running a peer.
@@ -83,6 +86,11 @@ pub struct PeerRunner {
     program: PathBuf,
     /// Arguments; `{id}` is replaced with a unique container id per run.
     args: Vec<String>,
+    /// Environment added to the peer's.
+    envs: Vec<(String, String)>,
+    /// Arguments of the same program that remove what a failed run left
+    /// registered (`{id}` as above), if anything can be.
+    cleanup: Option<Vec<String>>,
     /// Exit codes that mean success (QEMU's debug-exit device turns guest
     /// status 0 into 1).
     ok_codes: Vec<i32>,
@@ -97,6 +105,7 @@ impl PeerRunner {
         let start = Instant::now();
         let mut child = Command::new(&self.program)
             .args(&args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -147,9 +156,10 @@ impl PeerRunner {
 
     /// Removes what a failed or killed OCI runtime may have left registered.
     fn cleanup(&self, id: &str) {
-        if self.counterpart == Counterpart::Container && self.name != "bwrap" {
+        if let Some(args) = &self.cleanup {
             let _ = Command::new(&self.program)
-                .args(["delete", "--force", id])
+                .args(args.iter().map(|a| a.replace("{id}", id)))
+                .envs(self.envs.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -176,6 +186,9 @@ pub struct PeerOptions {
     pub image_error: Option<String>,
     /// Per-run time limit.
     pub timeout: Duration,
+    /// isolab's own binary as an OCI runtime for podman (`None`: the
+    /// podman-isolab peer is recorded as missing).
+    pub oci_runtime: Option<PathBuf>,
 }
 
 /// The prepared peers: a temporary bundle, the peers that work, and the
@@ -183,6 +196,9 @@ pub struct PeerOptions {
 #[derive(Debug)]
 pub struct PeerSet {
     dir: tempfile::TempDir,
+    /// The podman store the podman peers share. Held, never read: dropping
+    /// it removes the store, its containers and their cgroups.
+    _podman: Option<Podman>,
     /// Peers that passed a trial run.
     pub runners: Vec<PeerRunner>,
     /// Every peer, measured or not, with the reason.
@@ -206,7 +222,36 @@ impl PeerSet {
     }
 }
 
-/// Builds the bundle and tries every peer once.
+/// A peer before its trial run: how to start it, or why it cannot be.
+struct Candidate {
+    name: &'static str,
+    /// The program looked for on `PATH` (its version is recorded).
+    program: &'static str,
+    counterpart: Counterpart,
+    /// Its arguments, environment and cleanup, or why there are none.
+    how: Result<How, String>,
+    /// Set when the peer's absence is a missing piece, not a failure.
+    missing: Option<String>,
+}
+
+/// How to start a peer: arguments, environment, cleanup arguments.
+struct How {
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    cleanup: Option<Vec<String>>,
+}
+
+impl How {
+    fn args(args: Vec<String>) -> How {
+        How {
+            args,
+            envs: Vec::new(),
+            cleanup: None,
+        }
+    }
+}
+
+/// Builds the bundle (and the podman image) and tries every peer once.
 pub fn prepare(opts: &PeerOptions) -> Result<PeerSet, PeerError> {
     let dir = tempfile::Builder::new()
         .prefix("isolab-peers-")
@@ -217,71 +262,200 @@ pub fn prepare(opts: &PeerOptions) -> Result<PeerSet, PeerError> {
             source,
         })?;
     let bundle = dir.path().join("bundle");
-    let rootfs_error = build_bundle(&bundle).err().map(|e| e.to_string());
+    let rootfs = build_bundle(&bundle).map_err(|e| e.to_string());
+    let podman = podman_with_image().map_err(|e| e.to_string());
+    let mut candidates = oci_candidates(&bundle, &rootfs, dir.path());
+    candidates.push(Candidate {
+        name: "qemu-microvm",
+        program: "qemu-system-x86_64",
+        counterpart: Counterpart::VmTiny,
+        how: match &opts.tiny_image {
+            Some(image) => Ok(How::args(qemu_args(image))),
+            None => Err(opts
+                .image_error
+                .clone()
+                .unwrap_or_else(|| "no tiny guest image".into())),
+        },
+        missing: None,
+    });
+    candidates.extend(podman_candidates(&podman, opts.oci_runtime.as_deref()));
     let mut set = PeerSet {
         dir,
+        _podman: podman.ok(),
         runners: Vec::new(),
         statuses: Vec::new(),
     };
-
-    let candidates: [(&str, &str, Counterpart); 4] = [
-        ("runc", "runc", Counterpart::Container),
-        ("crun", "crun", Counterpart::Container),
-        ("bwrap", "bwrap", Counterpart::Container),
-        ("qemu-microvm", "qemu-system-x86_64", Counterpart::VmTiny),
-    ];
-    for (name, program, counterpart) in candidates {
-        let tool = hostcaps::peers::find(program, "--version");
-        let mut status = SubjectStatus {
-            name: name.into(),
-            role: "peer".into(),
-            status: Status::Measured,
-            reason: None,
-            version: tool.version.clone(),
-        };
-        let Some(path) = tool.path else {
-            status.status = Status::Missing;
-            status.reason = Some(format!("{program} is not installed (not found on PATH)"));
-            set.statuses.push(status);
-            continue;
-        };
-        let args = match counterpart {
-            Counterpart::Container => match &rootfs_error {
-                Some(e) => Err(e.clone()),
-                None => Ok(container_args(name, &bundle)),
-            },
-            Counterpart::VmTiny => match &opts.tiny_image {
-                Some(image) => Ok(qemu_args(image)),
-                None => Err(opts
-                    .image_error
-                    .clone()
-                    .unwrap_or_else(|| "no tiny guest image".into())),
-            },
-        };
-        let runner = args.map(|args| PeerRunner {
-            name: name.into(),
-            version: tool.version.clone(),
-            counterpart,
-            program: path,
-            args,
-            ok_codes: if counterpart == Counterpart::VmTiny {
-                vec![1]
-            } else {
-                vec![0]
-            },
-            timeout: opts.timeout,
-        });
-        match runner.and_then(|r| r.run_once(0).map(|_| r).map_err(|e| e.to_string())) {
-            Ok(r) => set.runners.push(r),
-            Err(e) => {
-                tracing::info!(peer = name, error = %e, "peer cannot run here");
-                status.status = Status::Failed;
-                status.reason = Some(e);
-            }
-        }
-        set.statuses.push(status);
+    for c in candidates {
+        try_candidate(&mut set, c, opts.timeout);
     }
     Ok(set)
+}
+
+/// Records a candidate's status, and keeps its runner when a trial run works.
+fn try_candidate(set: &mut PeerSet, c: Candidate, timeout: Duration) {
+    let tool = hostcaps::peers::find(c.program, "--version");
+    let mut status = SubjectStatus {
+        name: c.name.into(),
+        role: "peer".into(),
+        status: Status::Measured,
+        reason: None,
+        version: tool.version.clone(),
+    };
+    let Some(path) = tool.path else {
+        status.status = Status::Missing;
+        status.reason = Some(format!(
+            "{} is not installed (not found on PATH)",
+            c.program
+        ));
+        set.statuses.push(status);
+        return;
+    };
+    if let Some(why) = c.missing {
+        status.status = Status::Missing;
+        status.reason = Some(why);
+        set.statuses.push(status);
+        return;
+    }
+    let runner = c.how.map(|how| PeerRunner {
+        name: c.name.into(),
+        version: tool.version.clone(),
+        counterpart: c.counterpart,
+        program: path,
+        args: how.args,
+        envs: how.envs,
+        cleanup: how.cleanup,
+        ok_codes: if c.counterpart == Counterpart::VmTiny {
+            vec![1]
+        } else {
+            vec![0]
+        },
+        timeout,
+    });
+    match runner.and_then(|r| r.run_once(0).map(|_| r).map_err(|e| e.to_string())) {
+        Ok(r) => set.runners.push(r),
+        Err(e) => {
+            tracing::info!(peer = c.name, error = %e, "peer cannot run here");
+            status.status = Status::Failed;
+            status.reason = Some(explain(c.name, e));
+        }
+    }
+    set.statuses.push(status);
+}
+
+/// Names the known cause of a peer's failure in front of its own words.
+fn explain(name: &str, error: String) -> String {
+    let crun = name == "crun" || name == "podman-crun";
+    if crun && error.contains("hybrid mode") {
+        format!("crun refuses hybrid cgroups (it runs where cgroups are v2 only): {error}")
+    } else {
+        error
+    }
+}
+
+/// The OCI runtimes and bwrap on the shared busybox bundle.
+fn oci_candidates(bundle: &Path, rootfs: &Result<(), String>, dir: &Path) -> Vec<Candidate> {
+    let runsc_root = dir.join("runsc").display().to_string();
+    let runsc_global = [
+        "--root",
+        &runsc_root,
+        "--rootless=false",
+        "--network=none",
+        "--platform=ptrace",
+    ]
+    .map(String::from);
+    let mut out = Vec::new();
+    for (name, program) in [
+        ("runc", "runc"),
+        ("crun", "crun"),
+        ("bwrap", "bwrap"),
+        ("runsc", "runsc"),
+    ] {
+        let how = rootfs.clone().map(|()| {
+            let mut args = container_args(name, bundle);
+            let mut cleanup =
+                (name != "bwrap").then(|| ["delete", "--force", "{id}"].map(String::from).to_vec());
+            if name == "runsc" {
+                // gVisor's state under the run's directory, ptrace platform
+                // (no KVM platform needed), no network stack.
+                args.splice(0..0, runsc_global.iter().cloned());
+                if let Some(c) = cleanup.as_mut() {
+                    c.splice(0..0, runsc_global.iter().cloned());
+                }
+            }
+            How {
+                args,
+                envs: Vec::new(),
+                cleanup,
+            }
+        });
+        out.push(Candidate {
+            name,
+            program,
+            counterpart: Counterpart::Container,
+            how,
+            missing: None,
+        });
+    }
+    out
+}
+
+/// The image podman peers start `/bin/true` in.
+const PODMAN_IMAGE: &str = "localhost/isolab-peer:latest";
+
+/// A private podman store with the demo image built in it.
+fn podman_with_image() -> Result<Podman, FrontendError> {
+    let podman = Podman::new()?;
+    let busybox =
+        hostcaps::peers::which("busybox").ok_or(FrontendError::Missing { tool: "busybox" })?;
+    let workload = isolation::artifacts::workload_binary().map_err(|e| FrontendError::Prepare {
+        what: "the image's static program",
+        path: PathBuf::from("isolab-workload"),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    podman.build_demo_image(PODMAN_IMAGE, &busybox, &workload)?;
+    Ok(podman)
+}
+
+/// podman with runc, crun and isolab as its runtime, in one private store.
+fn podman_candidates(podman: &Result<Podman, String>, isolab: Option<&Path>) -> Vec<Candidate> {
+    let runtimes: [(&'static str, Option<String>); 3] = [
+        ("podman-runc", Some("runc".into())),
+        ("podman-crun", Some("crun".into())),
+        ("podman-isolab", isolab.map(|p| p.display().to_string())),
+    ];
+    runtimes
+        .into_iter()
+        .map(|(name, runtime)| {
+            let missing = runtime
+                .is_none()
+                .then(|| "no isolab binary to give podman as its runtime".to_string());
+            let how = match (podman, runtime) {
+                (Err(e), _) => Err(format!("podman's image: {e}")),
+                (Ok(_), None) => Err("no isolab binary".into()),
+                (Ok(p), Some(rt)) => {
+                    let mut args = p.global_args();
+                    args.extend(p.run_args(&rt));
+                    args.extend(
+                        ["--rm", "--name", "{id}", PODMAN_IMAGE, "/bin/true"].map(String::from),
+                    );
+                    let mut cleanup = p.global_args();
+                    cleanup.extend(["rm", "--force", "--time", "0", "{id}"].map(String::from));
+                    Ok(How {
+                        args,
+                        envs: p.envs(),
+                        cleanup: Some(cleanup),
+                    })
+                }
+            };
+            Candidate {
+                name,
+                program: "podman",
+                counterpart: Counterpart::Container,
+                how,
+                missing,
+            }
+        })
+        .collect()
 }
 
 fn container_args(name: &str, bundle: &Path) -> Vec<String> {
@@ -430,17 +604,30 @@ mod tests {
             tiny_image: None,
             image_error: Some("no image in this test".into()),
             timeout: Duration::from_secs(20),
+            oci_runtime: None,
         };
         let set = prepare(&opts).unwrap();
         let names: Vec<&str> = set.statuses.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["runc", "crun", "bwrap", "qemu-microvm"]);
+        assert_eq!(
+            names,
+            [
+                "runc",
+                "crun",
+                "bwrap",
+                "runsc",
+                "qemu-microvm",
+                "podman-runc",
+                "podman-crun",
+                "podman-isolab"
+            ]
+        );
         for s in &set.statuses {
             assert!(
                 s.status == Status::Measured || s.reason.is_some(),
                 "{s:?} lacks a reason"
             );
         }
-        let qemu = &set.statuses[3];
+        let qemu = &set.statuses[4];
         assert_ne!(
             qemu.status,
             Status::Measured,
@@ -464,5 +651,53 @@ mod tests {
         assert!(t > Duration::ZERO && t < Duration::from_secs(20));
         drop(set);
         assert!(!rootfs.exists(), "the temporary bundle is removed");
+    }
+
+    #[test]
+    fn podman_peers_start_with_each_runtime_or_say_why() {
+        let test = "podman_peers_start_with_each_runtime_or_say_why";
+        if !hostcaps::testing::require_root(test)
+            || !hostcaps::testing::require(
+                test,
+                "podman",
+                hostcaps::peers::which("podman")
+                    .map(|_| ())
+                    .ok_or_else(|| "podman not installed".into()),
+            )
+        {
+            return;
+        }
+        // runc stands in for isolab's binary: this checks the wiring.
+        let opts = PeerOptions {
+            tiny_image: None,
+            image_error: Some("no image in this test".into()),
+            timeout: Duration::from_secs(60),
+            oci_runtime: hostcaps::peers::which("runc"),
+        };
+        let set = prepare(&opts).unwrap();
+        let status = |name: &str| set.statuses.iter().find(|s| s.name == name).unwrap();
+        for s in &set.statuses {
+            println!("{}: {:?} {:?}", s.name, s.status, s.reason);
+        }
+        for name in ["podman-runc", "podman-isolab"] {
+            assert_eq!(status(name).status, Status::Measured, "{:?}", status(name));
+        }
+        let crun = status("podman-crun");
+        if hostcaps::cgroup::mode() == hostcaps::cgroup::CgroupMode::V2 {
+            assert_eq!(crun.status, Status::Measured, "{crun:?}");
+        } else if crun.status != Status::Missing {
+            let reason = crun.reason.as_deref().unwrap_or_default();
+            assert!(
+                reason.starts_with("crun refuses hybrid cgroups"),
+                "{crun:?}"
+            );
+        }
+        let podman = set
+            .runners
+            .iter()
+            .find(|r| r.name == "podman-runc")
+            .unwrap();
+        let t = podman.run_once(1).unwrap();
+        assert!(t > Duration::ZERO && t < Duration::from_secs(60));
     }
 }

@@ -496,7 +496,9 @@ fn peers_section(doc: &mut Document, all: &[Results]) {
     doc.heading(2, "Start latency against peers");
     doc.para(
         "Whole-process wall time to start `/bin/true` (containers: same busybox root filesystem for every \
-         runtime) or to boot the same tiny guest image and exit (VMMs), measured in the same interleaved rounds.",
+         runtime; `podman-*`: `podman run --rm` of a `FROM scratch` busybox image with that OCI runtime, \
+         `podman-isolab` against `podman-runc` is the same front end with isolab or runc under it) or to boot \
+         the same tiny guest image and exit (VMMs), measured in the same interleaved rounds.",
     );
     doc.table(
         vec![

@@ -38,10 +38,11 @@ fn terminal_columns() -> Option<usize> {
 
 /// The main job: the quick matrix, the side-by-side table, the report.
 pub fn compare(out: PathBuf, json: bool) -> anyhow::Result<i32> {
-    let opts = CompareOptions {
+    let mut opts = CompareOptions {
         out_dir: out,
         ..CompareOptions::default()
     };
+    opts.bench.oci_runtime = std::env::current_exe().ok();
     let progress = Progress::stderr();
     let c = report::compare::run(&opts, &progress)?;
     progress.bar().finish_and_clear();
@@ -69,6 +70,8 @@ pub fn bench(quick: bool, runs: Option<u32>, out: &Path, json: bool) -> anyhow::
     if let Some(n) = runs {
         opts.rounds = n;
     }
+    // This binary is the OCI runtime podman is given for the podman-isolab peer.
+    opts.oci_runtime = std::env::current_exe().ok();
     let progress = Progress::stderr();
     let results = bench::matrix::run(&opts, &progress)?;
     progress.bar().finish_and_clear();

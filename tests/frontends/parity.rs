@@ -1,0 +1,307 @@
+//! podman with the runtime under test against podman with runc: the same
+//! commands, the same output and exit status.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use bench::frontend::Podman;
+
+use crate::{DEMO, assert_podman_leaves_nothing, podman_with_demo, ready, runtime_under_test};
+
+/// One step's result: what ran, its exit status and its standard output.
+#[derive(Debug, PartialEq)]
+struct Step {
+    what: String,
+    code: i32,
+    stdout: String,
+}
+
+fn step(what: &str, o: &std::process::Output) -> Step {
+    Step {
+        what: what.to_string(),
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+    }
+}
+
+/// `podman run --runtime RUNTIME --rm [opts] DEMO cmd...`.
+fn run_rm(podman: &Podman, runtime: &str, opts: &[&str], cmd: &[&str]) -> Step {
+    let mut args = podman.run_args(runtime);
+    args.push("--rm".into());
+    args.extend(opts.iter().map(|s| s.to_string()));
+    args.push(DEMO.into());
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    let o = podman.command().args(&args).output().unwrap();
+    if !o.stderr.is_empty() {
+        eprintln!(
+            "[{runtime}] {opts:?} {cmd:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    step(&format!("run {opts:?} {cmd:?}"), &o)
+}
+
+/// The one-shot cases: options, command, and what runc is expected to give.
+const CASES: [(&[&str], &[&str], i32, &str); 8] = [
+    (&[], &["/bin/echo", "hi"], 0, "hi\n"),
+    (&[], &["/bin/sh", "-c", "exit 7"], 7, ""),
+    (
+        &["--env", "FOO=bar"],
+        &["/bin/sh", "-c", "echo $FOO"],
+        0,
+        "bar\n",
+    ),
+    (&["--workdir", "/tmp"], &["/bin/pwd"], 0, "/tmp\n"),
+    (
+        &["--user", "1000:1000"],
+        &["/bin/id"],
+        0,
+        "uid=1000(lab) gid=1000(lab) groups=1000(lab)\n",
+    ),
+    (
+        &["--memory", "64m"],
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+        ],
+        0,
+        "67108864\n",
+    ),
+    (
+        &["--pids-limit", "64"],
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
+        ],
+        0,
+        "64\n",
+    ),
+    // The image's /bin/false exits 1 with no output; stdin is not a terminal.
+    (
+        &["-i"],
+        &["/bin/sh", "-c", "test -t 0 || echo no-tty; false"],
+        1,
+        "no-tty\n",
+    ),
+];
+
+#[test]
+fn podman_run_matches_runc() {
+    let test = "podman_run_matches_runc";
+    if !ready(test, &["podman", "runc"]) {
+        return;
+    }
+    let podman = podman_with_demo();
+    let r = runtime_under_test();
+    // Every case runs; the differences are reported together.
+    let mut differ = Vec::new();
+    for (opts, cmd, code, stdout) in CASES {
+        let reference = run_rm(&podman, "runc", opts, cmd);
+        assert_eq!(
+            (reference.code, reference.stdout.as_str()),
+            (code, stdout),
+            "runc itself: {opts:?} {cmd:?}"
+        );
+        let ours = run_rm(&podman, &r, opts, cmd);
+        if ours != reference {
+            differ.push(format!("{ours:?}\n  runc: {reference:?}"));
+        }
+    }
+    assert_podman_leaves_nothing(podman);
+    assert!(
+        differ.is_empty(),
+        "{r} differs from runc:\n{}",
+        differ.join("\n")
+    );
+}
+
+/// `podman run -it` under a pseudo-terminal (`script`), exit status passed back.
+fn run_tty(podman: &Podman, runtime: &str) -> Step {
+    let mut line: Vec<String> = vec![podman.program().display().to_string()];
+    line.extend(podman.global_args());
+    line.extend(podman.run_args(runtime));
+    line.extend(
+        [
+            "--rm",
+            "-it",
+            DEMO,
+            "/bin/sh",
+            "-c",
+            "tty; test -t 1 && echo out-tty; exit 3",
+        ]
+        .map(String::from),
+    );
+    let quoted: Vec<String> = line
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    // script's input stays open (and silent) until the container is done:
+    // at end of input script would type an EOF into the terminal, echoed.
+    let mut child = Command::new("script")
+        .args(["-qfec", &quoted.join(" "), "/dev/null"])
+        .envs(podman.envs())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = child.stdin.take();
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    drop(input);
+    Step {
+        what: "run -it under a pty".into(),
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+    }
+}
+
+#[test]
+fn podman_terminal_matches_runc() {
+    let test = "podman_terminal_matches_runc";
+    if !ready(test, &["podman", "runc", "script"]) {
+        return;
+    }
+    let podman = podman_with_demo();
+    let reference = run_tty(&podman, "runc");
+    assert_eq!(reference.code, 3, "{reference:?}");
+    assert!(
+        reference.stdout.contains("/dev/pts/0\r\nout-tty\r\n"),
+        "{reference:?}"
+    );
+    let ours = run_tty(&podman, &runtime_under_test());
+    assert_eq!(ours, reference);
+    assert_podman_leaves_nothing(podman);
+}
+
+/// A detached container's life: exec into it, logs, stop, inspect, rm.
+fn lifecycle(podman: &Podman, runtime: &str) -> Vec<Step> {
+    let name = format!("isolab-life-{}", std::process::id());
+    let p = |args: &[&str]| {
+        let o = podman.command().args(args).output().unwrap();
+        // Container ids differ between runs; commands that print one are
+        // compared by status only.
+        let what = args
+            .join(" ")
+            .replace(&name, "NAME")
+            .replace(runtime, "RUNTIME");
+        let mut s = step(&what, &o);
+        if matches!(args[0], "run" | "rm" | "stop") {
+            s.stdout = s.stdout.replace(&name, "NAME");
+            if args[0] == "run" {
+                s.stdout = format!("<id of {} bytes>", s.stdout.trim().len());
+            }
+        }
+        if s.code != 0 {
+            eprintln!(
+                "[{runtime}] {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        s
+    };
+    let mut run = podman.run_args(runtime);
+    run.extend(
+        [
+            "-d",
+            "--name",
+            &name,
+            DEMO,
+            "/bin/sh",
+            "-c",
+            "echo started; exec sleep 600",
+        ]
+        .map(String::from),
+    );
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let mut steps = vec![p(&run)];
+    // The container has printed its line before `exec` asks.
+    for _ in 0..100 {
+        if podman
+            .check(&["logs", &name])
+            .is_ok_and(|l| l.contains("started"))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    steps.push(p(&["exec", &name, "/bin/echo", "in-exec"]));
+    steps.push(p(&[
+        "exec",
+        "--user",
+        "1000",
+        "--workdir",
+        "/tmp",
+        &name,
+        "/bin/sh",
+        "-c",
+        "id -u; pwd; exit 5",
+    ]));
+    steps.push(p(&["logs", &name]));
+    steps.push(p(&["inspect", "--format", "{{.State.Status}}", &name]));
+    steps.push(p(&["stop", "--time", "1", &name]));
+    steps.push(p(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &name,
+    ]));
+    steps.push(p(&["rm", &name]));
+    steps.push(p(&[
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        &format!("name={name}"),
+    ]));
+    steps
+}
+
+#[test]
+fn podman_lifecycle_matches_runc() {
+    let test = "podman_lifecycle_matches_runc";
+    if !ready(test, &["podman", "runc"]) {
+        return;
+    }
+    let podman = podman_with_demo();
+    let reference = lifecycle(&podman, "runc");
+    let outputs: Vec<(i32, &str)> = reference
+        .iter()
+        .map(|s| (s.code, s.stdout.as_str()))
+        .collect();
+    assert_eq!(
+        outputs[1..],
+        [
+            (0, "in-exec\n"),
+            (5, "1000\n/tmp\n"),
+            (0, "started\n"),
+            (0, "running\n"),
+            (0, "NAME\n"),
+            (0, "exited 137\n"),
+            (0, "NAME\n"),
+            (0, ""),
+        ],
+        "runc itself: {reference:#?}"
+    );
+    let r = runtime_under_test();
+    let ours = lifecycle(&podman, &r);
+    let differ: Vec<String> = ours
+        .iter()
+        .zip(&reference)
+        .filter(|(o, r)| o != r)
+        .map(|(o, r)| format!("{o:?}\n  runc: {r:?}"))
+        .collect();
+    assert_podman_leaves_nothing(podman);
+    assert!(
+        differ.is_empty(),
+        "{r} differs from runc:\n{}",
+        differ.join("\n")
+    );
+}
