@@ -144,6 +144,8 @@ pub(crate) struct ChildConfig {
     pub console_size: (u16, u16),
     /// Create mode: the listening socket `start` connects to (-1: none).
     pub start_gate: RawFd,
+    /// Namespace files to `setns` into (fd, `CLONE_NEW*`), first thing.
+    pub join_ns: Vec<(RawFd, libc::c_int)>,
     /// Die with the runtime (`PR_SET_PDEATHSIG`): off for a created
     /// container and for a process entered into one, which outlive it.
     pub pdeathsig: bool,
@@ -200,6 +202,10 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
 fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
     wait_for_id_maps(cfg);
     join_cgroup(cfg)?;
+    for (fd, flag) in &cfg.join_ns {
+        // SAFETY: setns on an fd the parent opened; the type is checked by the kernel.
+        os(unsafe { libc::setns(*fd, *flag) } as libc::c_long).map_err(at(Step::Setns))?;
+    }
     connect_stdio(cfg)?;
     isolate(cfg)?;
     let go = wait_for_go(cfg);

@@ -468,7 +468,11 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec, reader: Reade
         ));
     }
     map_namespaces(linux, spec)?;
-    if !spec.namespaces.uts && !spec.hostname.is_empty() {
+    let uts_joined = spec
+        .join_namespaces
+        .iter()
+        .any(|(f, _)| *f == libc::CLONE_NEWUTS);
+    if !spec.namespaces.uts && !uts_joined && !spec.hostname.is_empty() {
         return Err(unsupported("hostname", "needs a uts namespace"));
     }
     spec.cgroup_path = linux
@@ -533,11 +537,26 @@ fn map_namespaces(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Resul
     {
         let ns = obj(ns, &format!("linux.namespaces[{i}]"))?;
         let t = ns.get("type").and_then(Value::as_str).unwrap_or("");
-        if !is_empty(ns.get("path")) {
-            return Err(unsupported(
-                &format!("linux.namespaces[{t}].path"),
-                "joining an existing namespace is not supported",
-            ));
+        if let Some(path) = ns
+            .get("path")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+        {
+            // Joined, not created (a pod's sandbox): set up by its owner.
+            let flag = match t {
+                "network" => libc::CLONE_NEWNET,
+                "ipc" => libc::CLONE_NEWIPC,
+                "uts" => libc::CLONE_NEWUTS,
+                _ => {
+                    return Err(unsupported(
+                        &format!("linux.namespaces[{t}].path"),
+                        "isolab joins only network, ipc and uts namespaces by path",
+                    ));
+                }
+            };
+            spec.join_namespaces.push((flag, path.into()));
+            seen.push(t.to_string());
+            continue;
         }
         match t {
             "pid" | "mount" => {}
@@ -593,13 +612,16 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
     }
     if let Some(c) = res.get("cpu") {
         let c = obj(c, "linux.resources.cpu")?;
-        only(c, "linux.resources.cpu", &["quota", "period"])?;
+        only(c, "linux.resources.cpu", &["quota", "period", "shares"])?;
         let quota = positive(c.get("quota"), "linux.resources.cpu.quota")?;
         let period = positive(c.get("period"), "linux.resources.cpu.period")?;
         if let Some(q) = quota {
-            let period = period.map_or(CPU_PERIOD_US as f64, |p| p as f64);
-            spec.resources.cpus = Some(q as f64 / period);
+            let period = period.map_or(CPU_PERIOD_US, |p| p as u64);
+            spec.resources.cpus = Some(q as f64 / period as f64);
+            spec.resources.cpu_period = Some(period);
         }
+        spec.resources.cpu_shares =
+            positive(c.get("shares"), "linux.resources.cpu.shares")?.map(|s| s as u64);
     }
     if let Some(p) = res.get("pids") {
         let p = obj(p, "linux.resources.pids")?;
@@ -814,11 +836,14 @@ mod tests {
     fn resources_map_to_limits() {
         let mut v = runc_default();
         v["linux"]["resources"]["memory"] = serde_json::json!({"limit": 67108864});
-        v["linux"]["resources"]["cpu"] = serde_json::json!({"quota": 50000, "period": 100000});
+        v["linux"]["resources"]["cpu"] =
+            serde_json::json!({"quota": 25000, "period": 50000, "shares": 1024});
         v["linux"]["resources"]["pids"] = serde_json::json!({"limit": 64});
         let s = from_value(Path::new("/b"), &v).unwrap();
         assert_eq!(s.resources.memory, Some(64 << 20));
         assert_eq!(s.resources.cpus, Some(0.5));
+        assert_eq!(s.resources.cpu_period, Some(50000));
+        assert_eq!(s.resources.cpu_shares, Some(1024));
         assert_eq!(s.resources.pids, Some(64));
     }
 

@@ -455,6 +455,7 @@ pub(crate) fn child_config(
         console_size: spec.lifecycle.console_size.unwrap_or((0, 0)),
         start_gate: spec.lifecycle.start_gate.unwrap_or(-1),
         pdeathsig: spec.lifecycle.start_gate.is_none(),
+        join_ns: Vec::new(),
     };
     // The sync socket and the start gate must not land on 0..2, where stdio goes.
     if cfg.sock < 3 || (0..3).contains(&cfg.start_gate) || (0..3).contains(&cfg.console_socket) {
@@ -476,6 +477,15 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     let (parent_sock, child_sock) = sync_socketpair()?;
     let stdio = StdioFds::open(spec)?;
     let cgroup_files = open_attach_files(prep.cgroup.as_ref())?;
+    let ns_files = spec
+        .join_namespaces
+        .iter()
+        .map(|(flag, path)| {
+            std::fs::File::open(path)
+                .map(|f| (OwnedFd::from(f), *flag))
+                .map_err(|e| Error::host(format!("open the namespace {}", path.display()), e))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut cfg = child_config(
         spec,
         prep.plan,
@@ -485,6 +495,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         stdio.fds,
         &cgroup_files,
     )?;
+    cfg.join_ns = ns_files
+        .iter()
+        .map(|(f, flag)| (f.as_raw_fd(), *flag))
+        .collect();
     let (mut child, before_clone) = clone_child(spec, &mut cfg, prep.cgroup.as_ref())?;
     drop(child_sock);
     drop(stdio.keep_child);
