@@ -46,7 +46,7 @@ impl Lab {
         let bin = b.join("rootfs/bin");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-        for a in ["sh", "echo", "sleep", "cat", "tty", "id", "true"] {
+        for a in ["sh", "echo", "sleep", "cat", "tty", "id", "true", "mkdir"] {
             std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
         }
         for d in ["proc", "dev", "sys", "tmp"] {
@@ -650,4 +650,201 @@ fn podman_runs_with_isolab_as_with_runc() {
     }
     let hi = podman.run(isolab(), cases[0]);
     assert_eq!(String::from_utf8_lossy(&hi.stdout), "hi\n");
+
+    // `podman exec` into a running container, as with runc.
+    let execs: Vec<Vec<(Option<i32>, String)>> = ["runc", isolab()]
+        .into_iter()
+        .map(|runtime| podman_execs(&podman, runtime))
+        .collect();
+    assert_eq!(execs[1], execs[0], "podman exec: isolab vs runc");
+    assert_eq!(execs[1][0], (Some(0), "hi\n".to_string()));
+}
+
+/// `podman exec` of a few commands into a container of `runtime`.
+fn podman_execs(podman: &Podman, runtime: &str) -> Vec<(Option<i32>, String)> {
+    let out = podman
+        .cmd()
+        .args([
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+        ])
+        .args(["--ulimit", "nproc=1024:1024", "--runtime", runtime])
+        .args(["localhost/isolab-smoke", "/bin/sleep", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // (podman exec's options, the command)
+    let cases: &[(&[&str], &[&str])] = &[
+        (&[], &["echo", "hi"]),
+        (&[], &["sh", "-c", "cat /proc/1/cmdline; exit 3"]),
+        (
+            &["--user", "1000", "--env", "FOO=bar", "--workdir", "/bin"],
+            &["sh", "-c", "id; echo $FOO; pwd"],
+        ),
+    ];
+    let got = cases
+        .iter()
+        .map(|(opts, cmd)| {
+            let out = podman
+                .cmd()
+                .arg("exec")
+                .args(*opts)
+                .arg(&id)
+                .args(*cmd)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            (out.status.code(), stdout)
+        })
+        .collect();
+    let _ = podman.cmd().args(["rm", "-f", "-t", "0", &id]).output();
+    got
+}
+
+/// A bundle for `exec` tests: `sleep 30` under a hostname of its own and a
+/// seccomp profile that denies `mkdir`.
+fn exec_bundle(lab: &Lab, name: &str) -> PathBuf {
+    let b = lab.bundle(name, "sleep 30", false);
+    let path = b.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["hostname"] = "exec-host".into();
+    c["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    std::fs::write(&path, c.to_string()).unwrap();
+    b
+}
+
+#[test]
+fn exec_joins_a_running_container() {
+    if !ready("exec_joins_a_running_container") {
+        return;
+    }
+    become_subreaper();
+    let lab = Lab::new();
+    let b = exec_bundle(&lab, "b");
+    let log = lab.dir.path().join("log");
+    lab.create("e1", &b, &log);
+    // A created container is not running yet: refused.
+    let out = lab.run(&["exec", "e1", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    lab.ok(&["start", "e1"]);
+
+    // Its hostname, its pid namespace (pid 1 is the container's program),
+    // its seccomp profile; the exit status comes back.
+    let script = "cat /proc/1/cmdline; echo; busybox hostname; mkdir /tmp/x || echo denied; exit 5";
+    let out = lab.run(&["exec", "e1", "sh", "-c", script]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    // (sh -c execs its last command: pid 1 is `sleep 30` itself.)
+    assert_eq!(text, "sleep\u{0}30\u{0}\nexec-host\ndenied\n");
+
+    // runc's flags: user, environment, working directory.
+    let out = lab.ok(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "e1",
+        "sh",
+        "-c",
+        "id -u; id -g; echo $FOO; pwd",
+    ]);
+    assert_eq!(out, "1000\n1000\nbar\n/tmp\n");
+
+    // Detached: the pid file names the process, which is in the container's cgroups.
+    let pid_file = lab.dir.path().join("exec.pid");
+    let out = lab
+        .cmd(&[
+            "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "e1",
+            "sleep",
+            "30",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let init = lab.state("e1")["pid"].as_i64().unwrap();
+    let cgroup = |p: i64| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+    assert_eq!(cgroup(pid as i64), cgroup(init));
+    let ns = |p: i64| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    assert_eq!(ns(pid as i64), ns(init));
+
+    // This test is the detached process's reaper (as conmon is): reap it
+    // before the cgroups go. A stopped container refuses exec.
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_status(pid);
+    lab.ok(&["delete", "--force", "e1"]);
+    let b = lab.bundle("s", "true", false);
+    lab.create("e2", &b, &log);
+    let init = lab.state("e2")["pid"].as_i64().unwrap() as i32;
+    lab.ok(&["start", "e2"]);
+    wait_status(init);
+    let out = lab.run(&["exec", "e2", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running"),
+        "{out:?}"
+    );
+    lab.ok(&["delete", "e2"]);
+}
+
+#[test]
+fn exec_with_a_terminal_uses_the_console_socket() {
+    if !ready("exec_with_a_terminal_uses_the_console_socket") {
+        return;
+    }
+    become_subreaper();
+    let lab = Lab::new();
+    let b = lab.bundle("b", "sleep 30", false);
+    lab.create("t1", &b, &lab.dir.path().join("log"));
+    lab.ok(&["start", "t1"]);
+    let sock_path = lab.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let mut exec = lab
+        .cmd(&[
+            "exec",
+            "--tty",
+            "--console-socket",
+            sock_path.to_str().unwrap(),
+            "t1",
+            "sh",
+            "-c",
+            "tty; read line; echo got:$line",
+        ])
+        .spawn()
+        .unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let master = std::fs::File::from(recv_fd(&stream));
+    (&master).write_all(b"hi\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    let end = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains("got:hi") && Instant::now() < end {
+        match (&master).read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    // A pty of the container's own devpts, its first: the init has none.
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("got:hi"), "{text}");
+    assert_eq!(exec.wait().unwrap().code(), Some(0));
+    lab.ok(&["delete", "--force", "t1"]);
 }

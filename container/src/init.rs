@@ -47,6 +47,8 @@ pub(crate) enum Step {
     Exec,
     Terminal,
     AwaitStart,
+    /// Enter mode: joining a running container's namespaces.
+    Setns,
 }
 
 /// Mount steps are reported as `MOUNT_BASE + index into the plan`.
@@ -81,6 +83,7 @@ impl Step {
             18 => return format!("execute {program}"),
             19 => "set up the terminal (pty, console socket, controlling terminal)",
             20 => "wait for start",
+            21 => "join the container's namespaces",
             _ => "an unknown step",
         };
         s.to_string()
@@ -141,6 +144,11 @@ pub(crate) struct ChildConfig {
     pub console_size: (u16, u16),
     /// Create mode: the listening socket `start` connects to (-1: none).
     pub start_gate: RawFd,
+    /// Namespace files to `setns` into (fd, `CLONE_NEW*`), first thing.
+    pub join_ns: Vec<(RawFd, libc::c_int)>,
+    /// Die with the runtime (`PR_SET_PDEATHSIG`): off for a created
+    /// container and for a process entered into one, which outlive it.
+    pub pdeathsig: bool,
 }
 
 pub(crate) fn mono_ns() -> u64 {
@@ -151,7 +159,7 @@ pub(crate) fn mono_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-fn send(sock: RawFd, r: Report) {
+pub(crate) fn send(sock: RawFd, r: Report) {
     // SAFETY: Report is plain data; a short or failed send only loses the
     // report (MSG_NOSIGNAL: a peer that went away raises no SIGPIPE).
     unsafe {
@@ -172,7 +180,7 @@ fn os(rc: libc::c_long) -> io::Result<()> {
     }
 }
 
-type StepResult = Result<(), (u32, io::Error)>;
+pub(crate) type StepResult = Result<(), (u32, io::Error)>;
 
 fn at(step: Step) -> impl Fn(io::Error) -> (u32, io::Error) {
     move |e| (step as u32, e)
@@ -194,6 +202,10 @@ pub(crate) fn child_main(cfg: &ChildConfig) -> ! {
 fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
     wait_for_id_maps(cfg);
     join_cgroup(cfg)?;
+    for (fd, flag) in &cfg.join_ns {
+        // SAFETY: setns on an fd the parent opened; the type is checked by the kernel.
+        os(unsafe { libc::setns(*fd, *flag) } as libc::c_long).map_err(at(Step::Setns))?;
+    }
     connect_stdio(cfg)?;
     isolate(cfg)?;
     let go = wait_for_go(cfg);
@@ -214,7 +226,23 @@ fn setup_and_exec(cfg: &ChildConfig, started_ns: u64) -> StepResult {
     exec(cfg, started_ns)
 }
 
-fn error_report(step: u32, e: &io::Error, started_ns: u64) -> Report {
+/// Enter mode (see `crate::enter`): the process already joined the
+/// container's cgroup and namespaces; the rest is what init does after its
+/// mounts, in the same order.
+pub(crate) fn finish_entered(cfg: &ChildConfig, started_ns: u64) -> StepResult {
+    connect_stdio(cfg)?;
+    // SAFETY: no arguments.
+    os(unsafe { libc::setsid() } as libc::c_long).map_err(at(Step::Setsid))?;
+    if cfg.console_socket >= 0 {
+        crate::console::attach(cfg.console_socket, cfg.console_size).map_err(at(Step::Terminal))?;
+    }
+    set_limits_and_ids(cfg)?;
+    lock_down(cfg)?;
+    install_seccomp(cfg)?;
+    exec(cfg, started_ns)
+}
+
+pub(crate) fn error_report(step: u32, e: &io::Error, started_ns: u64) -> Report {
     Report {
         kind: MSG_ERROR,
         step,
@@ -280,7 +308,7 @@ fn wait_for_id_maps(cfg: &ChildConfig) {
 }
 
 /// Into the cgroup first, so everything after is limited and accounted.
-fn join_cgroup(cfg: &ChildConfig) -> StepResult {
+pub(crate) fn join_cgroup(cfg: &ChildConfig) -> StepResult {
     for fd in &cfg.cgroup_files {
         // SAFETY: writing one byte from a static buffer to a fd the parent opened.
         let n = unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) };
@@ -410,7 +438,7 @@ fn lock_down(cfg: &ChildConfig) -> StepResult {
     // running on unsupervised (set after the uid change, which would clear it).
     // A created container outlives its runtime by design: until it is let go
     // it exits when the sync socket closes instead.
-    if cfg.start_gate < 0 {
+    if cfg.pdeathsig {
         // SAFETY: prctl with integers.
         unsafe {
             libc::prctl(

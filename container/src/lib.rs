@@ -17,6 +17,7 @@
 pub mod cgroup;
 pub mod clean;
 mod console;
+mod enter;
 mod error;
 mod init;
 pub mod mounts;
@@ -33,6 +34,7 @@ mod sysctl;
 pub mod validate;
 
 pub use cgroup::{CgroupChoice, CgroupPlacement, CgroupStats, DeviceRule};
+pub use enter::{Entered, enter};
 pub use error::{Error, Result};
 pub use process::{
     Detached, ExitStatus, RunReport, Running, Timestamps, run, spawn, start_outcome,

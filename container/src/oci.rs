@@ -83,6 +83,8 @@ pub struct RuntimeBundle {
     pub spec: ContainerSpec,
     /// The whole config, typed (annotations, terminal, seccomp profile…).
     pub config: oci_spec::runtime::Spec,
+    /// The config as read (what `exec` starts from later).
+    pub value: Value,
 }
 
 /// Loads `dir/config.json` for the OCI runtime: like [`load_bundle`], but
@@ -91,7 +93,28 @@ pub struct RuntimeBundle {
 pub fn load_runtime_bundle(dir: &Path) -> Result<RuntimeBundle> {
     let (value, config) = read_config(dir)?;
     let spec = map_config(dir, &value, Reader::Runtime)?;
-    Ok(RuntimeBundle { spec, config })
+    Ok(RuntimeBundle {
+        spec,
+        config,
+        value,
+    })
+}
+
+/// Maps a config the runtime already holds (a saved one with `exec`'s
+/// process in it) as [`load_runtime_bundle`] does; the root is relative to `dir`.
+pub fn runtime_bundle_from(dir: &Path, value: Value) -> Result<RuntimeBundle> {
+    let path = dir.join("config.json");
+    let config =
+        serde_json::from_value(value.clone()).map_err(|e| Error::BundleConfigMalformed {
+            path,
+            detail: e.to_string(),
+        })?;
+    let spec = map_config(dir, &value, Reader::Runtime)?;
+    Ok(RuntimeBundle {
+        spec,
+        config,
+        value,
+    })
 }
 
 /// Reads and schema-checks `dir/config.json`.
@@ -487,7 +510,11 @@ fn map_linux(linux: &Map<String, Value>, spec: &mut ContainerSpec, reader: Reade
         ));
     }
     map_namespaces(linux, spec)?;
-    if !spec.namespaces.uts && !spec.hostname.is_empty() {
+    let uts_joined = spec
+        .join_namespaces
+        .iter()
+        .any(|(f, _)| *f == libc::CLONE_NEWUTS);
+    if !spec.namespaces.uts && !uts_joined && !spec.hostname.is_empty() {
         return Err(unsupported("hostname", "needs a uts namespace"));
     }
     spec.cgroup_path = linux
@@ -552,11 +579,26 @@ fn map_namespaces(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Resul
     {
         let ns = obj(ns, &format!("linux.namespaces[{i}]"))?;
         let t = ns.get("type").and_then(Value::as_str).unwrap_or("");
-        if !is_empty(ns.get("path")) {
-            return Err(unsupported(
-                &format!("linux.namespaces[{t}].path"),
-                "joining an existing namespace is not supported",
-            ));
+        if let Some(path) = ns
+            .get("path")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+        {
+            // Joined, not created (a pod's sandbox): set up by its owner.
+            let flag = match t {
+                "network" => libc::CLONE_NEWNET,
+                "ipc" => libc::CLONE_NEWIPC,
+                "uts" => libc::CLONE_NEWUTS,
+                _ => {
+                    return Err(unsupported(
+                        &format!("linux.namespaces[{t}].path"),
+                        "isolab joins only network, ipc and uts namespaces by path",
+                    ));
+                }
+            };
+            spec.join_namespaces.push((flag, path.into()));
+            seen.push(t.to_string());
+            continue;
         }
         match t {
             "pid" | "mount" => {}
@@ -585,16 +627,44 @@ fn map_namespaces(linux: &Map<String, Value>, spec: &mut ContainerSpec) -> Resul
     Ok(())
 }
 
+/// `linux.resources.blockIO`: accepted only when it asks for nothing (dockerd
+/// always sends one, with a zero weight); isolab does not limit block I/O.
+fn reject_block_io(b: Option<&Value>) -> Result<()> {
+    let Some(b) = b else { return Ok(()) };
+    for (k, v) in obj(b, "linux.resources.blockIO")? {
+        let zero_weight = k.ends_with("eight") && v.as_u64() == Some(0);
+        if !is_empty(Some(v)) && !zero_weight {
+            return Err(unsupported(
+                &format!("linux.resources.blockIO.{k}"),
+                "isolab does not limit block I/O",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
     only(
         res,
         "linux.resources",
-        &["memory", "cpu", "pids", "devices"],
+        &["memory", "cpu", "pids", "devices", "blockIO"],
     )?;
     map_devices(res.get("devices"), spec)?;
+    reject_block_io(res.get("blockIO"))?;
     if let Some(m) = res.get("memory") {
         let m = obj(m, "linux.resources.memory")?;
-        only(m, "linux.resources.memory", &["limit", "swap"])?;
+        only(
+            m,
+            "linux.resources.memory",
+            &["limit", "swap", "disableOOMKiller"],
+        )?;
+        // dockerd always says `false`; the kernel's OOM killer stays on.
+        if m.get("disableOOMKiller").and_then(Value::as_bool) == Some(true) {
+            return Err(unsupported(
+                "linux.resources.memory.disableOOMKiller",
+                "isolab keeps the OOM killer on",
+            ));
+        }
         let limit = positive(m.get("limit"), "linux.resources.memory.limit")?;
         spec.resources.memory_swap = match m.get("swap").and_then(Value::as_i64) {
             None => None,
@@ -612,13 +682,18 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
     }
     if let Some(c) = res.get("cpu") {
         let c = obj(c, "linux.resources.cpu")?;
-        only(c, "linux.resources.cpu", &["quota", "period"])?;
+        only(c, "linux.resources.cpu", &["quota", "period", "shares"])?;
         let quota = positive(c.get("quota"), "linux.resources.cpu.quota")?;
         let period = positive(c.get("period"), "linux.resources.cpu.period")?;
         if let Some(q) = quota {
-            let period = period.map_or(CPU_PERIOD_US as f64, |p| p as f64);
-            spec.resources.cpus = Some(q as f64 / period);
+            let period = period.map_or(CPU_PERIOD_US, |p| p as u64);
+            spec.resources.cpus = Some(q as f64 / period as f64);
+            spec.resources.cpu_period = Some(period);
         }
+        // dockerd sends `shares: 0` for "not set", as the kernel's own default.
+        let shares = c.get("shares").filter(|v| v.as_u64() != Some(0));
+        spec.resources.cpu_shares =
+            positive(shares, "linux.resources.cpu.shares")?.map(|s| s as u64);
     }
     if let Some(p) = res.get("pids") {
         let p = obj(p, "linux.resources.pids")?;
@@ -850,11 +925,14 @@ mod tests {
     fn resources_map_to_limits() {
         let mut v = runc_default();
         v["linux"]["resources"]["memory"] = serde_json::json!({"limit": 67108864});
-        v["linux"]["resources"]["cpu"] = serde_json::json!({"quota": 50000, "period": 100000});
+        v["linux"]["resources"]["cpu"] =
+            serde_json::json!({"quota": 25000, "period": 50000, "shares": 1024});
         v["linux"]["resources"]["pids"] = serde_json::json!({"limit": 64});
         let s = from_value(Path::new("/b"), &v).unwrap();
         assert_eq!(s.resources.memory, Some(64 << 20));
         assert_eq!(s.resources.cpus, Some(0.5));
+        assert_eq!(s.resources.cpu_period, Some(50000));
+        assert_eq!(s.resources.cpu_shares, Some(1024));
         assert_eq!(s.resources.pids, Some(64));
     }
 

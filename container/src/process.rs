@@ -26,7 +26,7 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    fn from_wait(status: libc::c_int) -> ExitStatus {
+    pub(crate) fn from_wait(status: libc::c_int) -> ExitStatus {
         if libc::WIFSIGNALED(status) {
             ExitStatus::Signaled(libc::WTERMSIG(status))
         } else {
@@ -262,11 +262,7 @@ fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
         crate::spec::RootSpec::Minimal { .. } => Staging::owned(staging_dir()?),
     };
     let plan = rootfs::plan(spec, &staging.path)?;
-    let seccomp = match (&spec.seccomp_filters, spec.seccomp) {
-        (_, false) => Vec::new(),
-        (Some(custom), true) => custom.0.clone(),
-        (None, true) => security::seccomp::default_filters()?,
-    };
+    let seccomp = seccomp_programs(spec)?;
     Ok(Prepared {
         staging,
         rootless_note,
@@ -278,9 +274,18 @@ fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
     })
 }
 
+/// The filters `spec` asks for: none, the caller's, or the default policy.
+pub(crate) fn seccomp_programs(spec: &ContainerSpec) -> Result<Vec<seccompiler::BpfProgram>> {
+    Ok(match (&spec.seccomp_filters, spec.seccomp) {
+        (_, false) => Vec::new(),
+        (Some(custom), true) => custom.0.clone(),
+        (None, true) => security::seccomp::default_filters()?,
+    })
+}
+
 /// The program, its arguments and the environment as C strings, converted
 /// before the clone because the child may not allocate.
-struct ExecStrings {
+pub(crate) struct ExecStrings {
     /// Moved into the child config by [`child_config`].
     program: CString,
     /// argv\[0\] is the program again; the child config's `argv` points in here.
@@ -290,7 +295,7 @@ struct ExecStrings {
 }
 
 impl ExecStrings {
-    fn new(spec: &ContainerSpec, program: &str) -> Result<ExecStrings> {
+    pub(crate) fn new(spec: &ContainerSpec, program: &str) -> Result<ExecStrings> {
         let program_c = cstring("program", program)?;
         let mut argv = vec![cstring("program", program)?];
         for a in &spec.args {
@@ -318,7 +323,7 @@ fn c_ptrs(v: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// The sync socket pair: (parent end, child end).
-fn sync_socketpair() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn sync_socketpair() -> Result<(OwnedFd, OwnedFd)> {
     // SOCK_SEQPACKET keeps each report a separate message.
     let mut sv = [0; 2];
     // SAFETY: sv is a valid out array.
@@ -341,17 +346,17 @@ fn sync_socketpair() -> Result<(OwnedFd, OwnedFd)> {
 ///
 /// Field order is drop order: the parent's pipe ends close before the child's
 /// ends, as they did when these were locals of [`spawn`].
-struct StdioFds {
+pub(crate) struct StdioFds {
     /// The fds the child dups onto 0, 1 and 2.
-    fds: [RawFd; 3],
+    pub(crate) fds: [RawFd; 3],
     /// The parent's ends of piped streams, by stream.
     parent_ends: [Option<OwnedFd>; 3],
     /// Fds opened for the child, closed in the parent once it is cloned.
-    keep_child: Vec<OwnedFd>,
+    pub(crate) keep_child: Vec<OwnedFd>,
 }
 
 impl StdioFds {
-    fn open(spec: &ContainerSpec) -> Result<StdioFds> {
+    pub(crate) fn open(spec: &ContainerSpec) -> Result<StdioFds> {
         let mut keep_child: Vec<OwnedFd> = Vec::new();
         let mut parent_ends: [Option<OwnedFd>; 3] = [None, None, None];
         let mut stdio = [0 as RawFd, 1, 2];
@@ -409,7 +414,7 @@ fn open_attach_files(cgroup: &dyn CgroupManager) -> Result<Vec<OwnedFd>> {
 }
 
 /// Everything the child needs, so that it never allocates.
-fn child_config(
+pub(crate) fn child_config(
     spec: &ContainerSpec,
     plan: rootfs::Plan,
     seccomp: Vec<seccompiler::BpfProgram>,
@@ -449,6 +454,8 @@ fn child_config(
         console_socket: spec.lifecycle.console_socket.unwrap_or(-1),
         console_size: spec.lifecycle.console_size.unwrap_or((0, 0)),
         start_gate: spec.lifecycle.start_gate.unwrap_or(-1),
+        pdeathsig: spec.lifecycle.start_gate.is_none(),
+        join_ns: Vec::new(),
     };
     // The sync socket and the start gate must not land on 0..2, where stdio goes.
     if cfg.sock < 3 || (0..3).contains(&cfg.start_gate) || (0..3).contains(&cfg.console_socket) {
@@ -470,6 +477,15 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
     let (parent_sock, child_sock) = sync_socketpair()?;
     let stdio = StdioFds::open(spec)?;
     let cgroup_files = open_attach_files(prep.cgroup.as_ref())?;
+    let ns_files = spec
+        .join_namespaces
+        .iter()
+        .map(|(flag, path)| {
+            std::fs::File::open(path)
+                .map(|f| (OwnedFd::from(f), *flag))
+                .map_err(|e| Error::host(format!("open the namespace {}", path.display()), e))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut cfg = child_config(
         spec,
         prep.plan,
@@ -479,6 +495,10 @@ pub fn spawn(spec: &ContainerSpec) -> Result<Running> {
         stdio.fds,
         &cgroup_files,
     )?;
+    cfg.join_ns = ns_files
+        .iter()
+        .map(|(f, flag)| (f.as_raw_fd(), *flag))
+        .collect();
     let (mut child, before_clone) = clone_child(spec, &mut cfg, prep.cgroup.as_ref())?;
     drop(child_sock);
     drop(stdio.keep_child);
@@ -710,7 +730,7 @@ pub fn start_outcome(received: &[u8]) -> Result<()> {
 }
 
 /// Reads one report from the sync socket; `None` when the child closed it.
-fn read_report(sock: &OwnedFd) -> io::Result<Option<Report>> {
+pub(crate) fn read_report(sock: &OwnedFd) -> io::Result<Option<Report>> {
     let mut r = Report::default();
     // SAFETY: reading into a plain-data struct of the size we pass.
     let n = unsafe {

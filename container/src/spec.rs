@@ -162,8 +162,12 @@ impl Default for Hardening {
 pub struct Resources {
     /// Memory limit in bytes (swap is limited to the same, so it cannot escape to swap).
     pub memory: Option<u64>,
-    /// CPU limit in CPUs (quota/period with a 100 ms period).
+    /// CPU limit in CPUs (quota per period).
     pub cpus: Option<f64>,
+    /// The period of the CPU limit in µs (default 100 ms).
+    pub cpu_period: Option<u64>,
+    /// Relative CPU weight, as v1 `cpu.shares` (2..=262144; v2 converts).
+    pub cpu_shares: Option<u64>,
     /// Maximum number of tasks.
     pub pids: Option<u64>,
     /// Memory plus swap in bytes (OCI `memory.swap`; `u64::MAX`: unlimited
@@ -309,6 +313,10 @@ pub struct ContainerSpec {
     pub cgroup_path: Option<String>,
     /// Create/start split and terminal (OCI runtimes only).
     pub lifecycle: Lifecycle,
+    /// Existing namespaces joined instead of new ones (OCI
+    /// `linux.namespaces[].path`): `CLONE_NEWNET`, `CLONE_NEWIPC` or
+    /// `CLONE_NEWUTS` with the path of the namespace file.
+    pub join_namespaces: Vec<(i32, PathBuf)>,
 }
 
 impl ContainerSpec {
@@ -379,6 +387,7 @@ impl ContainerSpec {
             seccomp_filters: None,
             cgroup_path: None,
             lifecycle: Lifecycle::default(),
+            join_namespaces: Vec::new(),
         }
     }
 

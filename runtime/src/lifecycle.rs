@@ -28,18 +28,15 @@ pub(crate) struct CreateArgs {
     pub preserve_fds: u32,
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| Error::io(format!("resolve {}", p.display()), e))
 }
 
 /// Reads the bundle and turns it into the spec this runtime creates (with
 /// the console socket, connected, when the process has a terminal).
-fn bundle_spec(
-    args: &CreateArgs,
-) -> Result<(ContainerSpec, oci_spec::runtime::Spec, Option<UnixStream>)> {
-    let b = container::oci::load_runtime_bundle(&args.bundle)?;
-    let mut spec = b.spec;
-    let config = b.config;
+fn bundle_spec(args: &CreateArgs) -> Result<(container::oci::RuntimeBundle, Option<UnixStream>)> {
+    let mut b = container::oci::load_runtime_bundle(&args.bundle)?;
+    let spec = &mut b.spec;
     // The caller's streams are the container's (conmon passes its pipes).
     spec.stdin = Stdio::Inherit;
     spec.stdout = Stdio::Inherit;
@@ -52,13 +49,25 @@ fn bundle_spec(
         spec.cgroup_path = Some(format!("{DEFAULT_CGROUP_PARENT}/{}", args.id));
     }
     spec.timeout = None;
+    let console = process_extras(spec, &b.config, args.console_socket.as_deref())?;
+    Ok((b, console))
+}
+
+/// What the runtime adds to a mapped config's process, for `create` and
+/// `exec` alike: the seccomp profile, and the terminal through the console
+/// socket (connected; its fd is in `spec.lifecycle`).
+pub(crate) fn process_extras(
+    spec: &mut ContainerSpec,
+    config: &oci_spec::runtime::Spec,
+    console_socket: Option<&Path>,
+) -> Result<Option<UnixStream>> {
     // As in runc: no profile in the config means no filter.
     let profile = config.linux().as_ref().and_then(|l| l.seccomp().clone());
     spec.seccomp = profile.is_some();
     spec.seccomp_filters = profile.as_ref().map(crate::seccomp::compile).transpose()?;
     let process = config.process().as_ref();
     let terminal = process.and_then(|p| p.terminal()).unwrap_or(false);
-    let console = match (terminal, &args.console_socket) {
+    let console = match (terminal, console_socket) {
         (true, Some(sock)) => {
             spec.lifecycle.console_size = process
                 .and_then(|p| p.console_size())
@@ -78,7 +87,7 @@ fn bundle_spec(
         (false, None) => None,
     };
     spec.lifecycle.console_socket = console.as_ref().map(AsRawFd::as_raw_fd);
-    Ok((spec, config, console))
+    Ok(console)
 }
 
 /// Binds the start gate in the container's directory. The path is taken
@@ -90,7 +99,7 @@ fn bind_gate(dir: &Path) -> Result<UnixListener> {
 }
 
 /// Writes `--pid-file` atomically, as runc does (the pid, no newline).
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     crate::state::write_atomic(path, pid.to_string().as_bytes())
 }
 
@@ -106,9 +115,11 @@ pub(crate) fn create(store: &Store, backend: &dyn Backend, args: &CreateArgs) ->
     args.bundle = absolute(&args.bundle)?;
     let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
     let reservation = store.reserve(&args.id)?;
-    let (mut spec, config, _slave) = bundle_spec(&args)?;
+    let (bundle, _console) = bundle_spec(&args)?;
+    let (mut spec, config) = (bundle.spec, bundle.config);
     let hooks = config.hooks().clone().unwrap_or_default();
     hooks::check(&hooks)?;
+    store.save_config(&args.id, &bundle.value)?;
     let gate = bind_gate(reservation.dir())?;
     spec.lifecycle = Lifecycle {
         start_gate: Some(gate.as_raw_fd()),
@@ -180,7 +191,7 @@ pub(crate) fn start(store: &Store, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn wrong_state(rec: &Record, status: ContainerState, what: &str) -> Error {
+pub(crate) fn wrong_state(rec: &Record, status: ContainerState, what: &str) -> Error {
     Error::WrongState {
         id: rec.id.clone(),
         status: status.to_string(),

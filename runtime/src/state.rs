@@ -18,6 +18,8 @@ pub const DEFAULT_ROOT: &str = "/run/isolab";
 const STATE: &str = "state.json";
 /// Written first by `create`: its pid and start time, until the record exists.
 const CREATING: &str = "creating";
+/// The bundle's config as `create` read it, for `exec`.
+const CONFIG: &str = "config.json";
 /// The start gate's socket, relative to the container's directory.
 pub(crate) const GATE: &str = "start.sock";
 
@@ -156,6 +158,26 @@ impl Store {
         write_atomic(&dir.join(STATE), &text)?;
         let _ = std::fs::remove_file(dir.join(CREATING));
         Ok(())
+    }
+
+    /// Keeps the config `create` read (`exec` starts from it, whatever
+    /// happens to the bundle later).
+    pub(crate) fn save_config(&self, id: &str, config: &serde_json::Value) -> Result<()> {
+        let text = serde_json::to_vec(config).map_err(|e| Error::Usage(e.to_string()))?;
+        write_atomic(&self.dir(id).join(CONFIG), &text)
+    }
+
+    /// The config saved by [`Store::save_config`].
+    pub(crate) fn config(&self, id: &str) -> Result<serde_json::Value> {
+        let path = self.dir(id).join(CONFIG);
+        let text =
+            std::fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+        serde_json::from_slice(&text).map_err(|e| {
+            Error::io(
+                format!("parse {}", path.display()),
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })
     }
 
     /// The record of `id`.

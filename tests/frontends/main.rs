@@ -8,6 +8,7 @@
 //! its output and exit status are compared with runc's for the same command.
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
+mod containerd;
 mod parity;
 mod services;
 mod ship;

@@ -113,7 +113,8 @@ impl Service {
             stuck.extend(cleanup::remove_cgroup(cg));
         }
         for f in &self.made_outside {
-            let _ = std::fs::remove_file(f);
+            // Files, or (empty) directories, deepest listed first.
+            let _ = std::fs::remove_file(f).or_else(|_| std::fs::remove_dir(f));
         }
         if !stuck.is_empty() {
             eprintln!("{} left behind: {stuck:?}", self.name);
@@ -201,6 +202,17 @@ impl Containerd {
     /// Starts it (CRI plugin off: no CNI, no kubelet here).
     pub fn start() -> Containerd {
         let mut service = Service::new("containerd");
+        // containerd 1.6 makes these whatever its configuration says.
+        for dir in [
+            "/run/containerd/s",
+            "/run/containerd/fifo",
+            "/run/containerd/runc",
+            "/run/containerd",
+        ] {
+            if !Path::new(dir).exists() {
+                service.made_outside.push(dir.into());
+            }
+        }
         let d = service.dir().to_path_buf();
         let socket = d.join("containerd.sock");
         let config = d.join("config.toml");
@@ -247,6 +259,18 @@ impl Containerd {
     /// Its private directory.
     pub fn dir(&self) -> &Path {
         self.service.dir()
+    }
+
+    /// `ctr run --snapshotter native --runc-binary RUNTIME --runc-root
+    /// (in its directory) OPTS IMAGE ID CMD`.
+    pub fn run(&self, runtime: &str, opts: &[&str], image: &str, id: &str, cmd: &[&str]) -> Output {
+        let root = self.dir().join("runc").display().to_string();
+        let mut a = vec!["run", "--snapshotter", "native", "--runc-binary", runtime];
+        a.extend(["--runc-root", &root]);
+        a.extend_from_slice(opts);
+        a.extend([image, id]);
+        a.extend_from_slice(cmd);
+        self.ctr(&a)
     }
 
     /// Runs `ctr --address SOCK --namespace NS ARGS`.

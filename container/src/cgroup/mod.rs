@@ -100,7 +100,7 @@ impl CgroupManager for NoCgroup {
                 reason,
             });
         }
-        if res.cpus.is_some() {
+        if res.cpus.is_some() || res.cpu_shares.is_some() {
             return Err(Error::ControllerUnavailable {
                 controller: "cpu",
                 reason,
@@ -289,6 +289,29 @@ fn kill_procs(dir: &Path) {
 /// Smallest CPU limit: 1 ms of CPU time per 100 ms period, the smallest
 /// quota the kernel takes.
 pub const MIN_CPUS: f64 = 0.01;
+
+/// `res`'s CPU limit as (quota, period) in µs.
+pub(crate) fn cpu_quota(res: &Resources) -> Result<Option<(u64, u64)>> {
+    let period = res.cpu_period.unwrap_or(CPU_PERIOD_US);
+    if !(1000..=1_000_000).contains(&period) {
+        return Err(Error::InvalidSpec {
+            field: "cpu period",
+            value: period.to_string(),
+            reason: "must be from 1000 to 1000000 µs".into(),
+        });
+    }
+    Ok(res
+        .cpus
+        .map(check_cpus)
+        .transpose()?
+        .map(|q| (q * period / CPU_PERIOD_US, period)))
+}
+
+/// v2's `cpu.weight` (1..=10000) for v1 `cpu.shares` (2..=262144), the
+/// linear map runc and crun use.
+pub(crate) fn cpu_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
 
 /// The quota for `cpus` CPUs per [`CPU_PERIOD_US`].
 pub(crate) fn check_cpus(cpus: f64) -> Result<u64> {

@@ -6,10 +6,7 @@ use std::time::Duration;
 use hostcaps::cgroup::CgroupMount;
 
 use super::placement::{CgroupPlacement, v1_parent};
-use super::{
-    CPU_PERIOD_US, CgroupManager, CgroupStats, DeviceRule, check_cpus, mkdir, read_key, read_u64,
-    remove_dir, write,
-};
+use super::{CgroupManager, CgroupStats, DeviceRule, mkdir, read_key, read_u64, remove_dir, write};
 use crate::spec::Resources;
 use crate::{Error, Result};
 
@@ -89,7 +86,7 @@ impl V1 {
 
 impl CgroupManager for V1 {
     fn create(&mut self, res: &Resources, devices: Option<&[DeviceRule]>) -> Result<()> {
-        let quota = res.cpus.map(check_cpus).transpose()?;
+        let quota = super::cpu_quota(res)?;
         // Check every requested controller before creating anything.
         if devices.is_some() {
             self.need("devices")?;
@@ -100,7 +97,7 @@ impl CgroupManager for V1 {
         if res.pids.is_some() {
             self.need("pids")?;
         }
-        if quota.is_some() {
+        if quota.is_some() || res.cpu_shares.is_some() {
             self.need("cpu")?;
         }
         // Memory and cpuacct groups are made even without limits: they do the accounting.
@@ -125,11 +122,16 @@ impl CgroupManager for V1 {
             self.ensure(&d)?;
             write(&d.join("pids.max"), &p.to_string())?;
         }
-        if let Some(q) = quota {
+        if quota.is_some() || res.cpu_shares.is_some() {
             let d = self.need("cpu")?.to_path_buf();
             self.ensure(&d)?;
-            write(&d.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-            write(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
+            if let Some((q, period)) = quota {
+                write(&d.join("cpu.cfs_period_us"), &period.to_string())?;
+                write(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
+            }
+            if let Some(s) = res.cpu_shares {
+                write(&d.join("cpu.shares"), &s.to_string())?;
+            }
         }
         if let Some(d) = self.dir("cpuacct").map(Path::to_path_buf) {
             self.ensure(&d)?;
@@ -217,6 +219,8 @@ mod tests {
             &Resources {
                 memory: Some(1 << 24),
                 cpus: Some(2.0),
+                cpu_period: Some(50_000),
+                cpu_shares: Some(512),
                 pids: Some(9),
                 memory_swap: None,
             },
@@ -226,7 +230,9 @@ mod tests {
         let rd = |d: &Path, f: &str| std::fs::read_to_string(d.join("g").join(f)).unwrap();
         assert_eq!(rd(m.path(), "memory.limit_in_bytes"), "16777216");
         assert_eq!(rd(p.path(), "pids.max"), "9");
-        assert_eq!(rd(c.path(), "cpu.cfs_quota_us"), "200000");
+        assert_eq!(rd(c.path(), "cpu.cfs_quota_us"), "100000");
+        assert_eq!(rd(c.path(), "cpu.cfs_period_us"), "50000");
+        assert_eq!(rd(c.path(), "cpu.shares"), "512");
         assert_eq!(cg.paths().len(), 3);
         cg.created.clear();
     }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    CPU_PERIOD_US, CgroupManager, CgroupStats, DeviceRule, check_cpus, devices_bpf, mkdir,
-    read_key, read_u64, remove_dir, write,
+    CgroupManager, CgroupStats, DeviceRule, devices_bpf, mkdir, read_key, read_u64, remove_dir,
+    write,
 };
 use crate::spec::Resources;
 use crate::{Error, Result};
@@ -54,7 +54,7 @@ impl V2 {
         if res.pids.is_some() {
             needed.push("pids");
         }
-        if res.cpus.is_some() {
+        if res.cpus.is_some() || res.cpu_shares.is_some() {
             needed.push("cpu");
         }
         for c in needed {
@@ -136,7 +136,7 @@ impl V2 {
 
 impl CgroupManager for V2 {
     fn create(&mut self, res: &Resources, devices: Option<&[DeviceRule]>) -> Result<()> {
-        let quota = res.cpus.map(check_cpus).transpose()?;
+        let quota = super::cpu_quota(res)?;
         self.prepare_parent(res)?;
         // Loaded before the group exists, so a refusal leaves nothing to remove.
         let prog = devices
@@ -175,8 +175,14 @@ impl CgroupManager for V2 {
         if let Some(p) = res.pids {
             write(&self.dir.join("pids.max"), &p.to_string())?;
         }
-        if let Some(q) = quota {
-            write(&self.dir.join("cpu.max"), &format!("{q} {CPU_PERIOD_US}"))?;
+        if let Some((q, period)) = quota {
+            write(&self.dir.join("cpu.max"), &format!("{q} {period}"))?;
+        }
+        if let Some(s) = res.cpu_shares {
+            write(
+                &self.dir.join("cpu.weight"),
+                &super::cpu_weight(s).to_string(),
+            )?;
         }
         Ok(())
     }
@@ -256,6 +262,8 @@ mod tests {
         let res = Resources {
             memory: Some(64 << 20),
             cpus: Some(0.5),
+            cpu_period: None,
+            cpu_shares: Some(1024),
             pids: Some(32),
             memory_swap: None,
         };
@@ -264,6 +272,8 @@ mod tests {
         assert_eq!(rd("memory.max"), "67108864");
         assert_eq!(rd("pids.max"), "32");
         assert_eq!(rd("cpu.max"), "50000 100000");
+        // shares 1024 (the default) is weight 39, as with runc.
+        assert_eq!(rd("cpu.weight"), "39");
         cg.created = false; // the fixture dir is not empty; tempdir cleans it
     }
 
