@@ -3,6 +3,8 @@
 //! stdin; a failing or slow `prestart` fails `create` and leaves nothing.
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,15 +16,7 @@ fn isolab() -> &'static str {
 }
 
 fn ready(test: &str) -> bool {
-    if !hostcaps::testing::require_root(test) {
-        return false;
-    }
-    let bb = if Path::new("/bin/busybox").exists() {
-        Ok(())
-    } else {
-        Err("needs a static /bin/busybox (apt-get install busybox-static)".to_string())
-    };
-    hostcaps::testing::require(test, "busybox", bb)
+    common::root_and_busybox(test)
 }
 
 /// A state root, a bundle printing its `oom_score_adj` (set to 123), and a

@@ -3,6 +3,8 @@
 //! signals, errors, the console socket, and podman itself.
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -14,15 +16,7 @@ fn isolab() -> &'static str {
 }
 
 fn ready(test: &str) -> bool {
-    if !hostcaps::testing::require_root(test) {
-        return false;
-    }
-    let bb = if Path::new("/bin/busybox").exists() {
-        Ok(())
-    } else {
-        Err("needs a static /bin/busybox (apt-get install busybox-static)".to_string())
-    };
-    hostcaps::testing::require(test, "busybox", bb)
+    common::root_and_busybox(test)
 }
 
 /// A state root and a bundle (busybox rootfs, `isolab spec` config running `script`).

@@ -31,15 +31,7 @@ fn stderr(o: &Output) -> String {
 
 /// Root and a static busybox: what a container run needs here.
 fn container_ready(test: &str) -> bool {
-    if !hostcaps::testing::require_root(test) {
-        return false;
-    }
-    let bb = if Path::new("/bin/busybox").exists() {
-        Ok(())
-    } else {
-        Err("needs a static /bin/busybox (apt-get install busybox-static)".to_string())
-    };
-    hostcaps::testing::require(test, "busybox", bb)
+    common::root_and_busybox(test)
 }
 
 #[test]
