@@ -141,26 +141,10 @@ impl Network {
             ip(&["link", "set", &b.port_if, "master", &b.bridge_if])?;
             ip(&["link", "set", &b.port_if, "up"])?;
             ns_addr(&ns, "eth1", b.guest, 29)?;
-            ip(&[
-                "-n",
-                &ns,
-                "route",
-                "add",
-                "default",
-                "via",
-                &b.gateway.to_string(),
-            ])?;
+            default_route(&ns, b.gateway)?;
             self.nat(&b, spec.publish)?;
         } else if let Some(p) = &self.p2p {
-            ip(&[
-                "-n",
-                &ns,
-                "route",
-                "add",
-                "default",
-                "via",
-                &p.host.to_string(),
-            ])?;
+            default_route(&ns, p.host)?;
         }
         Ok(())
     }
@@ -259,6 +243,11 @@ fn link_pair(ns: &str, host_if: &str, inside: &str) -> Result<()> {
     ip(&[
         "link", "add", host_if, "type", "veth", "peer", "name", inside, "netns", ns,
     ])
+}
+
+/// The namespace's default route, through `via` (the bridge or the veth's host end).
+fn default_route(ns: &str, via: Ipv4Addr) -> Result<()> {
+    ip(&["-n", ns, "route", "add", "default", "via", &via.to_string()])
 }
 
 fn ns_addr(ns: &str, dev: &str, addr: Ipv4Addr, prefix: u8) -> Result<()> {
