@@ -11,7 +11,10 @@
 //! - `guide_commands_run`: runs every command block once (from `en/`; the
 //!   Korean blocks are identical, checked above), in order, one fresh
 //!   working directory per lab, with the freshly built `isolab` first on
-//!   `PATH`. A block whose needs this host lacks is skipped through the
+//!   `PATH`. A `text {sample}` block (one machine's full output, shown for
+//!   discussion) is checked against the fresh output of the command block
+//!   before it by its key lines: each line's words before the first one
+//!   with a digit must still appear, in order, with the same marks (`†`). A block whose needs this host lacks is skipped through the
 //!   project's test policy (`hostcaps::testing`: `SKIP <test>: <reason>`,
 //!   refused under CI for capabilities listed in `ISOLAB_REQUIRE`).
 //!
@@ -97,6 +100,8 @@ struct Info {
     needs: Vec<String>,
     no_run: bool,
     sample: bool,
+    /// For a sample: check only its first N non-blank lines (the rest depend on the host).
+    keys: Option<usize>,
     timeout: Option<u64>,
 }
 
@@ -114,6 +119,9 @@ struct Block {
     code: String,
     /// The `text` block right after this one, unless it is a `{sample}`.
     expect: Option<(usize, String)>,
+    /// The `text {sample}` blocks after this one (before the next command block),
+    /// with their `keys=` limit.
+    samples: Vec<(usize, String, Option<usize>)>,
 }
 
 #[derive(Debug)]
@@ -145,6 +153,9 @@ fn parse_info(raw: &str) -> Result<Info, String> {
             Some(("needs", v)) => info
                 .needs
                 .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
+            Some(("keys", v)) => {
+                info.keys = Some(v.parse().map_err(|_| format!("bad keys `{v}`"))?)
+            }
             Some(("timeout", v)) => {
                 info.timeout = Some(
                     v.trim_end_matches('s')
@@ -208,13 +219,18 @@ fn parse_lab(path: &Path) -> Result<Lab, String> {
                     info: f.info,
                     code: f.body,
                     expect: None,
+                    samples: Vec::new(),
                 });
                 prev_was_sh = true;
             }
-            "text" if prev_was_sh => {
-                if !f.info.sample {
-                    blocks.last_mut().unwrap().expect = Some((f.line, f.body));
+            "text" if f.info.sample => {
+                if let Some(b) = blocks.last_mut() {
+                    b.samples.push((f.line, f.body, f.info.keys));
                 }
+                prev_was_sh = false;
+            }
+            "text" if prev_was_sh => {
+                blocks.last_mut().unwrap().expect = Some((f.line, f.body));
                 prev_was_sh = false;
             }
             _ => prev_was_sh = false,
@@ -297,6 +313,56 @@ fn check_output<'a>(expect: &'a str, output: &str) -> Result<(), &'a str> {
         match lines[next..].iter().position(|l| line_matches(p, l)) {
             Some(i) => next += i + 1,
             None => return Err(p),
+        }
+    }
+    Ok(())
+}
+
+/// Marks that must stay on the row that carries them (footnote references).
+const MARKS: &[char] = &['†', '‡', '§'];
+
+/// The key of one sample line: its words before the first word that holds a
+/// digit (numbers, times and ids vary between runs; labels do not).
+fn sample_key(line: &str) -> String {
+    line.split_whitespace()
+        .take_while(|w| !w.chars().any(|c| c.is_ascii_digit()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A sample is still what the command prints: for each of its first `keys`
+/// non-blank lines with a non-empty key, an output line (in order) contains
+/// that key and every mark the sample line carries.
+fn check_sample(sample: &str, keys: Option<usize>, output: &str) -> Result<(), String> {
+    let lines: Vec<String> = output.lines().map(normalize).collect();
+    let mut next = 0;
+    let checked = sample
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(keys.unwrap_or(usize::MAX));
+    for l in checked {
+        let key = sample_key(l);
+        if key.is_empty() || key == "…" {
+            continue;
+        }
+        let marks: Vec<char> = l.chars().filter(|c| MARKS.contains(c)).collect();
+        let found = lines[next..]
+            .iter()
+            .position(|o| o.contains(&key) && marks.iter().all(|m| o.contains(*m)));
+        match found {
+            Some(i) => next += i + 1,
+            None => {
+                let marks: String = marks.iter().collect();
+                return Err(format!(
+                    "no output line has `{key}`{} (sample line `{}`)",
+                    if marks.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with `{marks}`")
+                    },
+                    l.trim()
+                ));
+            }
         }
     }
     Ok(())
@@ -643,7 +709,9 @@ fn guides_are_complete() {
             }
             let ea = a.expect.as_ref().map(|(_, t)| patterns(t));
             let eb = b.expect.as_ref().map(|(_, t)| patterns(t));
-            if ea != eb {
+            let sa: Vec<_> = a.samples.iter().map(|(_, t, k)| (t, k)).collect();
+            let sb: Vec<_> = b.samples.iter().map(|(_, t, k)| (t, k)).collect();
+            if ea != eb || sa != sb {
                 problems.push(format!(
                     "{}: en line {} and ko line {} expect different output",
                     e.name, a.line, b.line
@@ -711,7 +779,13 @@ fn guide_commands_run() {
                     Some((line, expect)) => check_output(expect, &output)
                         .map_err(|p| format!("expected output (line {line}) not found: `{p}`")),
                     None => Ok(()),
-                },
+                }
+                .and_then(|()| {
+                    b.samples.iter().try_for_each(|(line, sample, keys)| {
+                        check_sample(sample, *keys, &output)
+                            .map_err(|e| format!("sample (line {line}) is stale: {e}"))
+                    })
+                }),
             };
             match verdict {
                 Ok(()) => {
@@ -762,6 +836,23 @@ fn checker_matches_loosely_and_in_order() {
 }
 
 #[test]
+fn samples_are_checked_by_their_labels_and_marks() {
+    let sample = "metric  unit  native\nboot time  ms  4.24 ±80%\nsyscall / VM exit  ns  230  55326 ±12%†\n† not like for like.\nNot measured: crun\n";
+    let fresh = "metric unit native vm-tiny\nboot time ms 3.9 ±12%\nsyscall / VM exit ns 250 60000 ±9%†\n† not like for like.\n";
+    assert_eq!(sample_key("boot time  ms  4.24 ±80%"), "boot time ms");
+    assert_eq!(sample_key("12 34"), "");
+    assert!(check_sample(sample, Some(4), fresh).is_ok());
+    // a host-dependent line is checked unless `keys=` stops before it
+    assert!(check_sample(sample, None, fresh).is_err());
+    // a mark that disappeared from its row fails
+    let unmarked = fresh.replace("±9%†", "±9%");
+    let e = check_sample(sample, Some(4), &unmarked).unwrap_err();
+    assert!(e.contains("syscall / VM exit ns") && e.contains('†'), "{e}");
+    // a label that is gone fails
+    assert!(check_sample(sample, Some(2), "metric unit native\n").is_err());
+}
+
+#[test]
 fn info_strings_parse() {
     let i = parse_info("sh {needs=root,kvm timeout=300}").unwrap();
     assert_eq!(i.lang, "sh");
@@ -769,6 +860,8 @@ fn info_strings_parse() {
     assert_eq!(i.timeout, Some(300));
     assert!(parse_info("sh {no-run}").unwrap().no_run);
     assert!(parse_info("text {sample}").unwrap().sample);
+    assert_eq!(parse_info("text {sample keys=3}").unwrap().keys, Some(3));
+    assert!(parse_info("text {sample keys=x}").is_err());
     assert!(parse_info("sh {needs=root").is_err());
     assert!(parse_info("sh {bogus}").is_err());
     assert_eq!(parse_info("text").unwrap().lang, "text");
@@ -776,7 +869,7 @@ fn info_strings_parse() {
 
 #[test]
 fn fences_pair_commands_with_their_output() {
-    let md = "x\n```sh {needs=root}\necho hi\n```\nprose\n```text\nhi\n```\n\n```sh\ntrue\n```\n```text {sample}\nnot checked\n```\n```c\nint x;\n```\n```text\norphan\n```\n";
+    let md = "x\n```sh {needs=root}\necho hi\n```\nprose\n```text\nhi\n```\n\n```sh\ntrue\n```\n```text {sample}\none run\n```\n```c\nint x;\n```\n```text\norphan\n```\n";
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("01-x.md");
     fs::write(&p, md).unwrap();
@@ -785,6 +878,8 @@ fn fences_pair_commands_with_their_output() {
     assert_eq!(lab.blocks[0].info.needs, ["root"]);
     assert_eq!(lab.blocks[0].expect.as_ref().unwrap().1, "hi\n");
     assert!(lab.blocks[1].expect.is_none());
+    assert_eq!(lab.blocks[1].samples.len(), 1);
+    assert_eq!(lab.blocks[1].samples[0].1, "one run\n");
     assert!(fences("```sh\nunclosed\n").is_err());
     assert_eq!(
         command_lines("# comment\necho a\n#!/bin/sh\n"),
