@@ -3,6 +3,8 @@
 //! CNI portmap DNAT) and once with `--network host`, so the cost of NAT is
 //! shown against a peer's own defaults. The paths are named as isolab's
 //! (`bridge`, `bridge+nat`, `loopback`), so ratios pair like with like.
+//! Their subjects are named apart from the start peer `podman-runc` (see
+//! [`SUBJECTS`]): one name, one status, one set of ratios.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use crate::results::{Status, SubjectStatus};
 /// One podman configuration that runs the `net` probe.
 #[derive(Debug, Clone)]
 pub struct PodmanNet {
-    /// Subject name: `podman-runc` or `podman-runc-host`.
+    /// Subject name: one of [`SUBJECTS`].
     pub name: String,
     host_network: bool,
     rootfs: PathBuf,
@@ -149,6 +151,10 @@ fn run_bounded(args: &[String], timeout: Duration) -> Result<Vec<u8>, String> {
     Ok(stdout)
 }
 
+/// The subjects and whether each uses `--network host`: podman's default
+/// network (bridge and NAT), and the host's.
+pub const SUBJECTS: [(&str, bool); 2] = [("podman-runc-net", false), ("podman-runc-host", true)];
+
 /// The podman network peers that work here, and a status for each.
 pub fn prepare(rootfs: &Path, timeout: Duration) -> (Vec<PodmanNet>, Vec<SubjectStatus>) {
     let mut ready = Vec::new();
@@ -165,7 +171,7 @@ pub fn prepare(rootfs: &Path, timeout: Duration) -> (Vec<PodmanNet>, Vec<Subject
         .output()
         .is_ok_and(|o| o.status.success());
     let workload = isolation::artifacts::workload_binary();
-    for (name, host_network) in [("podman-runc", false), ("podman-runc-host", true)] {
+    for (name, host_network) in SUBJECTS {
         if !have {
             statuses.push(status(
                 name,

@@ -627,6 +627,10 @@ mod tests {
                 "{s:?} lacks a reason"
             );
         }
+        // The network peers are subjects of their own, not a second `podman-runc`.
+        for (net, _) in crate::netpeers::SUBJECTS {
+            assert!(!names.contains(&net), "{net} is also a start peer");
+        }
         let qemu = &set.statuses[4];
         assert_ne!(
             qemu.status,

@@ -248,8 +248,16 @@ impl Results {
     /// Computes the ratio of every metric (same probe and metric name)
     /// `numerator` shares with `denominator`, pairing samples by round, and
     /// appends it to [`Results::ratios`]. Variants may differ (a VM's `vmexit`
-    /// against native `syscall`); the ratio records both.
+    /// against native `syscall`); the ratio records both. Asking for the same
+    /// pair twice adds nothing the second time.
     pub fn add_ratios(&mut self, numerator: &str, denominator: &str) {
+        if self
+            .ratios
+            .iter()
+            .any(|r| r.numerator == numerator && r.denominator == denominator)
+        {
+            return;
+        }
         let mut new = Vec::new();
         for num in self.metrics.iter().filter(|m| m.subject == numerator) {
             // The same variant where the denominator has it (a peer's `bridge`

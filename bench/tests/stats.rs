@@ -281,3 +281,20 @@ fn written_results_file_matches_the_documented_schema() {
         assert!((a.summary.median - b.summary.median).abs() <= 1e-9 * b.summary.median.abs());
     }
 }
+
+#[test]
+fn asking_for_a_pair_twice_adds_no_second_ratio() {
+    let mut r = common::synthetic("dedupe-host", 7, 6);
+    let before = r.ratios.len();
+    let runc = |r: &bench::results::Results| {
+        r.ratios
+            .iter()
+            .filter(|x| x.numerator == "container" && x.denominator == "runc")
+            .count()
+    };
+    let once = runc(&r);
+    assert!(once > 0, "the synthetic results pair container with runc");
+    r.add_ratios("container", "runc");
+    assert_eq!(runc(&r), once);
+    assert_eq!(r.ratios.len(), before);
+}

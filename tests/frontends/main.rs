@@ -9,9 +9,11 @@
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
 mod containerd;
+mod crun;
 mod parity;
 mod services;
 mod ship;
+mod vm;
 
 use std::path::PathBuf;
 

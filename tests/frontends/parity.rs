@@ -10,10 +10,13 @@ use crate::{DEMO, assert_podman_leaves_nothing, podman_with_demo, ready, runtime
 
 /// One step's result: what ran, its exit status and its standard output.
 #[derive(Debug, PartialEq)]
-struct Step {
-    what: String,
-    code: i32,
-    stdout: String,
+pub struct Step {
+    /// The command, as shown in a difference.
+    pub what: String,
+    /// Its exit status (-1 for a signal).
+    pub code: i32,
+    /// Its standard output.
+    pub stdout: String,
 }
 
 fn step(what: &str, o: &std::process::Output) -> Step {
@@ -25,7 +28,7 @@ fn step(what: &str, o: &std::process::Output) -> Step {
 }
 
 /// `podman run --runtime RUNTIME --rm [opts] DEMO cmd...`.
-fn run_rm(podman: &Podman, runtime: &str, opts: &[&str], cmd: &[&str]) -> Step {
+pub fn run_rm(podman: &Podman, runtime: &str, opts: &[&str], cmd: &[&str]) -> Step {
     let mut args = podman.run_args(runtime);
     args.push("--rm".into());
     args.extend(opts.iter().map(|s| s.to_string()));
@@ -42,7 +45,7 @@ fn run_rm(podman: &Podman, runtime: &str, opts: &[&str], cmd: &[&str]) -> Step {
 }
 
 /// The one-shot cases: options, command, and what runc is expected to give.
-const CASES: [(&[&str], &[&str], i32, &str); 6] = [
+pub const CASES: [(&[&str], &[&str], i32, &str); 6] = [
     (&[], &["/bin/echo", "hi"], 0, "hi\n"),
     (&[], &["/bin/sh", "-c", "exit 7"], 7, ""),
     (

@@ -57,7 +57,7 @@ impl V2 {
         if res.cpus.is_some() || res.cpu_shares.is_some() {
             needed.push("cpu");
         }
-        for c in needed {
+        for &c in &needed {
             let enabled = if self.holds_processes() {
                 Err(self.busy())
             } else {
@@ -81,7 +81,51 @@ impl V2 {
                 other => other?,
             }
         }
-        Ok(())
+        self.enable_along_path(&needed)
+    }
+
+    /// A group named by a path (`pod/ctr`, an OCI `cgroupsPath`) sits below
+    /// groups it may have to make: cgroup v2 offers a controller to a group
+    /// only when its parent enables it, so each level between the parent and
+    /// the group is made (if missing) and delegates `needed`, top down.
+    fn enable_along_path(&self, needed: &[&'static str]) -> Result<()> {
+        let Some(rel) = self
+            .dir
+            .parent()
+            .and_then(|last| last.strip_prefix(&self.parent).ok())
+        else {
+            return Ok(());
+        };
+        let mut level = self.parent.clone();
+        let mut made = Vec::new();
+        let mut step = |level: &Path| -> Result<()> {
+            match std::fs::create_dir(level) {
+                Ok(()) => made.push(level.to_path_buf()),
+                // Another container of the same pod may have made it first.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(Error::Cgroup {
+                        op: "create",
+                        path: level.into(),
+                        source,
+                    });
+                }
+            }
+            needed
+                .iter()
+                .try_for_each(|&c| enable_for_children(level, c))
+        };
+        let done = rel.components().try_for_each(|part| {
+            level.push(part);
+            step(&level)
+        });
+        if done.is_err() {
+            // A refusal leaves nothing: the levels made here go, deepest first.
+            for dir in made.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        done
     }
 
     /// The parent is not the hierarchy's root (which has no `cgroup.type`)
@@ -103,35 +147,40 @@ impl V2 {
         }
     }
 
-    /// Makes sure `controller` is delegated to children of the parent,
-    /// enabling it in `cgroup.subtree_control` when the parent has it.
+    /// Makes sure `controller` is delegated to children of the parent.
     fn ensure_controller(&self, controller: &'static str) -> Result<()> {
-        let words = |f: &str| -> Vec<String> {
-            std::fs::read_to_string(self.parent.join(f))
-                .map(|s| s.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default()
-        };
-        if words("cgroup.subtree_control")
-            .iter()
-            .any(|c| c == controller)
-        {
-            return Ok(());
-        }
-        if !words("cgroup.controllers").iter().any(|c| c == controller) {
-            return Err(Error::ControllerUnavailable {
-                controller,
-                reason: format!(
-                    "{} does not list it in cgroup.controllers (on a hybrid host the v1 hierarchy owns it)",
-                    self.parent.display()
-                ),
-            });
-        }
-        tracing::info!(controller, parent = %self.parent.display(), "enabling cgroup v2 controller for children");
-        write(
-            &self.parent.join("cgroup.subtree_control"),
-            &format!("+{controller}"),
-        )
+        enable_for_children(&self.parent, controller)
     }
+}
+
+/// Makes sure `controller` is delegated to children of `dir`, enabling it
+/// in `cgroup.subtree_control` when `dir` has it.
+fn enable_for_children(dir: &Path, controller: &'static str) -> Result<()> {
+    let words = |f: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.join(f))
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    if words("cgroup.subtree_control")
+        .iter()
+        .any(|c| c == controller)
+    {
+        return Ok(());
+    }
+    if !words("cgroup.controllers").iter().any(|c| c == controller) {
+        return Err(Error::ControllerUnavailable {
+            controller,
+            reason: format!(
+                "{} does not list it in cgroup.controllers (on a hybrid host the v1 hierarchy owns it)",
+                dir.display()
+            ),
+        });
+    }
+    tracing::info!(controller, parent = %dir.display(), "enabling cgroup v2 controller for children");
+    write(
+        &dir.join("cgroup.subtree_control"),
+        &format!("+{controller}"),
+    )
 }
 
 impl CgroupManager for V2 {
@@ -318,6 +367,61 @@ mod tests {
         let st = std::fs::read_to_string(d.path().join("cgroup.subtree_control")).unwrap();
         assert_eq!(st, "+pids");
         cg.created = false;
+    }
+
+    #[test]
+    fn every_level_of_a_nested_path_delegates_the_controllers() {
+        let d = fixture("cpu memory pids\n", "");
+        // An existing middle level (a pod's group) that does not delegate yet.
+        let pod = d.path().join("pod");
+        std::fs::create_dir(&pod).unwrap();
+        std::fs::write(pod.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        std::fs::write(pod.join("cgroup.subtree_control"), "").unwrap();
+        let mut cg = V2::new(d.path(), "pod/c5");
+        cg.create(
+            &Resources {
+                cpu_shares: Some(1024),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let st = |p: &Path| std::fs::read_to_string(p.join("cgroup.subtree_control")).unwrap();
+        assert_eq!(st(d.path()), "+cpu");
+        assert_eq!(st(&pod), "+cpu", "the middle level delegates cpu too");
+        assert_eq!(
+            std::fs::read_to_string(pod.join("c5/cpu.weight")).unwrap(),
+            "39"
+        );
+        cg.created = false;
+    }
+
+    #[test]
+    fn a_refused_nested_path_leaves_no_level_behind() {
+        // The root offers cpu; the new middle level (a plain directory here)
+        // lists no controllers, so delegating from it is refused.
+        let d = fixture("cpu\n", "cpu\n");
+        let mut cg = V2::new(d.path(), "new/deeper/c6");
+        let err = cg
+            .create(
+                &Resources {
+                    cpu_shares: Some(2),
+                    ..Default::default()
+                },
+                None,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ControllerUnavailable {
+                    controller: "cpu",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!d.path().join("new").exists());
     }
 
     #[test]
