@@ -842,3 +842,52 @@ fn exec_with_a_terminal_uses_the_console_socket() {
     assert_eq!(exec.wait().unwrap().code(), Some(0));
     lab.ok(&["delete", "--force", "t1"]);
 }
+
+/// Runs `script` in a bundle limited to 64 MiB and 50 tasks, with its
+/// config's cgroup mount at /sys/fs/cgroup; returns the output.
+fn run_limited(lab: &Lab, name: &str, script: &str, cgroupns: bool) -> String {
+    let b = lab.bundle(name, script, false);
+    let path = b.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 << 20});
+    c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    if !cgroupns {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "cgroup");
+    }
+    std::fs::write(&path, c.to_string()).unwrap();
+    let out = lab.run(&["run", "--bundle", b.to_str().unwrap(), name]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cgroup_filesystem_shows_the_container_s_own_limits() {
+    if !ready("cgroup_filesystem_shows_the_container_s_own_limits") {
+        return;
+    }
+    let lab = Lab::new();
+    // v1: one directory per hierarchy (a link for each name of a combined
+    // one, `cpuacct -> cpu,cpuacct`); v2: one directory.
+    let v1 = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    let script = if v1 {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; \
+         test -e /sys/fs/cgroup/cpuacct/cpuacct.usage && echo cpuacct"
+    } else {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; echo cpuacct"
+    };
+    // Read-only as the mount asks: nothing can be created or changed.
+    let script = format!(
+        "{script}; mkdir /sys/fs/cgroup/x 2>/dev/null && echo writable; \
+         echo 1 2>/dev/null > /sys/fs/cgroup/cgroup.procs && echo writable; echo end"
+    );
+    let want = "67108864\n50\ncpuacct\nend\n";
+    for cgroupns in [true, false] {
+        let name = format!("cg{}", u8::from(cgroupns));
+        assert_eq!(
+            run_limited(&lab, &name, &script, cgroupns),
+            want,
+            "cgroup namespace: {cgroupns}"
+        );
+    }
+}

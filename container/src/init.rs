@@ -358,17 +358,19 @@ fn isolate(cfg: &ChildConfig) -> StepResult {
         os(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) } as libc::c_long)
             .map_err(at(Step::Hostname))?;
     }
+    // Before the mounts: a cgroup2 mount then shows the namespace's root,
+    // the container's own group.
+    if cfg.unshare_cgroup {
+        // SAFETY: flag-only syscall; we are already inside our cgroup.
+        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
+            .map_err(at(Step::CgroupNs))?;
+    }
     rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
     if cfg.console_socket >= 0 {
         crate::console::attach(cfg.console_socket, cfg.console_size).map_err(at(Step::Terminal))?;
     }
     if cfg.loopback {
         crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
-    }
-    if cfg.unshare_cgroup {
-        // SAFETY: flag-only syscall; we are already inside our cgroup.
-        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
-            .map_err(at(Step::CgroupNs))?;
     }
     Ok(())
 }

@@ -430,7 +430,8 @@ fn map_rlimits(process: &Map<String, Value>, spec: &mut ContainerSpec) -> Result
     Ok(())
 }
 
-/// `mounts`, replacing the spec's defaults (cgroup filesystems are skipped).
+/// `mounts`, replacing the spec's defaults (a cgroup filesystem shows the
+/// container's own groups: `rootfs::cgroupfs`).
 fn map_mounts(top: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
     spec.mounts = Vec::new();
     for (i, m) in top
@@ -450,11 +451,6 @@ fn map_mounts(top: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> 
             source: get("source"),
             options: strings(m.get("options")),
         };
-        if mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
-            // Read-only visibility of the cgroup tree only; nothing is weaker without it.
-            tracing::warn!(destination = %mount.destination, "cgroup filesystem mounts are not supported; skipped");
-            continue;
-        }
         spec.mounts.push(mount);
     }
     Ok(())
@@ -815,8 +811,9 @@ mod tests {
                 hard: 1024
             }]
         );
-        // The cgroup mount is skipped, the others kept.
-        assert_eq!(s.mounts.len(), 3);
+        // The cgroup mount is kept (shown as the container's own groups).
+        assert_eq!(s.mounts.len(), 4);
+        assert_eq!(s.mounts[3].fstype, "cgroup");
         assert_eq!(s.masked_paths, ["/proc/kcore"]);
     }
 

@@ -261,7 +261,14 @@ fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
         crate::spec::RootSpec::Dir(dir) => Staging::borrowed(dir.clone()),
         crate::spec::RootSpec::Minimal { .. } => Staging::owned(staging_dir()?),
     };
-    let plan = rootfs::plan(spec, &staging.path)?;
+    let cgroup_mounts = hostcaps::cgroup::mounts();
+    let cgroup_dirs = cgroup.paths();
+    let view = rootfs::CgroupView {
+        mounts: &cgroup_mounts,
+        dirs: &cgroup_dirs,
+        namespace: spec.namespaces.cgroup,
+    };
+    let plan = rootfs::plan_with_cgroups(spec, &staging.path, &view)?;
     let seccomp = seccomp_programs(spec)?;
     Ok(Prepared {
         staging,
