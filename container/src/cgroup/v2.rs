@@ -47,20 +47,7 @@ impl V2 {
     /// Enables what `res` needs in the parent, moving to the fallback parent
     /// once if the caller's own group cannot delegate.
     fn prepare_parent(&mut self, res: &Resources) -> Result<()> {
-        let mut needed = Vec::new();
-        if res.memory.is_some() {
-            needed.push("memory");
-        }
-        if res.pids.is_some() {
-            needed.push("pids");
-        }
-        if res.cpus.is_some() || res.cpu_shares.is_some() {
-            needed.push("cpu");
-        }
-        if super::cpuset::wanted(res) {
-            needed.push("cpuset");
-        }
-        for c in needed {
+        for c in needed(res) {
             let enabled = if self.holds_processes() {
                 Err(self.busy())
             } else {
@@ -137,6 +124,45 @@ impl V2 {
     }
 }
 
+/// The controllers `res` needs delegated to the group.
+fn needed(res: &Resources) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    if res.memory.is_some() {
+        needed.push("memory");
+    }
+    if res.pids.is_some() {
+        needed.push("pids");
+    }
+    if res.cpus.is_some() || res.cpu_shares.is_some() {
+        needed.push("cpu");
+    }
+    if super::cpuset::wanted(res) {
+        needed.push("cpuset");
+    }
+    needed
+}
+
+/// A nested name (an OCI `cgroupsPath` like `a/b/id`) puts directories
+/// between the parent and the group: each passes the controllers on.
+fn delegate_between(parent: &Path, dir: &Path, controllers: &[&str]) -> Result<()> {
+    let Ok(rel) = dir.strip_prefix(parent) else {
+        return Ok(());
+    };
+    let mut at = parent.to_path_buf();
+    let mut parts: Vec<_> = rel.components().collect();
+    parts.pop();
+    for part in parts {
+        at.push(part);
+        let on = std::fs::read_to_string(at.join("cgroup.subtree_control")).unwrap_or_default();
+        for c in controllers {
+            if !on.split_whitespace().any(|x| x == *c) {
+                write(&at.join("cgroup.subtree_control"), &format!("+{c}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl CgroupManager for V2 {
     fn create(&mut self, res: &Resources, devices: Option<&[DeviceRule]>) -> Result<()> {
         let quota = super::cpu_quota(res)?;
@@ -148,6 +174,7 @@ impl CgroupManager for V2 {
             .map_err(Error::DeviceCgroup)?;
         mkdir(&self.dir)?;
         self.created = true;
+        delegate_between(&self.parent, &self.dir, &needed(res))?;
         if let Some(prog) = prog {
             let dir = std::fs::File::open(&self.dir).map_err(|source| Error::Cgroup {
                 op: "open",
