@@ -842,3 +842,246 @@ fn exec_with_a_terminal_uses_the_console_socket() {
     assert_eq!(exec.wait().unwrap().code(), Some(0));
     lab.ok(&["delete", "--force", "t1"]);
 }
+
+/// Runs `script` in a bundle limited to 64 MiB and 50 tasks, with its
+/// config's cgroup mount at /sys/fs/cgroup; returns the output.
+fn run_limited(lab: &Lab, name: &str, script: &str, cgroupns: bool) -> String {
+    let b = lab.bundle(name, script, false);
+    let path = b.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 << 20});
+    c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    if !cgroupns {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "cgroup");
+    }
+    std::fs::write(&path, c.to_string()).unwrap();
+    let out = lab.run(&["run", "--bundle", b.to_str().unwrap(), name]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cgroup_filesystem_shows_the_container_s_own_limits() {
+    if !ready("cgroup_filesystem_shows_the_container_s_own_limits") {
+        return;
+    }
+    let lab = Lab::new();
+    // v1: one directory per hierarchy (a link for each name of a combined
+    // one, `cpuacct -> cpu,cpuacct`); v2: one directory.
+    let v1 = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    let script = if v1 {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; \
+         test -e /sys/fs/cgroup/cpuacct/cpuacct.usage && echo cpuacct"
+    } else {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; echo cpuacct"
+    };
+    // Read-only as the mount asks: nothing can be created or changed.
+    let script = format!(
+        "{script}; mkdir /sys/fs/cgroup/x 2>/dev/null && echo writable; \
+         echo 1 2>/dev/null > /sys/fs/cgroup/cgroup.procs && echo writable; echo end"
+    );
+    let want = "67108864\n50\ncpuacct\nend\n";
+    for cgroupns in [true, false] {
+        let name = format!("cg{}", u8::from(cgroupns));
+        assert_eq!(
+            run_limited(&lab, &name, &script, cgroupns),
+            want,
+            "cgroup namespace: {cgroupns}"
+        );
+    }
+}
+
+/// `cmd` with the read end of a pipe holding `text` as its descriptor 3.
+fn with_fd3(mut cmd: Command, text: &str) -> Output {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    std::fs::File::from(w).write_all(text.as_bytes()).unwrap();
+    let fd = r.as_raw_fd();
+    // SAFETY: between fork and exec only dup2 and fcntl, async-signal-safe;
+    // the duplicate on 3 has no close-on-exec flag.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                // dup2 onto itself would keep close-on-exec.
+                libc::fcntl(3, libc::F_SETFD, 0);
+            } else if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn preserve_fds_passes_descriptors_to_run_and_exec() {
+    if !ready("preserve_fds_passes_descriptors_to_run_and_exec") {
+        return;
+    }
+    let lab = Lab::new();
+    // The program reads fd 3; fd 4 (not preserved) is closed.
+    let b = lab.bundle("p", "cat <&3; test -e /proc/self/fd/4 || echo no-4", false);
+    let out = with_fd3(
+        lab.cmd(&[
+            "run",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            b.to_str().unwrap(),
+            "pf1",
+        ]),
+        "via run\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via run\nno-4\n");
+
+    // exec: the same, into a running container.
+    let b = lab.bundle("q", "sleep 30", false);
+    let log = lab.dir.path().join("log");
+    lab.create("pf2", &b, &log);
+    lab.ok(&["start", "pf2"]);
+    let out = with_fd3(
+        lab.cmd(&[
+            "exec",
+            "--preserve-fds",
+            "1",
+            "pf2",
+            "cat",
+            "/proc/self/fd/3",
+        ]),
+        "via exec\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via exec\n");
+
+    // Descriptors that are not open: a specific error, exit 125, nothing left.
+    // (Some low ones may be open: cargo's jobserver pipes are inherited.)
+    let out = lab.run(&["exec", "--preserve-fds", "500", "pf2", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not open"),
+        "{out:?}"
+    );
+    lab.ok(&["delete", "--force", "pf2"]);
+    let out = lab.run(&[
+        "run",
+        "--preserve-fds",
+        "2",
+        "--bundle",
+        b.to_str().unwrap(),
+        "pf3",
+    ]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--preserve-fds"),
+        "{out:?}"
+    );
+    assert!(!lab.root().join("pf3").exists());
+}
+
+/// Starts `isolab exec ID sh -c SCRIPT` and returns it once SCRIPT printed `ready`.
+fn exec_until_ready(lab: &Lab, id: &str, script: &str) -> std::process::Child {
+    let mut child = lab
+        .cmd(&["exec", id, "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    // Ends at the newline, or at end of file if the exec failed.
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    assert_eq!(String::from_utf8_lossy(&line), "ready");
+    child
+}
+
+/// Waits (at most 20 s) for `child` and returns its exit code.
+fn exit_code(mut child: std::process::Child) -> Option<i32> {
+    let mut status = None;
+    wait_for("the exec to end", Duration::from_secs(20), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.and_then(|s| s.code())
+}
+
+#[test]
+fn exec_forwards_signals_and_returns_the_status() {
+    if !ready("exec_forwards_signals_and_returns_the_status") {
+        return;
+    }
+    let lab = Lab::new();
+    let b = lab.bundle("s", "sleep 30", false);
+    lab.create("sg", &b, &lab.dir.path().join("log"));
+    lab.ok(&["start", "sg"]);
+    // Each signal sent to the runtime reaches the process's trap.
+    for (sig, name, code) in [
+        (libc::SIGTERM, "TERM", 7),
+        (libc::SIGINT, "INT", 8),
+        (libc::SIGHUP, "HUP", 9),
+        (libc::SIGUSR1, "USR1", 10),
+    ] {
+        let script = format!("trap 'exit {code}' {name}; echo ready; while :; do sleep 0.05; done");
+        let child = exec_until_ready(&lab, "sg", &script);
+        // SAFETY: kill with integer arguments, to our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        assert_eq!(exit_code(child), Some(code), "{name}");
+    }
+    // A process killed by the signal: 128 + its number, as runc exits.
+    let child = exec_until_ready(&lab, "sg", "echo ready; exec sleep 30");
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(exit_code(child), Some(128 + libc::SIGTERM));
+    lab.ok(&["delete", "--force", "sg"]);
+}
+
+#[test]
+fn cpuset_limits_the_cpus_and_bad_lists_are_refused() {
+    if !ready("cpuset_limits_the_cpus_and_bad_lists_are_refused") {
+        return;
+    }
+    let lab = Lab::new();
+    let with_cpus = |name: &str, cpus: &str| {
+        let b = lab.bundle(
+            name,
+            "grep Cpus_allowed_list /proc/self/status; \
+             cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus",
+            false,
+        );
+        let path = b.join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c["linux"]["resources"]["cpu"] = serde_json::json!({"cpus": cpus, "mems": "0"});
+        std::fs::write(&path, c.to_string()).unwrap();
+        lab.run(&["run", "--bundle", b.to_str().unwrap(), name])
+    };
+    let out = with_cpus("cs1", "0");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Cpus_allowed_list:\t0\n0\n"
+    );
+    // A CPU the machine does not have: named, exit 125, no group left.
+    let out = with_cpus("cs2", "4000");
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("linux.resources.cpu.cpus"), "{err}");
+    assert!(!lab.root().join("cs2").exists());
+    for dir in [
+        "/sys/fs/cgroup/cpuset/isolab-oci/cs2",
+        "/sys/fs/cgroup/isolab-oci/cs2",
+    ] {
+        assert!(!Path::new(dir).exists(), "{dir} left behind");
+    }
+    // A malformed list is refused before anything is made.
+    let out = with_cpus("cs3", "1-0");
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("runs backwards"),
+        "{out:?}"
+    );
+}

@@ -146,6 +146,8 @@ pub(crate) struct ChildConfig {
     pub start_gate: RawFd,
     /// Namespace files to `setns` into (fd, `CLONE_NEW*`), first thing.
     pub join_ns: Vec<(RawFd, libc::c_int)>,
+    /// Descriptors 3 to 3 + this − 1 are kept open (`--preserve-fds`).
+    pub preserve_fds: u32,
     /// Die with the runtime (`PR_SET_PDEATHSIG`): off for a created
     /// container and for a process entered into one, which outlive it.
     pub pdeathsig: bool,
@@ -327,15 +329,19 @@ fn connect_stdio(cfg: &ChildConfig) -> StepResult {
                 .map_err(at(Step::Stdio))?;
         }
     }
-    close_all_but([cfg.sock, cfg.start_gate, cfg.console_socket]);
+    close_all_but(
+        3u32.saturating_add(cfg.preserve_fds),
+        [cfg.sock, cfg.start_gate, cfg.console_socket],
+    );
     Ok(())
 }
 
-/// Closes every fd from 3 up except those in `keep` (negative entries are ignored).
-fn close_all_but(mut keep: [RawFd; 3]) {
+/// Closes every fd from `first` up except those in `keep` (entries below
+/// `first` are ignored).
+fn close_all_but(first: u32, mut keep: [RawFd; 3]) {
     keep.sort_unstable();
-    let mut from = 3u32;
-    for k in keep.into_iter().filter(|k| *k >= 3) {
+    let mut from = first;
+    for k in keep.into_iter().filter(|k| *k >= 0 && *k as u32 >= first) {
         if (k as u32) > from {
             // SAFETY: close_range only closes fds.
             unsafe { libc::syscall(libc::SYS_close_range, from, k as u32 - 1, 0u32) };
@@ -358,17 +364,19 @@ fn isolate(cfg: &ChildConfig) -> StepResult {
         os(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) } as libc::c_long)
             .map_err(at(Step::Hostname))?;
     }
+    // Before the mounts: a cgroup2 mount then shows the namespace's root,
+    // the container's own group.
+    if cfg.unshare_cgroup {
+        // SAFETY: flag-only syscall; we are already inside our cgroup.
+        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
+            .map_err(at(Step::CgroupNs))?;
+    }
     rootfs::execute(&Linux, &cfg.plan).map_err(|(i, e)| (MOUNT_BASE + i as u32, e))?;
     if cfg.console_socket >= 0 {
         crate::console::attach(cfg.console_socket, cfg.console_size).map_err(at(Step::Terminal))?;
     }
     if cfg.loopback {
         crate::net::link_up(b"lo").map_err(at(Step::Loopback))?;
-    }
-    if cfg.unshare_cgroup {
-        // SAFETY: flag-only syscall; we are already inside our cgroup.
-        os(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as libc::c_long)
-            .map_err(at(Step::CgroupNs))?;
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ pub use cgroup::{CgroupChoice, CgroupPlacement, CgroupStats, DeviceRule};
 pub use enter::{Entered, enter};
 pub use error::{Error, Result};
 pub use process::{
-    Detached, ExitStatus, RunReport, Running, Timestamps, run, spawn, start_outcome,
+    Detached, ExitStatus, RunReport, Running, Timestamps, preserve_fds, run, spawn, start_outcome,
 };
 pub use spec::{ContainerSpec, Hardening, Lifecycle, NetMode, Resources, RootSpec, Stdio, Volume};
 pub use validate::MIN_MEMORY_BYTES;

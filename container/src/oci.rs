@@ -430,7 +430,8 @@ fn map_rlimits(process: &Map<String, Value>, spec: &mut ContainerSpec) -> Result
     Ok(())
 }
 
-/// `mounts`, replacing the spec's defaults (cgroup filesystems are skipped).
+/// `mounts`, replacing the spec's defaults (a cgroup filesystem shows the
+/// container's own groups: `rootfs::cgroupfs`).
 fn map_mounts(top: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> {
     spec.mounts = Vec::new();
     for (i, m) in top
@@ -450,11 +451,6 @@ fn map_mounts(top: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<()> 
             source: get("source"),
             options: strings(m.get("options")),
         };
-        if mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
-            // Read-only visibility of the cgroup tree only; nothing is weaker without it.
-            tracing::warn!(destination = %mount.destination, "cgroup filesystem mounts are not supported; skipped");
-            continue;
-        }
         spec.mounts.push(mount);
     }
     Ok(())
@@ -682,7 +678,13 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
     }
     if let Some(c) = res.get("cpu") {
         let c = obj(c, "linux.resources.cpu")?;
-        only(c, "linux.resources.cpu", &["quota", "period", "shares"])?;
+        only(
+            c,
+            "linux.resources.cpu",
+            &["quota", "period", "shares", "cpus", "mems"],
+        )?;
+        spec.resources.cpuset_cpus = cpu_list(c.get("cpus"), "linux.resources.cpu.cpus")?;
+        spec.resources.cpuset_mems = cpu_list(c.get("mems"), "linux.resources.cpu.mems")?;
         let quota = positive(c.get("quota"), "linux.resources.cpu.quota")?;
         let period = positive(c.get("period"), "linux.resources.cpu.period")?;
         if let Some(q) = quota {
@@ -702,6 +704,21 @@ fn map_resources(res: &Map<String, Value>, spec: &mut ContainerSpec) -> Result<(
             positive(p.get("limit"), "linux.resources.pids.limit")?.map(|l| l as u64);
     }
     Ok(())
+}
+
+/// `cpu.cpus` or `cpu.mems`: a list string; empty (dockerd's "not set")
+/// leaves the parent group's.
+fn cpu_list(v: Option<&Value>, field: &'static str) -> Result<Option<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => crate::cgroup::cpuset::parse_list(field, s).map(Some),
+        Some(other) => Err(Error::InvalidSpec {
+            field,
+            value: other.to_string(),
+            reason: "must be a string like \"0-3,6\"".into(),
+        }),
+    }
 }
 
 /// `linux.resources.devices`: the bundle's rules, then the default devices
@@ -815,8 +832,9 @@ mod tests {
                 hard: 1024
             }]
         );
-        // The cgroup mount is skipped, the others kept.
-        assert_eq!(s.mounts.len(), 3);
+        // The cgroup mount is kept (shown as the container's own groups).
+        assert_eq!(s.mounts.len(), 4);
+        assert_eq!(s.mounts[3].fstype, "cgroup");
         assert_eq!(s.masked_paths, ["/proc/kcore"]);
     }
 
@@ -934,6 +952,27 @@ mod tests {
         assert_eq!(s.resources.cpu_period, Some(50000));
         assert_eq!(s.resources.cpu_shares, Some(1024));
         assert_eq!(s.resources.pids, Some(64));
+    }
+
+    #[test]
+    fn cpusets_map_and_bad_lists_are_named() {
+        let mut v = runc_default();
+        v["linux"]["resources"]["cpu"] = serde_json::json!({"cpus": "0-1", "mems": ""});
+        let s = from_value(Path::new("/b"), &v).unwrap();
+        assert_eq!(s.resources.cpuset_cpus.as_deref(), Some("0-1"));
+        assert_eq!(s.resources.cpuset_mems, None);
+        for (key, bad) in [
+            ("cpus", serde_json::json!("2-1")),
+            ("mems", serde_json::json!(0)),
+        ] {
+            v["linux"]["resources"]["cpu"] = serde_json::json!({ key: bad });
+            match from_value(Path::new("/b"), &v).unwrap_err() {
+                Error::InvalidSpec { field, .. } => {
+                    assert_eq!(field, format!("linux.resources.cpu.{key}"))
+                }
+                e => panic!("{e}"),
+            }
+        }
     }
 
     #[test]

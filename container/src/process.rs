@@ -261,7 +261,14 @@ fn prepare(spec: &ContainerSpec) -> Result<Prepared> {
         crate::spec::RootSpec::Dir(dir) => Staging::borrowed(dir.clone()),
         crate::spec::RootSpec::Minimal { .. } => Staging::owned(staging_dir()?),
     };
-    let plan = rootfs::plan(spec, &staging.path)?;
+    let cgroup_mounts = hostcaps::cgroup::mounts();
+    let cgroup_dirs = cgroup.paths();
+    let view = rootfs::CgroupView {
+        mounts: &cgroup_mounts,
+        dirs: &cgroup_dirs,
+        namespace: spec.namespaces.cgroup,
+    };
+    let plan = rootfs::plan_with_cgroups(spec, &staging.path, &view)?;
     let seccomp = seccomp_programs(spec)?;
     Ok(Prepared {
         staging,
@@ -413,6 +420,32 @@ fn open_attach_files(cgroup: &dyn CgroupManager) -> Result<Vec<OwnedFd>> {
         .collect::<Result<Vec<_>>>()
 }
 
+/// `--preserve-fds n`: descriptors 3 to 3 + n − 1 must be open; they lose
+/// close-on-exec so the program inherits them. A runtime calls this first
+/// thing, before it opens anything of its own that could take those numbers.
+pub fn preserve_fds(n: u32) -> Result<()> {
+    for fd in 3..3u32.saturating_add(n) {
+        let fd = fd as RawFd;
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            return Err(Error::InvalidSpec {
+                field: "--preserve-fds",
+                value: n.to_string(),
+                reason: format!("descriptor {fd} is not open (3 to {} must be)", 2 + n),
+            });
+        }
+        // SAFETY: F_SETFD only changes the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
+            return Err(Error::host(
+                format!("keep descriptor {fd} open"),
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Everything the child needs, so that it never allocates.
 pub(crate) fn child_config(
     spec: &ContainerSpec,
@@ -423,6 +456,7 @@ pub(crate) fn child_config(
     stdio: [RawFd; 3],
     cgroup_files: &[OwnedFd],
 ) -> Result<ChildConfig> {
+    preserve_fds(spec.lifecycle.preserve_fds)?;
     let cfg = ChildConfig {
         sock,
         stdio,
@@ -456,9 +490,15 @@ pub(crate) fn child_config(
         start_gate: spec.lifecycle.start_gate.unwrap_or(-1),
         pdeathsig: spec.lifecycle.start_gate.is_none(),
         join_ns: Vec::new(),
+        preserve_fds: spec.lifecycle.preserve_fds,
     };
-    // The sync socket and the start gate must not land on 0..2, where stdio goes.
-    if cfg.sock < 3 || (0..3).contains(&cfg.start_gate) || (0..3).contains(&cfg.console_socket) {
+    // The sync socket and the start gate must not land on 0..2, where stdio
+    // goes, nor among the preserved descriptors.
+    let kept = 0..RawFd::try_from(cfg.preserve_fds).map_or(RawFd::MAX, |n| n.saturating_add(3));
+    if kept.contains(&cfg.sock)
+        || kept.contains(&cfg.start_gate)
+        || kept.contains(&cfg.console_socket)
+    {
         return Err(Error::host(
             "sync socket",
             io::Error::from_raw_os_error(libc::EBADF),

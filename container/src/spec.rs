@@ -158,7 +158,7 @@ impl Default for Hardening {
 }
 
 /// Resource limits, applied through the cgroup.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Resources {
     /// Memory limit in bytes (swap is limited to the same, so it cannot escape to swap).
     pub memory: Option<u64>,
@@ -173,6 +173,10 @@ pub struct Resources {
     /// Memory plus swap in bytes (OCI `memory.swap`; `u64::MAX`: unlimited
     /// swap). Unset: equal to `memory`, so the container cannot use swap.
     pub memory_swap: Option<u64>,
+    /// The CPUs the container may run on (`0-3,6`; OCI `cpu.cpus`).
+    pub cpuset_cpus: Option<String>,
+    /// The memory nodes it may allocate from (OCI `cpu.mems`).
+    pub cpuset_mems: Option<String>,
 }
 
 /// The namespaces a container gets (mount and pid are always new).
@@ -226,6 +230,10 @@ pub struct Lifecycle {
     pub console_socket: Option<RawFd>,
     /// The terminal's size (rows, columns), with `console_socket`.
     pub console_size: Option<(u16, u16)>,
+    /// OCI `--preserve-fds N`: descriptors 3 to 3 + N − 1 of the runtime stay
+    /// open in the container's process (socket activation's `LISTEN_FDS`).
+    /// Each must be open; it is inherited across `execve`.
+    pub preserve_fds: u32,
 }
 
 /// Everything about one container run.

@@ -185,6 +185,13 @@ fn execute(backend: BackendKind, cli: &OciCli) -> Result<i32> {
             reason: "isolab manages cgroupfs directly; use the cgroupfs manager (podman --cgroup-manager cgroupfs)".into(),
         });
     }
+    // Checked before the runtime opens anything that could take fds 3 and up.
+    let preserve = match &cli.command {
+        OciCommand::Create(a) | OciCommand::Run { bundle: a, .. } => a.preserve_fds,
+        OciCommand::Exec(a) => a.preserve_fds,
+        _ => 0,
+    };
+    container::preserve_fds(preserve)?;
     let store = Store::new(&cli.root);
     let b = backend.backend();
     match &cli.command {

@@ -45,7 +45,7 @@ pub(crate) struct ExecArgs {
     no_new_privs: bool,
     /// Extra descriptors to pass.
     #[arg(long, default_value_t = 0)]
-    preserve_fds: u32,
+    pub(crate) preserve_fds: u32,
     /// The container id.
     id: String,
     /// The command and its arguments (without --process).
@@ -136,28 +136,27 @@ pub(crate) fn exec(store: &Store, backend: BackendKind, a: &ExecArgs) -> Result<
             reason: format!("container {} runs on the {} backend", a.id, rec.backend),
         });
     }
-    if a.preserve_fds > 0 {
-        return Err(Error::Unsupported {
-            field: "--preserve-fds".into(),
-            reason: "passing extra descriptors to the process is not supported".into(),
-        });
-    }
     let pid_file = a.pid_file.as_deref().map(absolute).transpose()?;
     let mut config = store.config(&a.id)?;
     config["process"] = process(a, &config)?;
     let bundle = container::oci::runtime_bundle_from(&rec.bundle, config)?;
     let mut spec = bundle.spec;
     spec.stdin = container::Stdio::Inherit;
+    spec.lifecycle.preserve_fds = a.preserve_fds;
     let _console = process_extras(&mut spec, &bundle.config, a.console_socket.as_deref())?;
+    // Blocked from before the process exists, so none is lost or kills us.
+    let blocked = (!a.detach).then(crate::forward::Blocked::new).transpose()?;
     let entered = container::enter(rec.pid, &rec.cgroup_paths, &spec)?;
     if let Some(p) = &pid_file {
         write_pid_file(p, entered.pid())?;
     }
-    if a.detach {
+    let Some(blocked) = blocked else {
         return Ok(0);
-    }
-    Ok(match entered.wait()? {
-        container::ExitStatus::Exited(c) => c,
-        container::ExitStatus::Signaled(s) => 128 + s,
+    };
+    let status = blocked.wait(entered.pid())?;
+    Ok(if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
     })
 }

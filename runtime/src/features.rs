@@ -30,7 +30,12 @@ pub(crate) fn features() -> Result<String> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false}
         },
-        "annotations": {"org.isolab.runtime": "container"}
+        "annotations": {
+            "org.isolab.runtime": "container",
+            "org.isolab.cgroupfs": "own groups only (v2 cgroup2 in a cgroup namespace or a bind; v1 tmpfs with per-hierarchy binds)",
+            "org.isolab.resources": "memory (limit, swap), cpu (quota, period, shares, cpus, mems), pids, devices",
+            "org.isolab.exec": "signals forwarded, --preserve-fds"
+        }
     });
     // Checked against the runtime spec's model.
     let _: oci_spec::runtime::Features =

@@ -14,6 +14,7 @@ mod dispatch;
 mod error;
 mod exec;
 mod features;
+mod forward;
 mod hooks;
 mod lifecycle;
 mod log;

@@ -105,12 +105,6 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 
 /// `create`: sets everything up; the init waits for `start`.
 pub(crate) fn create(store: &Store, backend: &dyn Backend, args: &CreateArgs) -> Result<Record> {
-    if args.preserve_fds > 0 {
-        return Err(Error::Unsupported {
-            field: "--preserve-fds".into(),
-            reason: "passing extra descriptors to the container is not supported".into(),
-        });
-    }
     let mut args = args.clone();
     args.bundle = absolute(&args.bundle)?;
     let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
@@ -123,6 +117,7 @@ pub(crate) fn create(store: &Store, backend: &dyn Backend, args: &CreateArgs) ->
     let gate = bind_gate(reservation.dir())?;
     spec.lifecycle = Lifecycle {
         start_gate: Some(gate.as_raw_fd()),
+        preserve_fds: args.preserve_fds,
         ..spec.lifecycle
     };
     let pending = backend.create(&spec)?;

@@ -315,8 +315,7 @@ fn host_limit(pid: &str, controller: &str, v1: &str, v2: &str) -> String {
 }
 
 /// `--memory` and `--pids-limit` land in the container's cgroup as with runc,
-/// read from the host (isolab does not yet mount the cgroup filesystem inside
-/// the container, so the in-container view is not compared).
+/// read from the host (the view from inside: `podman_limits_read_inside_match_runc`).
 #[test]
 fn podman_limits_match_runc_on_the_host() {
     let test = "podman_limits_match_runc_on_the_host";
@@ -365,4 +364,33 @@ fn podman_limits_match_runc_on_the_host() {
         );
     }
     assert_podman_leaves_nothing(podman);
+}
+
+/// A program reads its own limits in the container's /sys/fs/cgroup (v1
+/// `memory/memory.limit_in_bytes`, v2 `memory.max`) and gets what it gets
+/// under runc.
+#[test]
+fn podman_limits_read_inside_match_runc() {
+    let test = "podman_limits_read_inside_match_runc";
+    if !ready(test, &["podman", "runc"]) {
+        return;
+    }
+    let podman = podman_with_demo();
+    let r = runtime_under_test();
+    let opts = ["--memory", "64m", "--pids-limit", "64"];
+    let cmd = [
+        "/bin/sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+         cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+    ];
+    let reference = run_rm(&podman, "runc", &opts, &cmd);
+    assert_eq!(
+        (reference.code, reference.stdout.as_str()),
+        (0, "67108864\n64\n"),
+        "runc itself"
+    );
+    let ours = run_rm(&podman, &r, &opts, &cmd);
+    assert_podman_leaves_nothing(podman);
+    assert_eq!(ours, reference, "{r} differs from runc");
 }

@@ -7,6 +7,7 @@
 //! limited to an allowlist ([`devices`]): by the v1 `devices` controller, or
 //! on v2 by a BPF program ([`devices_bpf`]).
 
+pub mod cpuset;
 pub mod devices;
 pub mod devices_bpf;
 pub mod placement;
@@ -109,6 +110,12 @@ impl CgroupManager for NoCgroup {
         if res.pids.is_some() {
             return Err(Error::ControllerUnavailable {
                 controller: "pids",
+                reason,
+            });
+        }
+        if cpuset::wanted(res) {
+            return Err(Error::ControllerUnavailable {
+                controller: "cpuset",
                 reason,
             });
         }

@@ -11,7 +11,7 @@ use crate::spec::Resources;
 use crate::{Error, Result};
 
 /// The controllers this back end uses.
-const CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "devices"];
+const CONTROLLERS: [&str; 6] = ["memory", "pids", "cpu", "cpuacct", "devices", "cpuset"];
 
 /// One container's groups in the v1 hierarchies.
 #[derive(Debug)]
@@ -100,6 +100,9 @@ impl CgroupManager for V1 {
         if quota.is_some() || res.cpu_shares.is_some() {
             self.need("cpu")?;
         }
+        if super::cpuset::wanted(res) {
+            self.need("cpuset")?;
+        }
         // Memory and cpuacct groups are made even without limits: they do the accounting.
         if let Some(d) = self.dir("memory").map(Path::to_path_buf) {
             self.ensure(&d)?;
@@ -135,6 +138,12 @@ impl CgroupManager for V1 {
         }
         if let Some(d) = self.dir("cpuacct").map(Path::to_path_buf) {
             self.ensure(&d)?;
+        }
+        if super::cpuset::wanted(res) {
+            let d = self.need("cpuset")?.to_path_buf();
+            self.ensure(&d)?;
+            super::cpuset::fill_v1(&d)?;
+            super::cpuset::apply(&d, res)?;
         }
         if let Some(rules) = devices {
             let d = self.need("devices")?.to_path_buf();
@@ -223,6 +232,8 @@ mod tests {
                 cpu_shares: Some(512),
                 pids: Some(9),
                 memory_swap: None,
+                cpuset_cpus: None,
+                cpuset_mems: None,
             },
             None,
         )

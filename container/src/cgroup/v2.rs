@@ -47,16 +47,7 @@ impl V2 {
     /// Enables what `res` needs in the parent, moving to the fallback parent
     /// once if the caller's own group cannot delegate.
     fn prepare_parent(&mut self, res: &Resources) -> Result<()> {
-        let mut needed = Vec::new();
-        if res.memory.is_some() {
-            needed.push("memory");
-        }
-        if res.pids.is_some() {
-            needed.push("pids");
-        }
-        if res.cpus.is_some() || res.cpu_shares.is_some() {
-            needed.push("cpu");
-        }
+        let needed = needed(res);
         for &c in &needed {
             let enabled = if self.holds_processes() {
                 Err(self.busy())
@@ -183,6 +174,24 @@ fn enable_for_children(dir: &Path, controller: &'static str) -> Result<()> {
     )
 }
 
+/// The controllers `res` needs delegated to the group.
+fn needed(res: &Resources) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    if res.memory.is_some() {
+        needed.push("memory");
+    }
+    if res.pids.is_some() {
+        needed.push("pids");
+    }
+    if res.cpus.is_some() || res.cpu_shares.is_some() {
+        needed.push("cpu");
+    }
+    if super::cpuset::wanted(res) {
+        needed.push("cpuset");
+    }
+    needed
+}
+
 impl CgroupManager for V2 {
     fn create(&mut self, res: &Resources, devices: Option<&[DeviceRule]>) -> Result<()> {
         let quota = super::cpu_quota(res)?;
@@ -233,7 +242,7 @@ impl CgroupManager for V2 {
                 &super::cpu_weight(s).to_string(),
             )?;
         }
-        Ok(())
+        super::cpuset::apply(&self.dir, res)
     }
 
     fn add_process(&self, pid: i32) -> Result<()> {
@@ -306,7 +315,7 @@ mod tests {
 
     #[test]
     fn limits_are_written_in_v2_format() {
-        let d = fixture("cpu memory pids\n", "cpu memory pids\n");
+        let d = fixture("cpu cpuset memory pids\n", "cpu cpuset memory pids\n");
         let mut cg = V2::new(d.path(), "c1");
         let res = Resources {
             memory: Some(64 << 20),
@@ -315,10 +324,14 @@ mod tests {
             cpu_shares: Some(1024),
             pids: Some(32),
             memory_swap: None,
+            cpuset_cpus: Some("0-1".into()),
+            cpuset_mems: Some("0".into()),
         };
         cg.create(&res, None).unwrap();
         let rd = |f: &str| std::fs::read_to_string(d.path().join("c1").join(f)).unwrap();
         assert_eq!(rd("memory.max"), "67108864");
+        assert_eq!(rd("cpuset.cpus"), "0-1");
+        assert_eq!(rd("cpuset.mems"), "0");
         assert_eq!(rd("pids.max"), "32");
         assert_eq!(rd("cpu.max"), "50000 100000");
         // shares 1024 (the default) is weight 39, as with runc.

@@ -3,6 +3,7 @@
 //! child ([`execute`]), with every path inside the root opened without
 //! leaving it ([`resolve`]).
 
+pub mod cgroupfs;
 pub mod execute;
 pub mod plan;
 pub mod program;
@@ -10,8 +11,9 @@ pub mod resolve;
 
 use std::path::{Path, PathBuf};
 
+pub use cgroupfs::CgroupView;
 pub use execute::execute;
-pub use plan::{Op, Plan, plan};
+pub use plan::{Op, Plan, plan, plan_with_cgroups};
 pub use program::{check_special_dirs, lookup_in_root, missing_interpreter, resolve_program};
 
 /// Host device nodes bind-mounted into the container's `/dev`.

@@ -20,6 +20,7 @@ use crate::spec::{ContainerSpec, RootSpec};
 use crate::syscall::Resolve;
 use crate::{Error, Result};
 
+use super::cgroupfs::CgroupView;
 use super::{APPLETS, BUSYBOX, DEVICES, minimal_binaries};
 
 /// One step of the root filesystem set-up.
@@ -197,6 +198,27 @@ impl Plan {
         Ok(())
     }
 
+    /// Appends one op (for the sibling modules that build parts of the plan).
+    pub(super) fn push_op(&mut self, op: Op) {
+        self.push(op);
+    }
+
+    /// `mkdir -p` of a directory to mount over.
+    pub(super) fn mount_point_dir(&mut self, target: &Path) -> Result<()> {
+        self.mkdir_p(target)
+    }
+
+    /// A non-recursive bind of the host directory `host` at `target`, then
+    /// its per-mount flags set to `flags`.
+    pub(super) fn bind_dir(
+        &mut self,
+        host: &Path,
+        target: &Path,
+        flags: libc::c_ulong,
+    ) -> Result<()> {
+        self.bind(host, target, false, flags)
+    }
+
     fn bind(
         &mut self,
         host: &Path,
@@ -223,8 +245,24 @@ impl Plan {
     }
 }
 
-/// Builds the plan for `spec` with the staging directory `staging`.
+/// Builds the plan for `spec` with the staging directory `staging`, for a
+/// container without cgroups of its own (see [`plan_with_cgroups`]).
 pub fn plan(spec: &ContainerSpec, staging: &Path) -> Result<Plan> {
+    let view = CgroupView {
+        mounts: &[],
+        dirs: &[],
+        namespace: spec.namespaces.cgroup,
+    };
+    plan_with_cgroups(spec, staging, &view)
+}
+
+/// Builds the plan for `spec` with the staging directory `staging`; a cgroup
+/// mount shows what `cgroups` says is the container's own ([`super::cgroupfs`]).
+pub fn plan_with_cgroups(
+    spec: &ContainerSpec,
+    staging: &Path,
+    cgroups: &CgroupView<'_>,
+) -> Result<Plan> {
     let mut p = Plan {
         resolve: if spec.hardening.paths_in_root {
             Resolve::InRoot
@@ -238,9 +276,9 @@ pub fn plan(spec: &ContainerSpec, staging: &Path) -> Result<Plan> {
     root_ops(&mut p, spec, staging)?;
     for m in &spec.mounts {
         if spec.user_namespace {
-            add_mount(&mut p, &crate::rootless::mount(m))?;
+            add_mount(&mut p, &crate::rootless::mount(m), cgroups)?;
         } else {
-            add_mount(&mut p, m)?;
+            add_mount(&mut p, m, cgroups)?;
         }
     }
     for d in DEVICES {
@@ -337,7 +375,10 @@ fn root_ops(p: &mut Plan, spec: &ContainerSpec, staging: &Path) -> Result<()> {
     Ok(())
 }
 
-fn add_mount(p: &mut Plan, m: &MountSpec) -> Result<()> {
+fn add_mount(p: &mut Plan, m: &MountSpec, cgroups: &CgroupView<'_>) -> Result<()> {
+    if m.fstype == "cgroup" || m.fstype == "cgroup2" {
+        return super::cgroupfs::add(p, m, cgroups);
+    }
     let target = inside(&m.destination)?;
     let o = parse_options(&m.options);
     if m.is_bind() {
