@@ -92,3 +92,25 @@ impl VmConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ip_parameter_names_guest_gateway_mask_and_device() {
+        let n = NetConfig {
+            tap: "il1t0".into(),
+            mac: [2, 0, 10, 200, 0, 2],
+            guest: Ipv4Addr::new(10, 200, 0, 2),
+            host: Ipv4Addr::new(10, 200, 0, 1),
+            prefix: 30,
+        };
+        assert_eq!(
+            n.kernel_ip_param(),
+            "ip=10.200.0.2::10.200.0.1:255.255.255.252::eth0:off"
+        );
+        let all = NetConfig { prefix: 0, ..n };
+        assert!(all.kernel_ip_param().contains(":0.0.0.0:"));
+    }
+}
