@@ -309,3 +309,83 @@ fn a_queue_index_past_the_last_does_nothing() {
     assert!(!net.process_queue(7, &mut ring.queue, &mem));
     assert_eq!(net.stats(), NetStats::default());
 }
+
+/// Drives the transport's registers as the guest's driver would.
+fn write_reg(t: &Mutex<MmioTransport<Net>>, offset: u64, v: u32) {
+    use crate::devices::bus::BusDevice;
+    t.lock().unwrap().write(offset, &v.to_le_bytes());
+}
+
+fn used_idx(mem: &GuestMemoryMmap) -> u16 {
+    mem.read_obj(GuestAddress(USED + 2)).unwrap()
+}
+
+/// Waits up to 5 s for the used index to reach `n`.
+fn wait_used(mem: &GuestMemoryMmap, n: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while used_idx(mem) != n {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
+#[test]
+fn the_receive_thread_parks_until_buffers_come_then_delivers_and_interrupts() {
+    use crate::devices::legacy::IrqLine;
+    use guest_abi::virtio_mmio as reg;
+    let mem = memory();
+    let (net, peer) = device();
+    let irq = EventFd::new(EFD_NONBLOCK).unwrap();
+    let line = IrqLine::eventfd(irq.try_clone().unwrap());
+    let t = Arc::new(Mutex::new(MmioTransport::new(net, mem.clone(), line)));
+    let rx = RxThread::start(t.clone()).unwrap();
+    // A frame before the driver is ready: nothing can take it yet.
+    peer.send(&frame(80, 5)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(used_idx(&mem), 0);
+    // Driver set-up of the receive queue, with one buffer, then DRIVER_OK.
+    let mut ring = Ring::new(&mem);
+    ring.post(&mem, &[(0x8000, 2048, true)], false);
+    write_reg(&t, reg::QUEUE_SEL, 0);
+    write_reg(&t, reg::QUEUE_NUM, u32::from(SIZE));
+    write_reg(&t, reg::QUEUE_DESC_LOW, DESC as u32);
+    write_reg(&t, reg::QUEUE_AVAIL_LOW, AVAIL as u32);
+    write_reg(&t, reg::QUEUE_USED_LOW, USED as u32);
+    write_reg(&t, reg::QUEUE_READY, 1);
+    write_reg(&t, reg::DRIVER_FEATURES_SEL, 1);
+    write_reg(&t, reg::DRIVER_FEATURES, 1); // VERSION_1 (bit 32)
+    use reg::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
+    write_reg(
+        &t,
+        reg::STATUS,
+        ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
+    );
+    // The guest's notification takes the waiting frame and wakes the thread.
+    write_reg(&t, reg::QUEUE_NOTIFY, 0);
+    assert!(wait_used(&mem, 1), "first frame not delivered");
+    assert!(irq.read().unwrap() >= 1, "no interrupt");
+    // The next frame arrives with no notification: the thread delivers it.
+    ring.post(&mem, &[(0xa000, 2048, true)], false);
+    peer.send(&frame(90, 6)).unwrap();
+    assert!(
+        wait_used(&mem, 2),
+        "thread did not deliver the second frame"
+    );
+    assert_eq!(ring.used(&mem, 1).2, (HDR_LEN + 90) as u32);
+    assert!(irq.read().unwrap() >= 1, "no interrupt from the thread");
+    // No buffer for a third: it waits, then a posted buffer takes it.
+    peer.send(&frame(70, 7)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !t.lock().unwrap().device().rx_waiting() {
+        assert!(std::time::Instant::now() < deadline, "third frame not read");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    ring.post(&mem, &[(0xc000, 2048, true)], false);
+    write_reg(&t, reg::QUEUE_NOTIFY, 0);
+    assert!(wait_used(&mem, 3), "third frame not delivered");
+    drop(rx); // joins the thread
+    assert_eq!(t.lock().unwrap().device().stats().rx_frames, 3);
+}
