@@ -144,17 +144,22 @@ type VmNet = (container::net::TapLink, crate::net::NetPeers);
 
 /// For a `net` probe: the tap link with its peer and the invocation pointed
 /// at the peer. When the tap cannot be made (no `CAP_NET_ADMIN`, no
-/// `/dev/net/tun`), the probe is left out with the reason in a note, or the
-/// run refused if it was the only probe.
+/// `/dev/net/tun`) or the VM runs a bundle, the probe is left out with the
+/// reason in a note, or the run refused if it was the only probe.
 fn vm_net(
     vm: &VmLinux,
     invocation: &Invocation,
 ) -> Result<(Invocation, Option<VmNet>, Option<String>), IsolationError> {
     let cfg = match invocation {
-        Invocation::Probes(cfg) if cfg.probes.contains(&Probe::Net) && vm.bundle.is_none() => cfg,
+        Invocation::Probes(cfg) if cfg.probes.contains(&Probe::Net) => cfg,
         _ => return Ok((invocation.clone(), None, None)),
     };
-    match crate::net::vm_network() {
+    let made = match vm.bundle {
+        Some(_) => Err("a bundle's VM gets no tap link".to_string()),
+        None => crate::net::vm_network()
+            .map_err(|e| format!("the guest's tap link could not be made: {e}")),
+    };
+    match made {
         Ok((link, peers)) => {
             let pointed = if crate::net::wants_peer(cfg) {
                 peers.point(cfg)
@@ -163,20 +168,17 @@ fn vm_net(
             };
             Ok((Invocation::Probes(pointed), Some((link, peers)), None))
         }
-        Err(e) => {
-            let reason = format!("the guest's tap link could not be made: {e}");
-            match crate::net::without_net(cfg, &reason) {
-                Some(Ok(rest)) => Ok((
-                    Invocation::Probes(rest),
-                    None,
-                    Some(format!("net probe not run: {reason}")),
-                )),
-                _ => Err(IsolationError::Unsupported {
-                    kind: IsolationKind::VmLinux,
-                    reason,
-                }),
-            }
-        }
+        Err(reason) => match crate::net::without_net(cfg, &reason) {
+            Some(Ok(rest)) => Ok((
+                Invocation::Probes(rest),
+                None,
+                Some(format!("net probe not run: {reason}")),
+            )),
+            _ => Err(IsolationError::Unsupported {
+                kind: IsolationKind::VmLinux,
+                reason,
+            }),
+        },
     }
 }
 
