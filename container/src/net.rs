@@ -3,12 +3,14 @@
 //! parent with `ip`, removed when the run ends), and whole networks made
 //! before the container ([`network`]: a point-to-point veth, or a bridge with
 //! NAT and a published port) with the removal of what a killed run left
-//! ([`leftovers`]).
+//! ([`leftovers`]); and a VM's tap link ([`tap`]) from the same address pool.
 
 pub mod leftovers;
 pub mod network;
+pub mod tap;
 
 pub use network::{Bridged, Network, NetworkSpec, PointToPoint};
+pub use tap::TapLink;
 
 use std::io;
 use std::net::Ipv4Addr;

@@ -188,3 +188,68 @@ fn an_impossible_network_is_refused_by_name() {
         "{e}"
     );
 }
+
+#[test]
+fn a_vm_tap_link_is_addressed_and_removed_on_drop() {
+    let test = "a_vm_tap_link_is_addressed_and_removed_on_drop";
+    if !tools(test) {
+        return;
+    }
+    let link = container::net::TapLink::create().unwrap();
+    let me = std::process::id() as i32;
+    assert_eq!(Names::parse(&link.name).map(|(p, _)| p), Some(me));
+    let dev = Path::new("/sys/class/net").join(&link.name);
+    assert!(
+        dev.join("tun_flags").exists(),
+        "{} is not a tun/tap",
+        link.name
+    );
+    let addrs = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", &link.name])
+        .output()
+        .unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout).into_owned();
+    assert!(addrs.contains(&format!("{}/30", link.host)), "{addrs}");
+    assert_eq!(u32::from(link.guest), u32::from(link.host) + 1);
+    assert_eq!(
+        link.guest_mac()[0] & 0x03,
+        0x02,
+        "locally administered unicast"
+    );
+    drop(link);
+    assert!(!dev.exists(), "tap left after drop");
+}
+
+#[test]
+fn a_tap_left_by_a_killed_run_is_cleaned() {
+    let test = "a_tap_left_by_a_killed_run_is_cleaned";
+    if !tools(test) {
+        return;
+    }
+    // A pid that is surely dead: a child that has been reaped.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id() as i32;
+    child.wait().unwrap();
+    // What `isolab probe --isolation vm net` leaves when killed with -9: a
+    // persistent tap named for its pid.
+    let name = Names::tap(dead, 0);
+    let made = std::process::Command::new("ip")
+        .args(["tuntap", "add", "dev", &name, "mode", "tap"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let dev = Path::new("/sys/class/net").join(&name);
+    assert!(dev.exists());
+    let found = container::clean::scan();
+    let ours = Leftover::Link(name.clone());
+    let listed = found.net.contains(&ours);
+    if !listed {
+        // Remove it ourselves before failing, so the test leaves nothing.
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &name])
+            .status();
+    }
+    assert!(listed, "{found:?}");
+    leftovers::remove_leftover(&ours).unwrap();
+    assert!(!dev.exists(), "clean left {name}");
+}

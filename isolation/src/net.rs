@@ -10,10 +10,11 @@
 //! | container | `veth` | probe dials the peer on the host end of a `/30` veth |
 //! | container | `bridge` | probe dials the peer on the bridge's host address |
 //! | container | `bridge+nat` | the peer dials the bridge address at a published port; DNAT takes it to the probe's listener |
+//! | vm (Linux guest) | `virtio-net+tap` | probe dials the peer on the host end of a `/30` tap, through the VMM's virtio-net device |
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use container::net::{Network, NetworkSpec};
+use container::net::{Network, NetworkSpec, TapLink};
 use workload::args::{Config, NetEndpoint, NetTarget, Probe};
 
 use crate::IsolationError;
@@ -119,6 +120,17 @@ pub fn native_peers() -> Result<NetPeers, IsolationError> {
     let mut p = NetPeers::default();
     p.dial_to("loopback", Ipv4Addr::LOCALHOST)?;
     Ok(p)
+}
+
+/// Path name of the Linux guest's route to its peer.
+pub const VM_PATH: &str = "virtio-net+tap";
+
+/// The Linux guest's tap link and its peer, on the tap's host address.
+pub fn vm_network() -> Result<(TapLink, NetPeers), IsolationError> {
+    let link = TapLink::create()?;
+    let mut p = NetPeers::default();
+    p.dial_to(VM_PATH, link.host)?;
+    Ok((link, p))
 }
 
 /// The container's network and its peers: one per path the network has.

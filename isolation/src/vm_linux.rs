@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use microvm::boot::linux::{CmdlineBuilder, LinuxBoot};
 use microvm::outcome::VmTimings;
-use microvm::{GuestImage, VmConfig, VmExit, VmOutcome};
+use microvm::{GuestImage, NetConfig, VmConfig, VmExit, VmOutcome};
+use workload::args::Probe;
 
 use super::disk::{Disk, io_request, prepare_disk, seen_as};
 use super::{
@@ -96,27 +97,29 @@ impl Isolation for VmLinux {
             kind: self.kind(),
             reason,
         })?;
-        // No virtio-net device yet: the `net` probe is left out, and said so.
-        let (invocation, net_note) = match invocation {
-            Invocation::Probes(a) => match crate::net::without_net(a, LINUX_NO_NET) {
-                None => (invocation.clone(), None),
-                Some(Ok(rest)) => (
-                    Invocation::Probes(rest),
-                    Some(format!("net probe not run: {LINUX_NO_NET}")),
-                ),
-                Some(Err(reason)) => {
-                    return Err(IsolationError::Unsupported {
-                        kind: self.kind(),
-                        reason,
-                    });
-                }
-            },
-            Invocation::Program { .. } => (invocation.clone(), None),
-        };
-        let prepared = match &self.bundle {
+        // The tap link and the `net` probe's peer live until the run ends
+        // (dropping them removes the tap, whatever happened).
+        let (invocation, mut net, net_note) = vm_net(self, invocation)?;
+        let mut prepared = match &self.bundle {
             Some(dir) => bundle::prepare(self, dir, &invocation, limits, &kernel::cache_root())?.0,
             None => prepare(self, &invocation, limits, &kernel::cache_root())?,
         };
+        if let Some((link, _)) = &net {
+            prepared.config.net = Some(NetConfig {
+                tap: link.name.clone(),
+                mac: link.guest_mac(),
+                guest: link.guest,
+                host: link.host,
+                prefix: container::net::tap::PREFIX,
+            });
+            prepared.notes.push(format!(
+                "net: virtio-net + tap {} (host {}/{}, guest {})",
+                link.name,
+                link.host,
+                container::net::tap::PREFIX,
+                link.guest
+            ));
+        }
         let out = microvm::run(&prepared.config)?;
         let mut outcome = interpret(&prepared, out)?;
         if prepared.bundle && self.stream_output {
@@ -125,13 +128,59 @@ impl Isolation for VmLinux {
             outcome.console.clear();
         }
         outcome.notes.extend(net_note);
+        if let Some((link, _)) = &mut net {
+            outcome.notes.extend(
+                link.remove()
+                    .into_iter()
+                    .map(|e| format!("left behind: {e}")),
+            );
+        }
         Ok(outcome)
     }
 }
 
-/// Why the Linux guest has no `net` row yet.
-pub const LINUX_NO_NET: &str = "the VMM has no virtio-net device yet, so the Linux guest has no \
-     path to a host-side peer";
+/// A tap link and the peer on its host end.
+type VmNet = (container::net::TapLink, crate::net::NetPeers);
+
+/// For a `net` probe: the tap link with its peer and the invocation pointed
+/// at the peer. When the tap cannot be made (no `CAP_NET_ADMIN`, no
+/// `/dev/net/tun`) or the VM runs a bundle, the probe is left out with the
+/// reason in a note, or the run refused if it was the only probe.
+fn vm_net(
+    vm: &VmLinux,
+    invocation: &Invocation,
+) -> Result<(Invocation, Option<VmNet>, Option<String>), IsolationError> {
+    let cfg = match invocation {
+        Invocation::Probes(cfg) if cfg.probes.contains(&Probe::Net) => cfg,
+        _ => return Ok((invocation.clone(), None, None)),
+    };
+    let made = match vm.bundle {
+        Some(_) => Err("a bundle's VM gets no tap link".to_string()),
+        None => crate::net::vm_network()
+            .map_err(|e| format!("the guest's tap link could not be made: {e}")),
+    };
+    match made {
+        Ok((link, peers)) => {
+            let pointed = if crate::net::wants_peer(cfg) {
+                peers.point(cfg)
+            } else {
+                cfg.clone()
+            };
+            Ok((Invocation::Probes(pointed), Some((link, peers)), None))
+        }
+        Err(reason) => match crate::net::without_net(cfg, &reason) {
+            Some(Ok(rest)) => Ok((
+                Invocation::Probes(rest),
+                None,
+                Some(format!("net probe not run: {reason}")),
+            )),
+            _ => Err(IsolationError::Unsupported {
+                kind: IsolationKind::VmLinux,
+                reason,
+            }),
+        },
+    }
+}
 
 /// Resolves the kernel, builds (or reuses) the initramfs and the command line.
 pub fn prepare(
@@ -185,6 +234,7 @@ pub fn prepare(
         timeout: limits.timeout,
         serial_echo: vm.serial_echo,
         hugepages: false,
+        net: None,
     };
     Ok(Prepared {
         config,

@@ -14,7 +14,8 @@ use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use crate::accounting;
 use crate::arch::x86_64::layout::{
-    LINUX_BOOT_STACK, SERIAL_IRQ, TINY_BOOT_INFO, VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO, VIRTIO_MMIO_SIZE,
+    LINUX_BOOT_STACK, SERIAL_IRQ, TINY_BOOT_INFO, VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO,
+    VIRTIO_MMIO_SIZE, VIRTIO_NET_IRQ, VIRTIO_NET_MMIO,
 };
 use crate::arch::x86_64::regs::{Entry, Privilege};
 use crate::arch::x86_64::{cpuid, mptable, paging, regs};
@@ -25,6 +26,7 @@ use crate::devices::isolab::{self, IsolabDevice};
 use crate::devices::legacy::{I8042, IrqLine, SerialConsole, i8042, serial};
 use crate::devices::virtio::block::{self, Block, BlockStats};
 use crate::devices::virtio::mmio::MmioTransport;
+use crate::devices::virtio::net::{self, Net, RxThread};
 use crate::error::Error;
 use crate::outcome::{VmExit, VmMemory, VmOutcome, VmTimings};
 use crate::vstate::kick;
@@ -45,6 +47,9 @@ struct Handles {
     echo: Option<serial::EchoThread>,
     isolab: Arc<Mutex<IsolabDevice>>,
     block: Option<Arc<Mutex<MmioTransport<Block>>>>,
+    /// The network device and the thread delivering its frames (stopped
+    /// when this is dropped, on every path out of `run`).
+    net: Option<(Arc<Mutex<MmioTransport<Net>>>, RxThread)>,
 }
 
 /// Runs one VM to completion. `Err` means it could not start (bad input,
@@ -54,6 +59,16 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     let start = Instant::now();
     validate(config)?;
     let disk = config.disk.as_deref().map(open_disk).transpose()?;
+    let tap = config
+        .net
+        .as_ref()
+        .map(|n| {
+            net::tap::open(&n.tap).map_err(|source| Error::TapUnavailable {
+                name: n.tap.clone(),
+                source,
+            })
+        })
+        .transpose()?;
     kick::install().map_err(|source| Error::Host {
         what: "vCPU kick signal handler",
         source,
@@ -68,7 +83,7 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, Error> {
     let (vm, base_cpuid) = create_vm(mem, linux)?;
     let vcpus = create_vcpus(&vm, &base_cpuid, config.vcpus)?;
     let tsc_khz = guest_tsc_khz(&vcpus[0]);
-    let (io, mmio, handles) = build_devices(&vm, config, disk, tsc_khz, linux)?;
+    let (io, mmio, handles) = build_devices(&vm, config, (disk, tap), tsc_khz, linux)?;
     load_boot_state(vm.memory(), config, tiny, &vcpus, tsc_khz)?;
 
     let ctx = Arc::new(RunContext::new(io, mmio, !linux));
@@ -196,13 +211,23 @@ fn boot_linux(
     vcpus: &[Vcpu],
 ) -> Result<(), Error> {
     let mut lb = lb.clone();
+    use boot::linux::cmdline::{add_kernel_param, declare_virtio_mmio};
     if config.disk.is_some() {
-        lb.cmdline = boot::linux::cmdline::declare_virtio_mmio(
+        lb.cmdline = declare_virtio_mmio(
             &lb.cmdline,
             VIRTIO_MMIO_SIZE,
             VIRTIO_BLK_MMIO,
             VIRTIO_BLK_IRQ,
         );
+    }
+    if let Some(n) = &config.net {
+        lb.cmdline = declare_virtio_mmio(
+            &lb.cmdline,
+            VIRTIO_MMIO_SIZE,
+            VIRTIO_NET_MMIO,
+            VIRTIO_NET_IRQ,
+        );
+        lb.cmdline = add_kernel_param(&lb.cmdline, &n.kernel_ip_param());
     }
     let entry = boot::linux::load(mem, &lb)?;
     mptable::write(mem, config.vcpus)?;
@@ -253,6 +278,18 @@ fn collect_outcome(
     let mut stats = ctx.counters.snapshot();
     stats.dropped_output = serial_dropped + output_dropped;
     add_block_stats(&mut stats, handles.block.as_ref());
+    if let Some((transport, rx)) = handles.net {
+        drop(rx);
+        let s = transport
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .device()
+            .stats();
+        stats.net_tx_frames = s.tx_frames;
+        stats.net_rx_frames = s.rx_frames;
+        stats.net_bad_chains = s.bad_chains;
+        stats.net_dropped = s.dropped;
+    }
     let timings = VmTimings {
         setup: ctx
             .first_run
@@ -304,6 +341,9 @@ fn validate(config: &VmConfig) -> Result<(), Error> {
             requested: config.vcpus,
             max: MAX_VCPUS,
         });
+    }
+    if matches!(config.image, GuestImage::Tiny { .. }) && config.net.is_some() {
+        return Err(Error::NetNeedsLinux);
     }
     if matches!(config.image, GuestImage::Tiny { .. }) && config.vcpus != 1 {
         return Err(Error::TinyVcpus {
@@ -376,7 +416,7 @@ fn open_disk_buffered(path: &Path) -> Result<(File, bool), Error> {
 fn build_devices(
     vm: &Vm,
     config: &VmConfig,
-    disk: Option<Disk>,
+    (disk, tap): (Option<Disk>, Option<File>),
     tsc_khz: u32,
     linux: bool,
 ) -> Result<(Bus, Bus, Handles), Error> {
@@ -414,6 +454,19 @@ fn build_devices(
         }
         None => None,
     };
+    let net = match (tap, &config.net) {
+        (Some(tap), Some(n)) => {
+            let transport = net_transport(vm, tap, n.mac, irq(VIRTIO_NET_IRQ)?)?;
+            mmio.insert(VIRTIO_NET_MMIO, VIRTIO_MMIO_SIZE, transport.clone())
+                .map_err(overlap)?;
+            let rx = RxThread::start(transport.clone()).map_err(|source| Error::Host {
+                what: "virtio-net receive thread",
+                source,
+            })?;
+            Some((transport, rx))
+        }
+        _ => None,
+    };
     Ok((
         io,
         mmio,
@@ -422,6 +475,7 @@ fn build_devices(
             echo: echo_thread,
             isolab: isolab_dev,
             block,
+            net,
         },
     ))
 }
@@ -459,6 +513,24 @@ fn block_transport(
         dev,
         vm.memory().clone(),
         irq()?,
+    ))))
+}
+
+/// The virtio-net device over `tap`, behind its MMIO transport.
+fn net_transport(
+    vm: &Vm,
+    tap: File,
+    mac: [u8; 6],
+    irq: IrqLine,
+) -> Result<Arc<Mutex<MmioTransport<Net>>>, Error> {
+    let dev = Net::new(tap, mac).map_err(|source| Error::Host {
+        what: "virtio-net wake eventfd",
+        source,
+    })?;
+    Ok(Arc::new(Mutex::new(MmioTransport::new(
+        dev,
+        vm.memory().clone(),
+        irq,
     ))))
 }
 

@@ -1,5 +1,6 @@
 //! What to run: the [`VmConfig`] given to [`crate::run`].
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +23,41 @@ pub struct VmConfig {
     pub serial_echo: bool,
     /// Back guest RAM with transparent huge pages where the host allows it.
     pub hugepages: bool,
+    /// A virtio-net device on a host tap interface (Linux guest only).
+    pub net: Option<NetConfig>,
+}
+
+/// A virtio-net device: the host's tap interface and the guest's address,
+/// which the guest kernel configures itself (`ip=`), so `/init` needs no tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetConfig {
+    /// The tap interface to attach to, made and addressed by the caller.
+    pub tap: String,
+    /// The guest's MAC address.
+    pub mac: [u8; 6],
+    /// The guest's address.
+    pub guest: Ipv4Addr,
+    /// The host end's address, the guest's gateway.
+    pub host: Ipv4Addr,
+    /// Prefix length of the link (e.g. 30).
+    pub prefix: u8,
+}
+
+impl NetConfig {
+    /// The kernel's `ip=` parameter for this link, on the guest's `eth0`
+    /// with no autoconfiguration:
+    /// `ip=<client>:<server>:<gateway>:<netmask>:<hostname>:<device>:<autoconf>`.
+    pub fn kernel_ip_param(&self) -> String {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix.min(32)))
+            .unwrap_or(0);
+        format!(
+            "ip={}::{}:{}::eth0:off",
+            self.guest,
+            self.host,
+            Ipv4Addr::from(mask)
+        )
+    }
 }
 
 /// The guest image.
@@ -52,6 +88,29 @@ impl VmConfig {
             timeout: Duration::from_secs(30),
             serial_echo: false,
             hugepages: false,
+            net: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ip_parameter_names_guest_gateway_mask_and_device() {
+        let n = NetConfig {
+            tap: "il1t0".into(),
+            mac: [2, 0, 10, 200, 0, 2],
+            guest: Ipv4Addr::new(10, 200, 0, 2),
+            host: Ipv4Addr::new(10, 200, 0, 1),
+            prefix: 30,
+        };
+        assert_eq!(
+            n.kernel_ip_param(),
+            "ip=10.200.0.2::10.200.0.1:255.255.255.252::eth0:off"
+        );
+        let all = NetConfig { prefix: 0, ..n };
+        assert!(all.kernel_ip_param().contains(":0.0.0.0:"));
     }
 }

@@ -100,6 +100,17 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The tap interface for virtio-net could not be attached.
+    #[error("cannot attach to tap interface {name}: {source}")]
+    TapUnavailable {
+        /// The interface name.
+        name: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A network device was asked for a guest that has no driver for it.
+    #[error("the tiny guest has no virtio-net driver; a network device needs the Linux guest")]
+    NetNeedsLinux,
     /// A KVM ioctl failed (including opening `/dev/kvm`).
     #[error("KVM {op} failed: {source}")]
     Kvm {

@@ -28,6 +28,6 @@ pub mod probe;
 pub mod vstate;
 
 pub use builder::run;
-pub use config::{GuestImage, VmConfig};
+pub use config::{GuestImage, NetConfig, VmConfig};
 pub use error::Error;
 pub use outcome::{ExitStats, VmExit, VmMemory, VmOutcome, VmTimings};

@@ -151,6 +151,14 @@ pub struct ExitStats {
     /// Virtio-blk bytes moved through the host page cache (all of them in
     /// [`DiskMode::Buffered`]; unaligned pieces in [`DiskMode::Direct`]).
     pub blk_buffered_bytes: u64,
+    /// Virtio-net frames sent to the tap.
+    pub net_tx_frames: u64,
+    /// Virtio-net frames delivered to the guest.
+    pub net_rx_frames: u64,
+    /// Virtio-net chains refused as malformed.
+    pub net_bad_chains: u64,
+    /// Virtio-net frames dropped (tap full, guest buffer too small).
+    pub net_dropped: u64,
 }
 
 /// How the virtio-blk device reaches its backing file.

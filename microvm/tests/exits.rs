@@ -189,6 +189,29 @@ fn bad_input_gets_specific_errors() {
     let e = microvm::run(&cfg).unwrap_err();
     assert!(matches!(e, Error::ImageNotElf { .. }), "{e}");
 
+    // A network device needs the Linux guest; a tap name that cannot be
+    // an interface is refused by name, before KVM is touched.
+    let net = microvm::NetConfig {
+        tap: "no/such tap".into(),
+        mac: [2, 0, 0, 0, 0, 1],
+        guest: std::net::Ipv4Addr::new(10, 0, 0, 2),
+        host: std::net::Ipv4Addr::new(10, 0, 0, 1),
+        prefix: 30,
+    };
+    cfg = common::config(&img);
+    cfg.net = Some(net.clone());
+    assert!(matches!(microvm::run(&cfg), Err(Error::NetNeedsLinux)));
+    cfg.image = microvm::GuestImage::Linux(microvm::boot::linux::LinuxBoot {
+        kernel: "/nonexistent/vmlinux".into(),
+        initramfs: None,
+        cmdline: String::new(),
+    });
+    let e = microvm::run(&cfg).unwrap_err();
+    assert!(
+        matches!(&e, Error::TapUnavailable { name, .. } if name == "no/such tap"),
+        "{e}"
+    );
+
     cfg = common::config(&img);
     cfg.disk = Some("/nonexistent/disk.img".into());
     let e = microvm::run(&cfg).unwrap_err();

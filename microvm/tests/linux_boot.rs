@@ -81,6 +81,7 @@ fn config(kernel: &Path, initramfs: Option<Vec<u8>>, cmdline: String, mem: u64) 
         timeout: Duration::from_secs(240),
         serial_echo: false,
         hugepages: false,
+        net: None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! | point-to-point veth, host end | `il<pid>v<seq>` |
 //! | bridge | `il<pid>b<seq>` |
 //! | bridge port (container's veth, host end) | `il<pid>p<seq>` |
+//! | a VM's tap ([`super::tap::TapLink`]) | `il<pid>t<seq>` |
 //! | iptables nat chains | `ISOLAB-<pid>-<seq>` (DNAT), `ISOLAB-<pid>-<seq>-POST` (MASQUERADE) |
 
 use std::net::Ipv4Addr;
@@ -52,6 +53,11 @@ impl Names {
         }
     }
 
+    /// The name of a VM's tap interface for network `seq` of process `pid`.
+    pub fn tap(pid: i32, seq: u32) -> String {
+        format!("il{pid}t{seq}")
+    }
+
     /// The (pid, seq) of any of these names, if it has their shape.
     pub fn parse(name: &str) -> Option<(i32, u32)> {
         fn num(s: &str) -> Option<&str> {
@@ -66,7 +72,7 @@ impl Names {
             return Some((num(pid)?.parse().ok()?, num(seq)?.parse().ok()?));
         }
         let rest = name.strip_prefix("il")?;
-        let at = rest.find(['v', 'b', 'p'])?;
+        let at = rest.find(['v', 'b', 'p', 't'])?;
         let (pid, seq) = (num(&rest[..at])?, num(&rest[at + 1..])?);
         Some((pid.parse().ok()?, seq.parse().ok()?))
     }
@@ -142,7 +148,7 @@ pub fn remove(n: &Names) -> Vec<String> {
 pub enum Leftover {
     /// A network namespace under `/run/netns`.
     Netns(String),
-    /// A host interface (veth end or bridge).
+    /// A host interface (veth end, bridge or a VM's tap).
     Link(String),
     /// An iptables nat chain (and the rules jumping to it).
     Chain(String),
@@ -236,10 +242,11 @@ mod tests {
             &n.port,
             &n.chain,
             &n.post_chain,
+            &Names::tap(4_194_303, 999),
         ] {
             assert_eq!(Names::parse(name), Some((4_194_303, 999)), "{name}");
         }
-        for link in [&n.veth, &n.bridge, &n.port] {
+        for link in [&n.veth, &n.bridge, &n.port, &Names::tap(4_194_303, 999)] {
             assert!(link.len() < libc::IFNAMSIZ, "{link}");
         }
         // iptables chain names are at most 28 characters.

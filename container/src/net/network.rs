@@ -75,7 +75,7 @@ const POOL: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 0);
 const BLOCK: u32 = 16;
 const BLOCKS: u32 = 65_536 / BLOCK;
 /// Networks made by this process so far (part of every name).
-static SEQ: AtomicU32 = AtomicU32::new(0);
+pub(super) static SEQ: AtomicU32 = AtomicU32::new(0);
 
 impl Network {
     /// Builds the network `spec` asks for, in a fresh `/28` of `10.200.0.0/16`
@@ -273,12 +273,12 @@ fn free_port(addr: Ipv4Addr) -> Result<u16> {
 
 /// Held while a block is chosen and claimed, so two runs on one host do not
 /// pick the same one.
-struct AllocLock {
+pub(super) struct AllocLock {
     _fd: OwnedFd,
 }
 
 impl AllocLock {
-    fn take() -> Result<AllocLock> {
+    pub(super) fn take() -> Result<AllocLock> {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -298,7 +298,7 @@ impl AllocLock {
 
 /// The first `/28` of the pool, from a start derived from (pid, seq), that
 /// no host address or route overlaps.
-fn free_block(pid: i32, seq: u32) -> Result<u32> {
+pub(super) fn free_block(pid: i32, seq: u32) -> Result<u32> {
     let used = used_ranges();
     let start = (pid.unsigned_abs().wrapping_mul(31).wrapping_add(seq * 7)) % BLOCKS;
     (0..BLOCKS)

@@ -267,6 +267,7 @@ pub fn prepare_loaded(
         timeout: limits.timeout,
         serial_echo: vm.serial_echo || vm.stream_output,
         hugepages: false,
+        net: None,
     };
     Ok((
         Prepared {

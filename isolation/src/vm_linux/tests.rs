@@ -21,6 +21,7 @@ fn prepared(program: bool) -> Prepared {
             timeout: Duration::from_secs(5),
             serial_echo: false,
             hugepages: false,
+            net: None,
         },
         kernel_source: KernelSource::Explicit,
         notes: vec!["guest kernel: /k".into()],

@@ -65,6 +65,7 @@ pub fn config(image: &tempfile::NamedTempFile) -> VmConfig {
         timeout: Duration::from_secs(5),
         serial_echo: false,
         hugepages: false,
+        net: None,
     }
 }
 

@@ -45,6 +45,10 @@ pub const VIRTIO_BLK_MMIO: u64 = 0xd000_0000;
 pub const VIRTIO_MMIO_SIZE: u64 = 0x1000;
 /// The virtio-blk device's IRQ (Linux path).
 pub const VIRTIO_BLK_IRQ: u32 = 5;
+/// The virtio-net device's MMIO window (Linux path).
+pub const VIRTIO_NET_MMIO: u64 = VIRTIO_BLK_MMIO + VIRTIO_MMIO_SIZE;
+/// The virtio-net device's IRQ (Linux path).
+pub const VIRTIO_NET_IRQ: u32 = 6;
 /// COM1's IRQ.
 pub const SERIAL_IRQ: u32 = 4;
 /// Bytes below the top of RAM the tiny guest's stack starts at.

@@ -144,19 +144,36 @@ impl CmdlineBuilder {
 /// (after it, the kernel would hand the declaration to `/init`). A line that
 /// already declares a device at `base` is returned unchanged.
 pub fn declare_virtio_mmio(cmdline: &str, size: u64, base: u64, irq: u32) -> String {
-    let (kernel, init) = match cmdline.find(" -- ") {
-        Some(i) => cmdline.split_at(i),
-        None if cmdline.starts_with("-- ") => ("", cmdline),
-        None => (cmdline, ""),
-    };
     let at = format!("@{base:#x}:");
-    if kernel
+    if kernel_part(cmdline)
         .split_whitespace()
         .any(|p| p.starts_with("virtio_mmio.device=") && p.contains(&at))
     {
         return cmdline.to_string();
     }
-    let decl = format!("virtio_mmio.device={}K@{base:#x}:{irq}", size >> 10);
+    add_kernel_param(
+        cmdline,
+        &format!("virtio_mmio.device={}K@{base:#x}:{irq}", size >> 10),
+    )
+}
+
+/// The kernel's parameters of `cmdline` and the rest (`/init`'s, from ` -- `).
+fn split_init(cmdline: &str) -> (&str, &str) {
+    match cmdline.find(" -- ") {
+        Some(i) => cmdline.split_at(i),
+        None if cmdline.starts_with("-- ") => ("", cmdline),
+        None => (cmdline, ""),
+    }
+}
+
+fn kernel_part(cmdline: &str) -> &str {
+    split_init(cmdline).0
+}
+
+/// `cmdline` with `decl` appended to the kernel's parameters, before the
+/// `--` that starts `/init`'s arguments.
+pub fn add_kernel_param(cmdline: &str, decl: &str) -> String {
+    let (kernel, init) = split_init(cmdline);
     let sep = if kernel.is_empty() { "" } else { " " };
     let init = if kernel.is_empty() && !init.is_empty() {
         format!(" {init}")

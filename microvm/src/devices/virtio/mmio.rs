@@ -107,12 +107,26 @@ impl<D: VirtioDevice> MmioTransport<D> {
 
     fn notify(&mut self, index: u32) {
         self.notifications += 1;
+        self.run_queue(index);
+    }
+
+    /// The device model, for a helper thread that drives it.
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
+    }
+
+    /// Processes queue `index` as a notification would, raising the
+    /// interrupt if buffers were returned: for work that does not start with
+    /// the guest (a frame arriving on a network device). Returns false when
+    /// the driver has not finished set-up or the queue is not live.
+    pub fn run_queue(&mut self, index: u32) -> bool {
         if self.status & status::DRIVER_OK == 0 {
-            return;
+            return false;
         }
         let Some(queue) = self.queues.get_mut(index as usize) else {
-            return;
+            return false;
         };
+        let live = queue.ready();
         let used = self.device.process_queue(index as usize, queue, &self.mem);
         if self.device.needs_reset() && self.status & status::DEVICE_NEEDS_RESET == 0 {
             // Tell the driver, with a configuration-change interrupt.
@@ -131,6 +145,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
                 }
             }
         }
+        live
     }
 
     fn read_reg(&mut self, offset: u64) -> Option<u32> {

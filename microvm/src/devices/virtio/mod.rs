@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod mmio;
+pub mod net;
 
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
@@ -11,7 +12,7 @@ pub const F_VERSION_1: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_VERSI
 
 /// A device model behind a transport.
 pub trait VirtioDevice: Send {
-    /// Virtio device id (2 = block).
+    /// Virtio device id (1 = network, 2 = block).
     fn device_type(&self) -> u32;
     /// Feature bits offered.
     fn features(&self) -> u64;
