@@ -220,6 +220,15 @@ impl Network {
         crate::spawn(&spec)
     }
 
+    /// Runs `f` on the calling thread inside this network's namespace, then
+    /// returns the thread to its own: sockets made in `f` stay in the
+    /// container's network (how a benchmark dials out of it or listens in it),
+    /// and threads started in `f` start there.
+    pub fn within<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let _inside = EnterNetns::enter(&self.names.netns)?;
+        Ok(f())
+    }
+
     /// Removes everything; also done on drop. Returns what could not be removed.
     pub fn remove(&mut self) -> Vec<String> {
         if self.removed {

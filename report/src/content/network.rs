@@ -103,6 +103,30 @@ fn nat_cost(r: &Results) -> Vec<String> {
         .collect()
 }
 
+/// The network lines of `isolab bench`'s summary: every isolab subject's
+/// `veth` round trip against native loopback, and NAT's cost over the
+/// bridge, each with its interval and in the words of [`verdict`].
+pub(crate) fn summary_lines(r: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    for ratio in r.ratios.iter().filter(|x| {
+        x.denominator == "native"
+            && x.probe == "net"
+            && x.metric == "rr_p50_us"
+            && x.kind.as_deref() == Some("veth")
+    }) {
+        out.push(format!(
+            "Network: {} veth round trip (p50) {}× native loopback [{}–{}]: {}.",
+            ratio.numerator,
+            num(ratio.summary.median),
+            num(ratio.summary.ci_low),
+            num(ratio.summary.ci_high),
+            super::judge(ratio)
+        ));
+    }
+    out.extend(nat_cost(r).into_iter().map(|l| format!("Network: {l}.")));
+    out
+}
+
 /// The round-trip ratio `bridge+nat / bridge` of one subject, paired by
 /// round like every other ratio in the report; `None` when no round has both.
 pub(crate) fn nat_ratio(nat: &Metric, plain: &Metric) -> Option<Ratio> {
