@@ -6,34 +6,28 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-fn isolab() -> &'static str {
-    env!("CARGO_BIN_EXE_isolab")
-}
 
 fn ready(test: &str) -> bool {
     common::root_and_busybox(test)
 }
 
-/// A state root, a bundle printing its `oom_score_adj` (set to 123), and a
-/// file the hooks append to.
-struct Lab {
-    dir: tempfile::TempDir,
+/// A state root (`common::OciLab`), a bundle printing its `oom_score_adj`
+/// (set to 123), and a file the hooks append to.
+struct Lab(common::OciLab);
+
+impl std::ops::Deref for Lab {
+    type Target = common::OciLab;
+    fn deref(&self) -> &common::OciLab {
+        &self.0
+    }
 }
 
 impl Lab {
     fn new() -> Lab {
-        Lab {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("state")
+        Lab(common::OciLab::new())
     }
 
     fn journal(&self) -> PathBuf {
@@ -52,38 +46,16 @@ impl Lab {
 
     /// The bundle, with `hooks` in its config.
     fn bundle(&self, hooks: Value) -> PathBuf {
-        let b = self.dir.path().join("bundle");
-        let bin = b.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-        std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
-        for d in ["proc", "dev", "sys", "tmp"] {
-            std::fs::create_dir_all(b.join("rootfs").join(d)).unwrap();
-        }
-        let out = self.run(&["spec", "--bundle", b.to_str().unwrap()]);
-        assert!(out.status.success(), "{out:?}");
-        let path = b.join("config.json");
-        let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        c["process"]["terminal"] = false.into();
-        c["process"]["args"] = json!([
-            "/bin/sh",
-            "-c",
-            "read a < /proc/self/oom_score_adj; echo adj=$a"
-        ]);
-        c["process"]["oomScoreAdj"] = 123.into();
-        c["hooks"] = hooks;
-        std::fs::write(&path, c.to_string()).unwrap();
-        b
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(isolab())
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        self.0.bundle("bundle", &["sh"], |c| {
+            c["process"]["terminal"] = false.into();
+            c["process"]["args"] = json!([
+                "/bin/sh",
+                "-c",
+                "read a < /proc/self/oom_score_adj; echo adj=$a"
+            ]);
+            c["process"]["oomScoreAdj"] = 123.into();
+            c["hooks"] = hooks;
+        })
     }
 
     /// `create`: the container's output and the runtime's go to a file (a
@@ -92,26 +64,13 @@ impl Lab {
     fn create(&self, b: &Path, id: &str) -> (Option<i32>, String) {
         let log = self.dir.path().join(format!("{id}.log"));
         let f = std::fs::File::create(&log).unwrap();
-        let st = Command::new(isolab())
-            .arg("--root")
-            .arg(self.root())
-            .args(["create", "--bundle", b.to_str().unwrap(), id])
-            .stdin(Stdio::null())
+        let st = self
+            .cmd(&["create", "--bundle", b.to_str().unwrap(), id])
             .stdout(f.try_clone().unwrap())
             .stderr(f)
             .status()
             .unwrap();
         (st.code(), std::fs::read_to_string(&log).unwrap())
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "isolab {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The journal's lines: (hook, argv0, X, state).
@@ -146,19 +105,6 @@ impl Lab {
             .chain([Path::new("/sys/fs/cgroup/isolab-oci").join(id)]);
         for g in groups {
             assert!(!g.exists(), "{} left", g.display());
-        }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for e in std::fs::read_dir(self.root())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let id = e.file_name().to_string_lossy().into_owned();
-            let _ = self.run(&["delete", "--force", &id]);
         }
     }
 }

@@ -11,77 +11,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn isolab() -> &'static str {
-    env!("CARGO_BIN_EXE_isolab")
-}
+use common::isolab;
 
 fn ready(test: &str) -> bool {
     common::root_and_busybox(test)
 }
 
-/// A state root and a bundle (busybox rootfs, `isolab spec` config running `script`).
-struct Lab {
-    dir: tempfile::TempDir,
+/// A state root and bundles running a script (`common::OciLab`), with the
+/// lifecycle steps these tests repeat.
+struct Lab(common::OciLab);
+
+impl std::ops::Deref for Lab {
+    type Target = common::OciLab;
+    fn deref(&self) -> &common::OciLab {
+        &self.0
+    }
 }
 
 impl Lab {
     fn new() -> Lab {
-        Lab {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Lab(common::OciLab::new())
     }
 
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
+    /// Bundle `name` running `/bin/sh -c script`, with a terminal or not.
     fn bundle(&self, name: &str, script: &str, terminal: bool) -> PathBuf {
-        let b = self.dir.path().join(name);
-        let bin = b.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-        for a in ["sh", "echo", "sleep", "cat", "tty", "id", "true", "mkdir"] {
-            std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
-        }
-        for d in ["proc", "dev", "sys", "tmp"] {
-            std::fs::create_dir_all(b.join("rootfs").join(d)).unwrap();
-        }
-        let out = Command::new(isolab())
-            .args(["spec", "--bundle"])
-            .arg(&b)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let path = b.join("config.json");
-        let mut c: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        c["process"]["terminal"] = terminal.into();
-        c["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
-        c["root"]["readonly"] = false.into();
-        std::fs::write(&path, c.to_string()).unwrap();
-        b
-    }
-
-    /// `isolab --root R ARGS`, stdio of the container to `out` when given.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(isolab());
-        c.arg("--root").arg(self.root()).args(args);
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "isolab {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let applets = ["sh", "echo", "sleep", "cat", "tty", "id", "true", "mkdir"];
+        self.0.bundle(name, &applets, |c| {
+            c["process"]["terminal"] = terminal.into();
+            c["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+        })
     }
 
     /// Creates `id` from `bundle`, the container's stdout and stderr going to `log`.
@@ -107,20 +65,6 @@ impl Lab {
     fn record(&self, id: &str) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.root().join(id).join("state.json")).unwrap())
             .unwrap()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        // Whatever a failed test left: kill and remove.
-        for e in std::fs::read_dir(self.root())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let id = e.file_name().to_string_lossy().into_owned();
-            let _ = self.run(&["delete", "--force", &id]);
-        }
     }
 }
 

@@ -253,3 +253,38 @@ fn a_tap_left_by_a_killed_run_is_cleaned() {
     leftovers::remove_leftover(&ours).unwrap();
     assert!(!dev.exists(), "clean left {name}");
 }
+
+/// Names in the temp dir that start with `isolab`.
+fn isolab_temp_entries() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("isolab"))
+        .collect()
+}
+
+#[test]
+fn allocating_networks_leaves_no_file_in_the_temp_dir() {
+    let test = "allocating_networks_leaves_no_file_in_the_temp_dir";
+    if !tools(test) {
+        return;
+    }
+    // The lock file older builds left behind: gone, and never made again.
+    let old_lock = std::env::temp_dir().join("isolab-net.lock");
+    let _ = std::fs::remove_file(&old_lock);
+    let before = isolab_temp_entries();
+    // Two in a row: the allocation lock is taken and released twice.
+    let spec = NetworkSpec {
+        veth: true,
+        bridge: false,
+        publish: None,
+    };
+    let a = Network::create(&spec).unwrap();
+    let b = Network::create(&spec).unwrap();
+    assert_ne!(a.netns(), b.netns());
+    drop((a, b));
+    assert!(!old_lock.exists(), "{} was made", old_lock.display());
+    let added: Vec<String> = isolab_temp_entries().difference(&before).cloned().collect();
+    assert_eq!(added, Vec::<String>::new(), "left in the temp dir");
+}

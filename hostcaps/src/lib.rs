@@ -13,6 +13,7 @@ pub mod kvm;
 pub mod namespaces;
 pub mod peers;
 pub mod testing;
+pub mod time;
 
 /// Is the current process running as root (effective uid 0)?
 pub fn is_root() -> bool {

@@ -106,6 +106,10 @@ pub struct Table {
     /// report's peer table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub starts: Vec<StartRow>,
+    /// The container's veth round trip against native loopback and NAT's
+    /// cost over the bridge, with their intervals (the `net` probe).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub network: Vec<String>,
 }
 
 /// One subject's start latency and its ratios to the peers.
@@ -203,6 +207,7 @@ impl Table {
             not_measured,
             emulated: r.environment.emulated.clone(),
             starts: start_rows(r),
+            network: crate::content::network_summary(r),
         }
     }
 
@@ -338,6 +343,7 @@ impl Table {
                 .collect();
             lines.push(format!("Start latency: {}.", starts.join("; ")));
         }
+        lines.extend(self.network.iter().cloned());
         for (name, reason) in &self.not_measured {
             lines.push(format!("Not measured: {name}: {reason}"));
         }

@@ -10,6 +10,8 @@ pub use super::figures::charts;
 
 mod network;
 
+pub(crate) use network::summary_lines as network_summary;
+
 /// Formats a summary as `median [low–high]`, with three significant digits.
 pub fn fmt_summary(s: &Summary) -> String {
     format!("{} [{}–{}]", num(s.median), num(s.ci_low), num(s.ci_high))

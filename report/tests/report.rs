@@ -490,3 +490,57 @@ fn fio_cross_check_is_shown_and_disagreement_called_out() {
     );
     assert!(md.contains("They disagree by more than 20%") && md.contains("random read"));
 }
+
+/// `isolab bench`'s summary carries the network rows: the container's veth
+/// against native loopback and NAT over the bridge, with their intervals.
+#[test]
+fn bench_summary_has_veth_ratio_and_nat_cost_with_intervals() {
+    use bench::results::{Better, Metric, MetricKey};
+    let mut r = common::synthetic("net-host", 5, 7);
+    let rr = |subject: &str, kind: &str, samples: &[f64]| {
+        let key = MetricKey {
+            subject: subject.into(),
+            probe: "net".into(),
+            metric: "rr_p50_us".into(),
+            kind: Some(kind.into()),
+        };
+        let pairs: Vec<(u32, f64)> = (0..).zip(samples.iter().copied()).collect();
+        Metric::from_samples(key, "µs", Better::Lower, &pairs).unwrap()
+    };
+    r.metrics.extend([
+        rr(
+            "native",
+            "loopback",
+            &[22.0, 22.4, 22.1, 22.9, 22.5, 22.3, 22.6],
+        ),
+        rr(
+            "container",
+            "veth",
+            &[25.6, 26.1, 25.8, 26.4, 26.0, 25.9, 26.2],
+        ),
+        rr(
+            "container",
+            "bridge",
+            &[27.0, 27.4, 27.1, 27.3, 27.2, 27.5, 27.3],
+        ),
+        rr(
+            "container",
+            "bridge+nat",
+            &[31.0, 31.2, 30.9, 31.1, 31.3, 31.0, 31.2],
+        ),
+    ]);
+    r.ratios.clear();
+    r.add_ratios("container", "native");
+    let text = report::compare::Table::from_results(&r).render(200);
+    let veth = text
+        .lines()
+        .find(|l| l.contains("container veth round trip"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(veth.contains("× native loopback [1.1"), "{veth}");
+    assert!(veth.contains("worse than native"), "{veth}");
+    let nat = text
+        .lines()
+        .find(|l| l.contains("NAT (published port, DNAT) adds"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(nat.contains("NAT/bridge 1.1") && nat.contains('['), "{nat}");
+}

@@ -220,6 +220,15 @@ impl Network {
         crate::spawn(&spec)
     }
 
+    /// Runs `f` on the calling thread inside this network's namespace, then
+    /// returns the thread to its own: sockets made in `f` stay in the
+    /// container's network (how a benchmark dials out of it or listens in it),
+    /// and threads started in `f` start there.
+    pub fn within<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let _inside = EnterNetns::enter(&self.names.netns)?;
+        Ok(f())
+    }
+
     /// Removes everything; also done on drop. Returns what could not be removed.
     pub fn remove(&mut self) -> Vec<String> {
         if self.removed {
@@ -272,27 +281,38 @@ fn free_port(addr: Ipv4Addr) -> Result<u16> {
 }
 
 /// Held while a block is chosen and claimed, so two runs on one host do not
-/// pick the same one.
+/// pick the same one. The lock is a unix socket bound to an abstract name:
+/// it leaves no file anywhere, and the kernel releases it when the holder
+/// exits, however it exits. Abstract names are per network namespace; every
+/// run allocates from the host's, where its bridge and veth live.
 pub(super) struct AllocLock {
-    _fd: OwnedFd,
+    _socket: std::os::unix::net::UnixListener,
 }
+
+/// The abstract socket name held by the allocating run.
+const ALLOC_LOCK_NAME: &[u8] = b"isolab-net-alloc";
+
+/// How long a run waits for another run's allocation (a few `ip` calls).
+const ALLOC_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AllocLock {
     pub(super) fn take() -> Result<AllocLock> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(std::env::temp_dir().join("isolab-net.lock"))
-            .map_err(|e| Error::host("open the network lock", e))?;
-        let fd = OwnedFd::from(f);
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::host(
-                "lock the network lock",
-                std::io::Error::last_os_error(),
-            ));
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(ALLOC_LOCK_NAME)
+            .map_err(|e| Error::host("name the network lock", e))?;
+        let deadline = std::time::Instant::now() + ALLOC_LOCK_WAIT;
+        loop {
+            match std::os::unix::net::UnixListener::bind_addr(&addr) {
+                Ok(socket) => return Ok(AllocLock { _socket: socket }),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(Error::host("take the network lock", e)),
+            }
         }
-        Ok(AllocLock { _fd: fd })
     }
 }
 

@@ -3,9 +3,10 @@
 //! measured in the same rounds, NAT's extra cost over the plain bridge, and
 //! why an isolation has no network row.
 
-use bench::results::Results;
+use bench::results::{Metric, Ratio, Results};
+use bench::stats::paired_ratio_summary;
 
-use super::{fmt_ratio, fmt_summary};
+use super::{Verdict, fmt_ratio, fmt_summary, num, verdict};
 use crate::document::Document;
 
 /// Appends the section when any results file has `net` metrics or a note
@@ -81,10 +82,9 @@ fn path_rows(r: &Results) -> Vec<Vec<String>> {
     rows
 }
 
-/// "NAT adds X µs per round trip" for every subject with both a `bridge`
-/// and a `bridge+nat` path.
+/// NAT's cost over the plain bridge for every subject with both a `bridge`
+/// and a `bridge+nat` path, in the words [`nat_words`] chooses.
 fn nat_cost(r: &Results) -> Vec<String> {
-    let mut out = Vec::new();
     let subjects: Vec<&str> = r
         .metrics
         .iter()
@@ -93,22 +93,153 @@ fn nat_cost(r: &Results) -> Vec<String> {
         })
         .map(|m| m.subject.as_str())
         .collect();
-    for s in subjects {
-        let (Some(nat), Some(plain)) = (
-            r.metric(s, "net", "rr_p50_us", Some("bridge+nat")),
-            r.metric(s, "net", "rr_p50_us", Some("bridge")),
-        ) else {
-            continue;
-        };
-        let extra = nat.summary.median - plain.summary.median;
+    subjects
+        .into_iter()
+        .filter_map(|s| {
+            let nat = r.metric(s, "net", "rr_p50_us", Some("bridge+nat"))?;
+            let plain = r.metric(s, "net", "rr_p50_us", Some("bridge"))?;
+            Some(format!("`{}` {s}: {}", r.label, nat_words(nat, plain)?))
+        })
+        .collect()
+}
+
+/// The network lines of `isolab bench`'s summary: every isolab subject's
+/// `veth` round trip against native loopback, and NAT's cost over the
+/// bridge, each with its interval and in the words of [`verdict`].
+pub(crate) fn summary_lines(r: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    for ratio in r.ratios.iter().filter(|x| {
+        x.denominator == "native"
+            && x.probe == "net"
+            && x.metric == "rr_p50_us"
+            && x.kind.as_deref() == Some("veth")
+    }) {
         out.push(format!(
-            "`{}` {s}: NAT (published port, DNAT) adds {extra:.1} µs to the median round trip over the \
-             plain bridge ({:.1} → {:.1} µs, {:.2}×)",
-            r.label,
-            plain.summary.median,
-            nat.summary.median,
-            nat.summary.median / plain.summary.median.max(f64::MIN_POSITIVE)
+            "Network: {} veth round trip (p50) {}× native loopback [{}–{}]: {}.",
+            ratio.numerator,
+            num(ratio.summary.median),
+            num(ratio.summary.ci_low),
+            num(ratio.summary.ci_high),
+            super::judge(ratio)
         ));
     }
+    out.extend(nat_cost(r).into_iter().map(|l| format!("Network: {l}.")));
     out
+}
+
+/// The round-trip ratio `bridge+nat / bridge` of one subject, paired by
+/// round like every other ratio in the report; `None` when no round has both.
+pub(crate) fn nat_ratio(nat: &Metric, plain: &Metric) -> Option<Ratio> {
+    Some(Ratio {
+        numerator: nat.subject.clone(),
+        denominator: plain.subject.clone(),
+        probe: nat.probe.clone(),
+        metric: nat.metric.clone(),
+        kind: nat.kind.clone(),
+        denominator_kind: plain.kind.clone(),
+        better: nat.better,
+        summary: paired_ratio_summary(&nat.pairs(), &plain.pairs())?,
+    })
+}
+
+/// What NAT costs over the plain bridge, said only as far as the ratio's
+/// interval allows ([`verdict`]): an extra in µs only when the interval
+/// lies above 1, never a negative "adds" from medians within noise.
+pub(crate) fn nat_words(nat: &Metric, plain: &Metric) -> Option<String> {
+    let ratio = nat_ratio(nat, plain)?;
+    let detail = format!(
+        "{} → {} µs median round trip, NAT/bridge {}",
+        num(plain.summary.median),
+        num(nat.summary.median),
+        fmt_ratio(&ratio.summary)
+    );
+    Some(match verdict(&ratio) {
+        Verdict::Differs { worse: true, .. } => format!(
+            "NAT (published port, DNAT) adds {:.1} µs to the median round trip over the plain \
+             bridge ({detail})",
+            plain.summary.median * (ratio.summary.median - 1.0)
+        ),
+        Verdict::Differs {
+            worse: false,
+            factor,
+        } => format!(
+            "the NAT path was {}× faster than the plain bridge in this run, so no extra cost of \
+             NAT shows ({detail})",
+            num(factor)
+        ),
+        Verdict::Same { wide: false } => format!(
+            "NAT (published port, DNAT) is indistinguishable from the bridge in this run ({detail})"
+        ),
+        Verdict::Same { wide: true } => format!(
+            "NAT against the plain bridge is too noisy to judge in this run; more rounds would \
+             narrow it ({detail})"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use bench::results::{Better, MetricKey};
+
+    fn rr(kind: &str, samples: &[f64]) -> Metric {
+        let pairs: Vec<(u32, f64)> = samples
+            .iter()
+            .copied()
+            .zip(0..)
+            .map(|(v, i)| (i, v))
+            .collect();
+        let key = MetricKey {
+            subject: "container".into(),
+            probe: "net".into(),
+            metric: "rr_p50_us".into(),
+            kind: Some(kind.into()),
+        };
+        Metric::from_samples(key, "µs", Better::Lower, &pairs).unwrap()
+    }
+
+    #[test]
+    fn nat_within_noise_is_indistinguishable_not_a_negative_cost() {
+        // The run that printed "adds -18.6 µs": NAT's median below the
+        // bridge's, but the per-round ratios straddle 1.
+        let plain = rr("bridge", &[40.0, 52.0, 61.0, 70.0, 45.0, 58.0, 66.0]);
+        let nat = rr("bridge+nat", &[44.0, 35.0, 66.0, 47.0, 40.0, 63.0, 45.0]);
+        assert!(nat.summary.median - plain.summary.median < -10.0);
+        let words = nat_words(&nat, &plain).unwrap();
+        assert!(!words.contains("adds"), "{words}");
+        assert!(!words.contains('-'), "{words}");
+        assert!(
+            words.contains("indistinguishable from the bridge in this run")
+                || words.contains("too noisy to judge"),
+            "{words}"
+        );
+    }
+
+    #[test]
+    fn nat_cost_is_stated_when_the_interval_excludes_one() {
+        let plain = rr("bridge", &[27.0, 27.4, 27.1, 27.3, 27.2, 27.5, 27.3]);
+        let nat = rr("bridge+nat", &[31.0, 31.2, 30.9, 31.1, 31.3, 31.0, 31.2]);
+        let words = nat_words(&nat, &plain).unwrap();
+        assert!(
+            words.starts_with("NAT (published port, DNAT) adds "),
+            "{words}"
+        );
+        let extra: f64 = words["NAT (published port, DNAT) adds ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((3.0..4.5).contains(&extra), "{words}");
+    }
+
+    #[test]
+    fn nat_faster_than_the_bridge_claims_no_cost() {
+        let plain = rr("bridge", &[31.0, 31.2, 30.9, 31.1, 31.3, 31.0, 31.2]);
+        let nat = rr("bridge+nat", &[27.0, 27.4, 27.1, 27.3, 27.2, 27.5, 27.3]);
+        let words = nat_words(&nat, &plain).unwrap();
+        assert!(words.contains("no extra cost of NAT shows"), "{words}");
+        assert!(!words.contains("adds"), "{words}");
+    }
 }
