@@ -104,7 +104,10 @@ fn create_start_stop_delete() {
     let lab = Lab::new();
     let b = lab.bundle(
         "b",
-        "echo started; read x < /dev/null; sleep 0.3; echo done",
+        // Runs until the test says go (bounded at 30 s), so "running" holds
+        // however slow the host is.
+        "echo started; read x < /dev/null; i=0; \
+         while [ ! -e /go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo done",
         false,
     );
     let log = lab.dir.path().join("log");
@@ -139,6 +142,7 @@ fn create_start_stop_delete() {
     // A running container is not deleted without --force.
     let out = lab.run(&["delete", "c1"]);
     assert!(!out.status.success());
+    std::fs::write(b.join("rootfs/go"), "").unwrap();
     assert_eq!(wait_status(pid), 0);
     assert_eq!(status(&lab, "c1"), "stopped");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\ndone\n");
