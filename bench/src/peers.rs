@@ -416,46 +416,73 @@ fn podman_with_image() -> Result<Podman, FrontendError> {
     Ok(podman)
 }
 
-/// podman with runc, crun and isolab as its runtime, in one private store.
+/// podman with runc, crun, isolab and isolab-vm as its runtime, in one
+/// private store.
 fn podman_candidates(podman: &Result<Podman, String>, isolab: Option<&Path>) -> Vec<Candidate> {
-    let runtimes: [(&'static str, Option<String>); 3] = [
-        ("podman-runc", Some("runc".into())),
-        ("podman-crun", Some("crun".into())),
-        ("podman-isolab", isolab.map(|p| p.display().to_string())),
+    let isolab_vm = podman
+        .as_ref()
+        .ok()
+        .zip(isolab)
+        .map(|(p, isolab)| isolab_vm_runtime(p.dir(), isolab));
+    let runtimes: [(&'static str, Option<Result<String, String>>); 4] = [
+        ("podman-runc", Some(Ok("runc".into()))),
+        ("podman-crun", Some(Ok("crun".into()))),
+        ("podman-isolab", isolab.map(|p| Ok(p.display().to_string()))),
+        ("podman-isolab-vm", isolab_vm),
     ];
     runtimes
         .into_iter()
-        .map(|(name, runtime)| {
-            let missing = runtime
-                .is_none()
-                .then(|| "no isolab binary to give podman as its runtime".to_string());
-            let how = match (podman, runtime) {
-                (Err(e), _) => Err(format!("podman's image: {e}")),
-                (Ok(_), None) => Err("no isolab binary".into()),
-                (Ok(p), Some(rt)) => {
-                    let mut args = p.global_args();
-                    args.extend(p.run_args(&rt));
-                    args.extend(
-                        ["--rm", "--name", "{id}", PODMAN_IMAGE, "/bin/true"].map(String::from),
-                    );
-                    let mut cleanup = p.global_args();
-                    cleanup.extend(["rm", "--force", "--time", "0", "{id}"].map(String::from));
-                    Ok(How {
-                        args,
-                        envs: p.envs(),
-                        cleanup: Some(cleanup),
-                    })
-                }
-            };
-            Candidate {
-                name,
-                program: "podman",
-                counterpart: Counterpart::Container,
-                how,
-                missing,
-            }
-        })
+        .map(|(name, runtime)| podman_candidate(podman, name, runtime))
         .collect()
+}
+
+/// One podman peer: `runtime` is the `--runtime` value, `None` when there
+/// is no isolab binary, or why the runtime cannot run here.
+fn podman_candidate(
+    podman: &Result<Podman, String>,
+    name: &'static str,
+    runtime: Option<Result<String, String>>,
+) -> Candidate {
+    let missing = match &runtime {
+        None => Some("no isolab binary to give podman as its runtime".to_string()),
+        Some(Err(why)) => Some(why.clone()),
+        Some(Ok(_)) => None,
+    };
+    let how = match (podman, runtime) {
+        (Err(e), _) => Err(format!("podman's image: {e}")),
+        (Ok(_), None | Some(Err(_))) => Err("no runtime".into()),
+        (Ok(p), Some(Ok(rt))) => {
+            let mut args = p.global_args();
+            args.extend(p.run_args(&rt));
+            args.extend(["--rm", "--name", "{id}", PODMAN_IMAGE, "/bin/true"].map(String::from));
+            let mut cleanup = p.global_args();
+            cleanup.extend(["rm", "--force", "--time", "0", "{id}"].map(String::from));
+            Ok(How {
+                args,
+                envs: p.envs(),
+                cleanup: Some(cleanup),
+            })
+        }
+    };
+    Candidate {
+        name,
+        program: "podman",
+        counterpart: Counterpart::Container,
+        how,
+        missing,
+    }
+}
+
+/// `isolab-vm` (isolab's binary under the name that makes it boot the
+/// image in the micro VM) in the podman store's directory, when this host
+/// can boot the Linux guest; else why not.
+fn isolab_vm_runtime(dir: &Path, isolab: &Path) -> Result<String, String> {
+    isolation::vm_linux::linux_guest_support()
+        .map_err(|why| format!("the Linux guest cannot boot here: {why}"))?;
+    let link = dir.join("isolab-vm");
+    std::os::unix::fs::symlink(isolab, &link)
+        .map_err(|e| format!("link {}: {e}", link.display()))?;
+    Ok(link.display().to_string())
 }
 
 fn container_args(name: &str, bundle: &Path) -> Vec<String> {
@@ -618,7 +645,8 @@ mod tests {
                 "qemu-microvm",
                 "podman-runc",
                 "podman-crun",
-                "podman-isolab"
+                "podman-isolab",
+                "podman-isolab-vm"
             ]
         );
         for s in &set.statuses {
@@ -685,6 +713,20 @@ mod tests {
         }
         for name in ["podman-runc", "podman-isolab"] {
             assert_eq!(status(name).status, Status::Measured, "{:?}", status(name));
+        }
+        // isolab-vm is named for the Linux guest: measured where it boots,
+        // else missing with the verdict's reason.
+        let vm = status("podman-isolab-vm");
+        match isolation::vm_linux::linux_guest_support() {
+            Ok(()) => assert_eq!(vm.status, Status::Measured, "{vm:?}"),
+            Err(_) => assert!(
+                vm.status == Status::Missing
+                    && vm
+                        .reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("the Linux guest cannot boot here")),
+                "{vm:?}"
+            ),
         }
         let crun = status("podman-crun");
         if hostcaps::cgroup::mode() == hostcaps::cgroup::CgroupMode::V2 {

@@ -502,7 +502,8 @@ fn peers_section(doc: &mut Document, all: &[Results]) {
     doc.para(
         "Whole-process wall time to start `/bin/true` (containers: same busybox root filesystem for every \
          runtime; `podman-*`: `podman run --rm` of a `FROM scratch` busybox image with that OCI runtime, \
-         `podman-isolab` against `podman-runc` is the same front end with isolab or runc under it) or to boot \
+         `podman-isolab` against `podman-runc` is the same front end with isolab or runc under it, \
+         `podman-isolab-vm` boots the image in isolab's micro VM where the Linux guest runs) or to boot \
          the same tiny guest image and exit (VMMs), measured in the same interleaved rounds.",
     );
     doc.table(

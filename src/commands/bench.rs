@@ -73,7 +73,8 @@ pub fn bench(quick: bool, runs: Option<u32>, out: &Path, json: bool) -> anyhow::
     if let Some(n) = runs {
         opts.rounds = n;
     }
-    // This binary is the OCI runtime podman is given for the podman-isolab peer.
+    // This binary is the OCI runtime podman is given for the podman-isolab peer
+    // (and, under the name isolab-vm, for podman-isolab-vm).
     opts.oci_runtime = std::env::current_exe().ok();
     let progress = Bar::stderr();
     let results = bench::matrix::run(&opts, &progress)?;
