@@ -543,4 +543,6 @@ fn bench_summary_has_veth_ratio_and_nat_cost_with_intervals() {
         .find(|l| l.contains("NAT (published port, DNAT) adds"))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(nat.contains("NAT/bridge 1.1") && nat.contains('['), "{nat}");
+    // The host's label is the report's column, not a subject: not in the summary.
+    assert!(nat.starts_with("Network: container: "), "{nat}");
 }

@@ -16,7 +16,11 @@ pub(super) fn section(doc: &mut Document, all: &[Results]) {
     let mut nat_costs = Vec::new();
     for r in all {
         rows.extend(path_rows(r));
-        nat_costs.extend(nat_cost(r));
+        nat_costs.extend(
+            nat_cost(r)
+                .into_iter()
+                .map(|(subject, words)| format!("`{}` {subject}: {words}", r.label)),
+        );
     }
     let reasons: Vec<String> = all
         .iter()
@@ -83,8 +87,8 @@ fn path_rows(r: &Results) -> Vec<Vec<String>> {
 }
 
 /// NAT's cost over the plain bridge for every subject with both a `bridge`
-/// and a `bridge+nat` path, in the words [`nat_words`] chooses.
-fn nat_cost(r: &Results) -> Vec<String> {
+/// and a `bridge+nat` path: the subject and the words [`nat_words`] chooses.
+fn nat_cost(r: &Results) -> Vec<(String, String)> {
     let subjects: Vec<&str> = r
         .metrics
         .iter()
@@ -98,7 +102,7 @@ fn nat_cost(r: &Results) -> Vec<String> {
         .filter_map(|s| {
             let nat = r.metric(s, "net", "rr_p50_us", Some("bridge+nat"))?;
             let plain = r.metric(s, "net", "rr_p50_us", Some("bridge"))?;
-            Some(format!("`{}` {s}: {}", r.label, nat_words(nat, plain)?))
+            Some((s.to_string(), nat_words(nat, plain)?))
         })
         .collect()
 }
@@ -123,7 +127,12 @@ pub(crate) fn summary_lines(r: &Results) -> Vec<String> {
             super::judge(ratio)
         ));
     }
-    out.extend(nat_cost(r).into_iter().map(|l| format!("Network: {l}.")));
+    // One host's summary: its label (the report's column) would read as a subject here.
+    out.extend(
+        nat_cost(r)
+            .into_iter()
+            .map(|(subject, words)| format!("Network: {subject}: {words}.")),
+    );
     out
 }
 
