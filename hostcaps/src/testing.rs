@@ -39,6 +39,20 @@ pub fn require_root(test: &str) -> bool {
     )
 }
 
+/// Root and a static `/bin/busybox`: what a container test run needs (each
+/// reported through [`require`] when missing).
+pub fn require_root_and_busybox(test: &str) -> bool {
+    if !require_root(test) {
+        return false;
+    }
+    let bb = if std::path::Path::new("/bin/busybox").exists() {
+        Ok(())
+    } else {
+        Err("needs a static /bin/busybox (apt-get install busybox-static)".to_string())
+    };
+    require(test, "busybox", bb)
+}
+
 /// The test harness captures the output of passing tests, so skips are also
 /// appended to `$ISOLAB_SKIP_LOG` when it is set; `scripts/test-all` prints it.
 fn log_skip(test: &str, reason: &str) {

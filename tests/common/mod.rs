@@ -1,7 +1,6 @@
 //! Helpers shared by the CLI's integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::path::Path;
 use std::process::Command;
 
 /// `setpriv` running as `uid`:`uid` with no supplementary groups.
@@ -35,15 +34,7 @@ pub fn can_unshare_as(uid: &str, who: &str) -> Result<(), String> {
 /// Root and a static busybox: what a container run needs here (the test's
 /// skip is reported through the project's policy when either is missing).
 pub fn root_and_busybox(test: &str) -> bool {
-    if !hostcaps::testing::require_root(test) {
-        return false;
-    }
-    let bb = if Path::new("/bin/busybox").exists() {
-        Ok(())
-    } else {
-        Err("needs a static /bin/busybox (apt-get install busybox-static)".to_string())
-    };
-    hostcaps::testing::require(test, "busybox", bb)
+    hostcaps::testing::require_root_and_busybox(test)
 }
 
 /// The isolab binary under test.

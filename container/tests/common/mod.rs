@@ -7,15 +7,7 @@ use container::{ContainerSpec, RunReport, Stdio};
 
 /// Precondition for every test here: root, a static busybox, and cgroups.
 pub fn ready(test: &str) -> bool {
-    if !hostcaps::testing::require_root(test) {
-        return false;
-    }
-    let bb = if Path::new("/bin/busybox").exists() {
-        Ok(())
-    } else {
-        Err("needs a static /bin/busybox (apt-get install busybox-static)".to_string())
-    };
-    hostcaps::testing::require(test, "busybox", bb)
+    hostcaps::testing::require_root_and_busybox(test)
 }
 
 /// A busybox root filesystem in a temp dir: /bin/busybox plus applet links.
